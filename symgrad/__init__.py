@@ -1,0 +1,85 @@
+"""symgrad: trace micrograd/PyTorch-style models into a symbolic graph, differentiate it with
+local rules, and run (later: emit and compile) the forward and backward passes.
+
+Owns: the public API, by re-export only. May import: every symgrad layer.
+"""
+
+from symgrad import ops as _ops  # declares the built-in ops
+from symgrad._version import __version__
+from symgrad.frontend.functional import (
+    arange,
+    concatenate,
+    cross_entropy,
+    exp,
+    log,
+    log_softmax,
+    logsumexp,
+    maximum,
+    minimum,
+    one_hot,
+    relu,
+    sigmoid,
+    softmax,
+    sqrt,
+    stack,
+    tanh,
+    where,
+)
+from symgrad.frontend.tensor import Tensor, Value
+from symgrad.frontend.trace import Spec, TracedGraph, trace
+from symgrad.ir import (
+    BOOL,
+    FLOAT32,
+    FLOAT64,
+    INT64,
+    DType,
+    Graph,
+    Node,
+    SymgradError,
+    TraceError,
+)
+from symgrad.ir.errors import ArgumentError, ConcretizationError, DTypeError, ShapeError
+
+from symgrad import nn  # noqa: E402  (after Value/Tensor)
+
+del _ops
+
+__all__ = [
+    "BOOL",
+    "FLOAT32",
+    "FLOAT64",
+    "INT64",
+    "ArgumentError",
+    "ConcretizationError",
+    "DType",
+    "DTypeError",
+    "Graph",
+    "Node",
+    "ShapeError",
+    "Spec",
+    "SymgradError",
+    "Tensor",
+    "TraceError",
+    "TracedGraph",
+    "Value",
+    "__version__",
+    "arange",
+    "concatenate",
+    "cross_entropy",
+    "exp",
+    "log",
+    "log_softmax",
+    "logsumexp",
+    "maximum",
+    "minimum",
+    "nn",
+    "one_hot",
+    "relu",
+    "sigmoid",
+    "softmax",
+    "sqrt",
+    "stack",
+    "tanh",
+    "trace",
+    "where",
+]

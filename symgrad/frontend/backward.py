@@ -1,0 +1,92 @@
+"""``Tensor.backward()``: differentiate the recorded graph symbolically, run it, fill ``.grad``.
+
+Owns: collecting the Python objects of a recorded graph, choosing who receives gradients
+(requires_grad leaves; every ``Value``; tensors that called ``retain_grad()``), and accumulating
+into ``.grad``. The backward graph is built by ``symgrad.autodiff.vjp`` (graph nodes, no numeric
+closures) and run by the reference interpreter. May import: numpy, ``symgrad.ir``,
+``symgrad.ops``, ``symgrad.autodiff`` and ``symgrad.frontend.tensor``.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from symgrad.autodiff.vjp import vjp
+from symgrad.ir.errors import ConcretizationError, ShapeError
+from symgrad.ir.graph import evaluate
+from symgrad.ir.node import Node, Provenance
+from symgrad.ir.opdef import const, fmt_shape
+from symgrad.ops.source import make_constant
+
+if TYPE_CHECKING:
+    from symgrad.frontend.tensor import Tensor
+
+
+def collect(root: Tensor) -> list[Tensor]:
+    """Every tensor object of the recorded graph behind ``root``, parents first (iterative)."""
+    order: list[Tensor] = []
+    seen = {id(root)}
+    stack: list[tuple[Tensor, int]] = [(root, 0)]
+    while stack:
+        t, i = stack[-1]
+        if i < len(t._parents):
+            stack[-1] = (t, i + 1)
+            p = t._parents[i]
+            if id(p) not in seen:
+                seen.add(id(p))
+                stack.append((p, 0))
+        else:
+            stack.pop()
+            order.append(t)
+    return order
+
+
+def seed_for(out: Tensor, gradient: Any) -> Node:
+    if gradient is None:
+        if out.node.shape != ():
+            raise ShapeError(
+                f"backward() without a gradient needs a scalar output, got shape "
+                f"{fmt_shape(out.node.shape)}; pass gradient= an array of that shape"
+            )
+        return const(1.0, out.dtype)
+    g = np.asarray(gradient, dtype=out.dtype.np)
+    if g.shape != out.node.shape:
+        raise ShapeError(f"gradient: expected shape {fmt_shape(out.node.shape)}, got {g.shape}")
+    return make_constant(g)
+
+
+def run_backward(out: Tensor, gradient: Any = None) -> None:
+    if out._data is None:
+        raise ConcretizationError(
+            "backward() on a traced tensor: inside symgrad.compile/trace, ask for gradients "
+            "with wrt= instead",
+            Provenance.capture(),
+        )
+    if not out.requires_grad:
+        raise ShapeError(
+            "backward(): the output does not depend on any tensor that requires gradients"
+        )
+    tensors = collect(out)
+    receivers = [
+        t
+        for t in tensors
+        if t.requires_grad and (t.is_leaf or t._retain or t._always_retain)
+    ]
+    wrt = list({id(t.node): t.node for t in receivers}.values())
+    cots = vjp([out.node], [seed_for(out, gradient)], wrt, all_nodes=True)
+    assert isinstance(cots, dict)
+    targets = [cots[id(n)] for n in wrt if id(n) in cots]
+    env = {t.node: t._data for t in tensors if t._data is not None}
+    values = evaluate(targets, env) if targets else []
+    assert isinstance(values, list)
+    by_node = {id(n): v for n, v in zip([n for n in wrt if id(n) in cots], values, strict=True)}
+    for t in receivers:
+        g = by_node.get(id(t.node))
+        if g is None:
+            g = np.zeros(t.node.shape, dtype=t.dtype.np)
+        if t._always_retain:
+            t.grad = float(t.grad) + float(g)
+        else:
+            t.grad = np.array(g, copy=True) if t.grad is None else t.grad + g

@@ -1,0 +1,99 @@
+"""Module-level functions of the public API (``symgrad.softmax`` etc.) over Tensors.
+
+Owns: turning arrays and numbers into tensors for those functions. May import: numpy,
+``symgrad.ir``, ``symgrad.ops`` and ``symgrad.frontend.tensor``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from symgrad.frontend.tensor import Tensor, _binary, _run
+from symgrad.ir.dtypes import FLOAT64
+from symgrad.ir.node import Dim
+from symgrad.ir.opdef import apply
+from symgrad.ops import api
+
+
+def _t(x: Any) -> Tensor:
+    return x if isinstance(x, Tensor) else Tensor(x)
+
+
+def one_hot(indices: Any, num_classes: int, dtype: Any = FLOAT64) -> Tensor:
+    """One-hot rows (float64 unless ``dtype`` says otherwise) of integer ``indices``."""
+    return _run(lambda i: api.one_hot(i, num_classes, dtype), _t(indices))
+
+
+def arange(n: Dim) -> Tensor:
+    """0 .. n-1 as int64; ``n`` may be a symbolic dim such as ``x.shape[0]`` while tracing."""
+    node = api.arange(n)
+    data = np.arange(n, dtype=np.int64) if isinstance(n, int) else None
+    return Tensor._wrap(node, data, (), False)
+
+
+def softmax(x: Any, axis: int = -1) -> Tensor:
+    return _run(lambda n: api.softmax(n, axis), _t(x))
+
+
+def log_softmax(x: Any, axis: int = -1) -> Tensor:
+    return _run(lambda n: api.log_softmax(n, axis), _t(x))
+
+
+def logsumexp(x: Any, axis: Any = -1, keepdims: bool = False) -> Tensor:
+    return _run(lambda n: api.logsumexp(n, axis, keepdims), _t(x))
+
+
+def cross_entropy(logits: Any, targets: Any) -> Tensor:
+    """Mean negative log-likelihood of integer class ``targets`` under ``logits`` (n, C)."""
+    return _run(lambda a, b: api.cross_entropy(a, b), _t(logits), _t(targets))
+
+
+def where(cond: Any, a: Any, b: Any) -> Tensor:
+    """``a`` where ``cond`` else ``b`` (no gradient flows into ``cond``)."""
+    like = a if isinstance(a, Tensor) else b if isinstance(b, Tensor) else None
+    ta = _t(a) if like is None or isinstance(a, Tensor) else None
+    tb = _t(b) if like is None or isinstance(b, Tensor) else None
+    from symgrad.ir.opdef import as_node
+
+    if ta is not None and tb is not None:
+        return _run(lambda c, x, y: apply("where", (c, x, y)), _t(cond), ta, tb)
+    if ta is not None:
+        return _run(lambda c, x: apply("where", (c, x, as_node(b, x))), _t(cond), ta)
+    assert tb is not None
+    return _run(lambda c, y: apply("where", (c, as_node(a, y), y)), _t(cond), tb)
+
+
+def maximum(a: Any, b: Any) -> Tensor:
+    return _binary("maximum", a if isinstance(a, Tensor) or isinstance(b, Tensor) else _t(a), b)
+
+
+def minimum(a: Any, b: Any) -> Tensor:
+    return _binary("minimum", a if isinstance(a, Tensor) or isinstance(b, Tensor) else _t(a), b)
+
+
+def concatenate(xs: Sequence[Any], axis: int = 0) -> Tensor:
+    return _run(lambda *ns: api.concatenate(ns, axis), *[_t(x) for x in xs])
+
+
+def stack(xs: Sequence[Any], axis: int = 0) -> Tensor:
+    return _run(lambda *ns: api.stack(ns, axis), *[_t(x) for x in xs])
+
+
+def _unary(name: str) -> Any:
+    def f(x: Any) -> Tensor:
+        return _run(lambda n: apply(name, (n,)), _t(x))
+
+    f.__name__ = name
+    f.__doc__ = f"Elementwise {name}."
+    return f
+
+
+exp = _unary("exp")
+log = _unary("log")
+tanh = _unary("tanh")
+sigmoid = _unary("sigmoid")
+relu = _unary("relu")
+sqrt = _unary("sqrt")

@@ -1,0 +1,456 @@
+"""``Tensor`` and its 0-d micrograd-compatible case ``Value``: operator overloading that records
+graph nodes (and, when every input has data, computes the value eagerly, like micrograd).
+
+Owns: the traced object, its operators and methods, eager evaluation of new nodes, and
+``backward()`` (which builds the backward graph symbolically with ``symgrad.autodiff`` and runs
+it). May import: numpy, ``symgrad.ir``, ``symgrad.ops``, ``symgrad.autodiff``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import numpy as np
+
+from symgrad.ir.dtypes import FLOAT32, FLOAT64, DType, as_dtype
+from symgrad.ir.errors import ConcretizationError, ShapeError
+from symgrad.ir.graph import evaluate
+from symgrad.ir.node import Node, Provenance, Shape
+from symgrad.ir.opdef import EvalContext, apply, as_node, fmt_shape, get_op
+from symgrad.ops import api
+from symgrad.ops.source import make_constant, make_input
+
+Operand = Any  # Tensor | float | int | np.ndarray
+
+
+def _concrete_error(what: str) -> ConcretizationError:
+    return ConcretizationError(
+        f"{what} needs the value of a symbolic (traced) tensor. Tracing records one graph for "
+        "every input, so Python control flow must not depend on traced values: use "
+        "symgrad.where(cond, a, b) for data-dependent choices",
+        Provenance.capture(),
+    )
+
+
+class Tensor:
+    """A traced array. ``Tensor(data, requires_grad=False)`` makes a leaf with concrete data."""
+
+    __slots__ = ("__weakref__", "_data", "_parents", "_retain", "grad", "label", "node",
+                 "requires_grad")
+    __array_priority__ = 1000.0
+    _always_retain = False  # Value: every Value keeps its gradient (micrograd)
+
+    node: Node
+    _data: np.ndarray | None
+
+    def __init__(
+        self, data: Any, requires_grad: bool = False, dtype: Any = None, label: str = ""
+    ) -> None:
+        arr = _to_array(data, dtype)
+        if requires_grad and not as_dtype(arr.dtype).is_float:
+            raise TypeError(f"only floating-point tensors can require gradients, got {arr.dtype}")
+        self._data = arr
+        self.node = make_input(arr.shape, arr.dtype, name=label)
+        self.grad: Any = None
+        self.requires_grad = requires_grad
+        self._parents: tuple[Tensor, ...] = ()
+        self._retain = False
+        self.label = label
+
+    @classmethod
+    def _wrap(
+        cls, node: Node, data: np.ndarray | None, parents: tuple[Tensor, ...], rg: bool
+    ) -> Tensor:
+        t = object.__new__(cls)
+        t.node = node
+        t._data = data
+        t.grad = 0.0 if cls._always_retain else None
+        t.requires_grad = rg
+        t._parents = parents
+        t._retain = False
+        t.label = ""
+        return t
+
+    # -- data and metadata --------------------------------------------------------------------
+    @property
+    def data(self) -> Any:
+        if self._data is None:
+            raise _concrete_error(".data")
+        return self._data
+
+    @data.setter
+    def data(self, value: Any) -> None:
+        arr = np.asarray(value, dtype=self.node.dtype.np)
+        if arr.shape != self.node.shape:
+            if self._parents or self.node.op != "input":
+                raise ShapeError(
+                    f".data: expected shape {fmt_shape(self.node.shape)}, got {arr.shape}"
+                )
+            self.node = make_input(arr.shape, self.node.dtype, name=self.label)
+        self._data = np.array(arr, copy=True) if arr is value else arr
+
+    @property
+    def shape(self) -> Shape:
+        return self.node.shape
+
+    @property
+    def dtype(self) -> DType:
+        return self.node.dtype
+
+    @property
+    def ndim(self) -> int:
+        return self.node.ndim
+
+    @property
+    def size(self) -> int | None:
+        from symgrad.ir.opdef import shape_size
+
+        return shape_size(self.node.shape)
+
+    @property
+    def is_leaf(self) -> bool:
+        return not self._parents
+
+    def numpy(self) -> np.ndarray:
+        return np.asarray(self.data)
+
+    def item(self) -> float:
+        d = self.data
+        if d.size != 1:
+            raise ShapeError(f"item() needs a tensor with one element, got shape {d.shape}")
+        return d.item()  # type: ignore[no-any-return]
+
+    def retain_grad(self) -> Tensor:
+        self._retain = True
+        return self
+
+    def detach(self) -> Tensor:
+        return _run(api.detach, self)
+
+    def __repr__(self) -> str:
+        dims = ",".join(str(d) for d in self.shape)
+        if self._data is None:
+            return f"Tensor(<traced {self.dtype.short}[{dims}]>)"
+        return f"Tensor({np.array2string(self._data, threshold=20)}, dtype={self.dtype})"
+
+    # -- Python protocol: refuse to concretise traced values -----------------------------------
+    def __bool__(self) -> bool:
+        if self._data is None:
+            raise _concrete_error("bool() (an if/while condition or and/or)")
+        return bool(self._data)
+
+    def __float__(self) -> float:
+        if self._data is None:
+            raise _concrete_error("float()")
+        return float(self._data)
+
+    def __int__(self) -> int:
+        if self._data is None:
+            raise _concrete_error("int()")
+        return int(self._data)
+
+    def __len__(self) -> int:
+        if not self.shape:
+            raise TypeError("len() of a 0-d tensor")
+        d = self.shape[0]
+        if isinstance(d, str):
+            raise _concrete_error(f"len() of a tensor whose first dim is symbolic ({d!r}); "
+                                  "use x.shape[0] instead, which")
+        return d
+
+    def __iter__(self) -> Iterator[Tensor]:
+        for i in range(len(self)):
+            yield self[i]
+
+    __hash__ = object.__hash__
+
+    # -- arithmetic ------------------------------------------------------------------------------
+    def __add__(self, o: Operand) -> Tensor:
+        return _binary("add", self, o)
+
+    def __radd__(self, o: Operand) -> Tensor:
+        return _binary("add", o, self)
+
+    def __sub__(self, o: Operand) -> Tensor:
+        return _binary("sub", self, o)
+
+    def __rsub__(self, o: Operand) -> Tensor:
+        return _binary("sub", o, self)
+
+    def __mul__(self, o: Operand) -> Tensor:
+        return _binary("mul", self, o)
+
+    def __rmul__(self, o: Operand) -> Tensor:
+        return _binary("mul", o, self)
+
+    def __truediv__(self, o: Operand) -> Tensor:
+        return _binary("div", self, o)
+
+    def __rtruediv__(self, o: Operand) -> Tensor:
+        return _binary("div", o, self)
+
+    def __pow__(self, o: Operand) -> Tensor:
+        return _binary("pow", self, o)
+
+    def __rpow__(self, o: Operand) -> Tensor:
+        return _binary("pow", o, self)
+
+    def __matmul__(self, o: Operand) -> Tensor:
+        return _binary("matmul", self, o)
+
+    def __rmatmul__(self, o: Operand) -> Tensor:
+        return _binary("matmul", o, self)
+
+    def __neg__(self) -> Tensor:
+        return _run(lambda x: apply("neg", (x,)), self)
+
+    def __pos__(self) -> Tensor:
+        return self
+
+    def __lt__(self, o: Operand) -> Tensor:
+        return _binary("lt", self, o)
+
+    def __le__(self, o: Operand) -> Tensor:
+        return _binary("le", self, o)
+
+    def __gt__(self, o: Operand) -> Tensor:
+        return _binary("gt", self, o)
+
+    def __ge__(self, o: Operand) -> Tensor:
+        return _binary("ge", self, o)
+
+    def __eq__(self, o: object) -> Tensor:  # type: ignore[override]
+        return _binary("eq", self, o)
+
+    def __ne__(self, o: object) -> Tensor:  # type: ignore[override]
+        return _binary("ne", self, o)
+
+    # -- elementwise methods -------------------------------------------------------------------
+    def _unary(self, name: str) -> Tensor:
+        return _run(lambda x: apply(name, (x,)), self)
+
+    def exp(self) -> Tensor:
+        return self._unary("exp")
+
+    def log(self) -> Tensor:
+        return self._unary("log")
+
+    def tanh(self) -> Tensor:
+        return self._unary("tanh")
+
+    def sigmoid(self) -> Tensor:
+        return self._unary("sigmoid")
+
+    def relu(self) -> Tensor:
+        return self._unary("relu")
+
+    def sqrt(self) -> Tensor:
+        return self._unary("sqrt")
+
+    def abs(self) -> Tensor:
+        return self._unary("abs")
+
+    def __abs__(self) -> Tensor:
+        return self._unary("abs")
+
+    def astype(self, dtype: Any) -> Tensor:
+        return _run(lambda x: api.cast(x, dtype), self)
+
+    def float(self) -> Tensor:
+        """Convert to float32 (PyTorch's ``.float()``)."""
+        return self.astype(FLOAT32)
+
+    def double(self) -> Tensor:
+        return self.astype(FLOAT64)
+
+    # -- reductions and movement ----------------------------------------------------------------
+    def sum(self, axis: Any = None, keepdims: bool = False) -> Tensor:
+        return _run(lambda x: api.sum(x, axis, keepdims), self)
+
+    def mean(self, axis: Any = None, keepdims: bool = False) -> Tensor:
+        return _run(lambda x: api.mean(x, axis, keepdims), self)
+
+    def max(self, axis: Any = None, keepdims: bool = False) -> Tensor:
+        return _run(lambda x: api.max(x, axis, keepdims), self)
+
+    def reshape(self, *shape: Any) -> Tensor:
+        shp = shape[0] if len(shape) == 1 and isinstance(shape[0], tuple | list) else shape
+        return _run(lambda x: api.reshape(x, shp), self)
+
+    view = reshape
+
+    def transpose(self, *axes: Any) -> Tensor:
+        ax = axes[0] if len(axes) == 1 and isinstance(axes[0], tuple | list) else axes
+        return _run(lambda x: api.transpose(x, ax or None), self)
+
+    @property
+    def T(self) -> Tensor:  # noqa: N802 - NumPy spelling
+        return self.transpose()
+
+    def __getitem__(self, key: Any) -> Tensor:
+        tensors: list[Tensor] = []
+        items = key if isinstance(key, tuple) else (key,)
+        for k in items:
+            if isinstance(k, Tensor):
+                tensors.append(k)
+
+        def build(x: Node, *idx: Node) -> Node:
+            it = iter(idx)
+            mapped = tuple(next(it) if isinstance(k, Tensor) else k for k in items)
+            return api.index(x, mapped if isinstance(key, tuple) else mapped[0])
+
+        return _run(build, self, *tensors, _result=_result_class_index(self))
+
+    # -- NumPy interoperability: ufuncs on tensors map to symgrad ops -------------------------
+    def __array_ufunc__(self, ufunc: Any, method: str, *inputs: Any, **kwargs: Any) -> Any:
+        name = _UFUNCS.get(ufunc.__name__)
+        if method != "__call__" or name is None or kwargs:
+            raise TypeError(
+                f"numpy.{ufunc.__name__} ({method}) is not supported on symgrad tensors; "
+                f"use the symgrad op instead (supported ufuncs: {', '.join(sorted(_UFUNCS))})"
+            )
+        if len(inputs) == 1:
+            return _run(lambda x: apply(name, (x,)), inputs[0])
+        return _binary(name, *inputs)
+
+    def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
+        if self._data is None:
+            raise TypeError(
+                "a traced symgrad tensor cannot be converted to a NumPy array inside a traced "
+                "function; use symgrad ops on it instead"
+            )
+        return np.asarray(self._data, dtype=dtype)
+
+    # -- reverse mode ------------------------------------------------------------------------------
+    def backward(self, gradient: Any = None) -> None:
+        from symgrad.frontend.backward import run_backward
+
+        run_backward(self, gradient)
+
+
+_UFUNCS = {
+    "add": "add", "subtract": "sub", "multiply": "mul", "true_divide": "div", "divide": "div",
+    "power": "pow", "negative": "neg", "exp": "exp", "log": "log", "tanh": "tanh",
+    "sqrt": "sqrt", "absolute": "abs", "maximum": "maximum", "minimum": "minimum",
+    "less": "lt", "less_equal": "le", "greater": "gt", "greater_equal": "ge", "equal": "eq",
+    "not_equal": "ne", "matmul": "matmul", "sign": "sign",
+}
+
+
+class Value(Tensor):
+    """A scalar, exactly like micrograd's ``Value``: ``.data`` and ``.grad`` are Python floats,
+    every Value in a graph (leaves and intermediates) receives ``.grad`` on ``backward()``, and
+    gradients accumulate until reset (``zero_grad()`` or ``v.grad = 0``)."""
+
+    __slots__ = ()
+    _always_retain = True
+
+    def __init__(self, data: Any, label: str = "", _children: Any = (), _op: str = "") -> None:
+        arr = np.asarray(data, dtype=np.float64)
+        if arr.shape != ():
+            raise ShapeError(f"Value holds a scalar, got an array of shape {arr.shape}")
+        super().__init__(arr, requires_grad=True, label=label)
+        self.grad = 0.0
+
+    @property  # type: ignore[override]
+    def data(self) -> float:
+        if self._data is None:
+            raise _concrete_error(".data")
+        return float(self._data)
+
+    @data.setter
+    def data(self, value: Any) -> None:
+        self._data = np.asarray(value, dtype=self.node.dtype.np).reshape(())
+
+    def __repr__(self) -> str:
+        if self._data is None:
+            return f"Value(<traced {self.dtype.short}>)"
+        return f"Value(data={self.data}, grad={self.grad})"
+
+    def __eq__(self, o: object) -> bool:  # type: ignore[override]
+        return self is o  # micrograd semantics: Values are compared (and hashed) by identity
+
+    def __ne__(self, o: object) -> bool:  # type: ignore[override]
+        return self is not o
+
+    __hash__ = object.__hash__
+
+
+# -- op application -----------------------------------------------------------------------------
+def _to_array(data: Any, dtype: Any = None) -> np.ndarray:
+    if isinstance(data, Tensor):
+        data = data.data
+    if dtype is not None:
+        return np.array(data, dtype=as_dtype(dtype).np)
+    arr = np.array(data)
+    if arr.dtype.kind == "f":
+        return arr if arr.dtype.itemsize in (4, 8) else arr.astype(np.float64)
+    if arr.dtype.kind in "iu":
+        return arr.astype(np.int64)
+    if arr.dtype.kind == "b":
+        return arr
+    raise TypeError(f"expected numbers or an array of them, got {arr.dtype} data")
+
+
+def _operand_node(x: Any, like: Node) -> Node:
+    if isinstance(x, Tensor):
+        return x.node
+    if isinstance(x, np.ndarray):
+        return make_constant(_to_array(x))
+    if isinstance(x, list | tuple):
+        return make_constant(_to_array(x))
+    return as_node(x, like)
+
+
+def _binary(name: str, a: Any, b: Any) -> Tensor:
+    ta, tb = isinstance(a, Tensor), isinstance(b, Tensor)
+    if ta and tb:
+        return _run(lambda x, y: apply(name, (x, y)), a, b)
+    if ta:
+        return _run(lambda x: apply(name, (x, _operand_node(b, x))), a)
+    if tb:
+        return _run(lambda y: apply(name, (_operand_node(a, y), y)), b)
+    raise TypeError(f"{name}: expected at least one symgrad tensor")
+
+
+def _result_class_index(x: Tensor) -> type[Tensor]:
+    # elements of any 1-D tensor are Values, so micrograd-style scalar code can consume them
+    return Value if x.ndim == 1 else type(x)
+
+
+def _run(build: Callable[..., Node], *args: Tensor, _result: type[Tensor] | None = None) -> Tensor:
+    """Build the node for ``build(*nodes)`` and, when every input has data, evaluate it."""
+    tensors = [a if isinstance(a, Tensor) else Tensor(a) for a in args]
+    node = build(*(t.node for t in tensors))
+    if _result is not None and node.shape == ():
+        cls = _result
+    elif node.shape == () and all(isinstance(t, Value) for t in tensors):
+        cls = Value
+    else:
+        cls = Tensor
+    data = None
+    if all(t._data is not None for t in tensors):
+        data = _eager(node, {t.node: t._data for t in tensors})
+    rg = node.dtype.is_float and any(t.requires_grad for t in tensors)
+    return cls._wrap(node, data, tuple(tensors), rg)
+
+
+def _eager(node: Node, env: dict[Node, Any]) -> np.ndarray:
+    """The value of a new node from the values of its tensor inputs."""
+    got = env.get(node)
+    if got is not None:
+        return got  # type: ignore[no-any-return]
+    ins = node.inputs
+    if all(i in env or i.op == "const" for i in ins):
+        args = [env[i] if i in env else np.asarray(i.attrs["value"], i.dtype.np) for i in ins]
+        shape = tuple(int(d) for d in node.shape)
+        with np.errstate(all="ignore"):
+            val = np.asarray(
+                get_op(node.op).eval(EvalContext(node.attrs, shape, node.dtype.np, {}), *args)
+            )
+        return val if val.dtype == node.dtype.np else val.astype(node.dtype.np)
+    with np.errstate(all="ignore"):
+        res = evaluate([node], env, dims={})
+    assert isinstance(res, list)
+    return res[0]  # type: ignore[no-any-return]

@@ -1,0 +1,137 @@
+"""``Spec`` and ``trace``: run a Python function once on symbolic inputs and record its graph.
+
+Owns: input specs (shapes with symbolic str dims), naming graph inputs after the function's
+parameters, capturing the leaves a function closes over (model parameters) as extra inputs, and
+:class:`TracedGraph`. May import: numpy, ``symgrad.ir``, ``symgrad.ops``, ``symgrad.frontend``.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from symgrad.frontend.backward import collect
+from symgrad.frontend.tensor import Tensor, Value
+from symgrad.ir.dtypes import DType, as_dtype
+from symgrad.ir.errors import TraceError
+from symgrad.ir.graph import Graph
+from symgrad.ir.node import Node, Provenance, Shape
+from symgrad.ops.source import check_shape, make_input
+
+
+@dataclass(frozen=True)
+class Spec:
+    """The shape and dtype of a function argument; str dims (``"n"``) are symbolic."""
+
+    shape: Shape
+    dtype: DType
+
+    def __init__(self, shape: Any, dtype: Any = "float64") -> None:
+        object.__setattr__(self, "shape", check_shape(shape))
+        object.__setattr__(self, "dtype", as_dtype(dtype))
+
+    @staticmethod
+    def of(x: Any) -> Spec:
+        """The Spec of a Spec, an array, a Tensor or a Python number."""
+        if isinstance(x, Spec):
+            return x
+        if isinstance(x, Tensor):
+            return Spec(x.shape, x.dtype)
+        a = np.asarray(x)
+        if a.dtype.kind == "f" and a.dtype.itemsize not in (4, 8):
+            a = a.astype(np.float64)
+        return Spec(a.shape, a.dtype)
+
+    def __repr__(self) -> str:
+        dims = ", ".join(repr(d) for d in self.shape)
+        return f"Spec(({dims}{',' if len(self.shape) == 1 else ''}), {self.dtype.name!r})"
+
+
+class TracedGraph(Graph):
+    """A graph from :func:`trace`: its first ``n_args`` inputs are the function's parameters,
+    the rest are the captured leaves (``captures``, in order of first use)."""
+
+    __slots__ = ("captures", "n_args", "specs")
+
+    def __init__(
+        self,
+        inputs: Sequence[Node],
+        outputs: Sequence[Node],
+        input_names: Sequence[str],
+        n_args: int,
+        captures: Sequence[Tensor],
+        specs: Sequence[Spec],
+    ) -> None:
+        super().__init__(inputs, outputs, input_names)
+        self.n_args = n_args
+        self.captures = tuple(captures)
+        self.specs = tuple(specs)
+
+
+def param_names(fn: Callable[..., Any], n: int) -> list[str]:
+    try:
+        params = list(inspect.signature(fn).parameters.values())
+    except (TypeError, ValueError):
+        params = []
+    names: list[str] = []
+    for p in params:
+        if p.kind is p.VAR_POSITIONAL:
+            names += [f"{p.name}{i}" for i in range(n - len(names))]
+            break
+        if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD):
+            names.append(p.name)
+    if len(names) < n:
+        names += [f"arg{i}" for i in range(len(names), n)]
+    return names[:n]
+
+
+def trace(fn: Callable[..., Any], *specs_or_arrays: Any) -> TracedGraph:
+    """Call ``fn`` once on symbolic tensors shaped by the specs and return its graph."""
+    specs = [Spec.of(s) for s in specs_or_arrays]
+    names = param_names(fn, len(specs))
+    if len(names) != len(specs):
+        raise TraceError(f"{getattr(fn, '__name__', fn)} takes {len(names)} arguments, "
+                         f"got {len(specs)} specs")
+    args: list[Tensor] = []
+    for spec, name in zip(specs, names, strict=True):
+        node = make_input(spec.shape, spec.dtype, name=name)
+        cls = Value if spec.shape == () and spec.dtype.is_float else Tensor
+        args.append(cls._wrap(node, None, (), spec.dtype.is_float))
+    result = fn(*args)
+    outs = result if isinstance(result, tuple | list) else (result,)
+    out_tensors: list[Tensor] = []
+    for k, o in enumerate(outs):
+        if not isinstance(o, Tensor):
+            where = Provenance.capture()
+            raise TraceError(
+                f"{getattr(fn, '__name__', 'fn')} must return symgrad tensors; output {k} is "
+                f"{type(o).__name__}", where
+            )
+        out_tensors.append(o)
+    arg_ids = {id(a.node) for a in args}
+    captures: list[Tensor] = []
+    seen: set[int] = set()
+    for o in out_tensors:
+        for t in collect(o):
+            if t.is_leaf and t.node.op == "input" and id(t.node) not in arg_ids:
+                if id(t.node) not in seen:
+                    seen.add(id(t.node))
+                    captures.append(t)
+    cap_names = [t.label if t.label.isidentifier() else f"p{i}" for i, t in enumerate(captures)]
+    used = set(names)
+    for i, nm in enumerate(cap_names):
+        if nm in used:
+            cap_names[i] = f"{nm}_{i}"
+        used.add(cap_names[i])
+    return TracedGraph(
+        [a.node for a in args] + [t.node for t in captures],
+        [o.node for o in out_tensors],
+        names + cap_names,
+        len(args),
+        captures,
+        specs,
+    )

@@ -1,0 +1,46 @@
+"""The exception types symgrad raises, all subclasses of :class:`SymgradError`.
+
+Owns: error classes and the formatting of "where in the user's code" suffixes.
+May import: the standard library and ``symgrad.ir.node`` (for provenance) lazily.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from symgrad.ir.node import Provenance
+
+
+class SymgradError(Exception):
+    """Base class of every error symgrad raises on purpose."""
+
+
+class TraceError(SymgradError, ValueError):
+    """A model cannot be traced: bad shapes, dtypes, indices or control flow.
+
+    The message names the op, what was expected and what was given, and the user's file:line.
+    """
+
+    def __init__(self, message: str, provenance: Provenance | None = None) -> None:
+        self.provenance = provenance
+        self.bare_message = message
+        if provenance is not None:
+            message = f"{message}\n  at {provenance.describe()}"
+        super().__init__(message)
+
+
+class ShapeError(TraceError):
+    """Shapes (or symbolic dims) do not fit the op."""
+
+
+class DTypeError(TraceError, TypeError):
+    """Dtypes do not fit the op (e.g. float32 mixed with float64 without an explicit cast)."""
+
+
+class ConcretizationError(TraceError):
+    """Python control flow or conversion asked for the value of a symbolic (traced) quantity."""
+
+
+class ArgumentError(SymgradError, ValueError):
+    """A compiled function was called with the wrong count, shape or dtype of arguments."""

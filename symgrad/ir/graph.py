@@ -1,0 +1,263 @@
+"""A graph is a tuple of input nodes and a tuple of output nodes; everything between is implied.
+
+Owns: :class:`Graph` (iterative topological order, use counts, content hash, the jaxpr-like text
+form via ``str(graph)``) and the reference interpreter :func:`evaluate`, the NumPy node-by-node
+oracle for every backend. May import: numpy, the standard library and the rest of ``symgrad.ir``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Container, Iterable, Mapping, Sequence
+from typing import Any
+
+import numpy as np
+
+from symgrad.ir.errors import ArgumentError, TraceError
+from symgrad.ir.node import Node
+from symgrad.ir.opdef import EvalContext, get_op, resolve_shape
+
+FORMAT_VERSION = 1
+
+
+def toposort(outputs: Iterable[Node], stop: Container[Node] = ()) -> list[Node]:
+    """Every node reachable from ``outputs``, inputs before users (iterative: no recursion).
+
+    Nodes in ``stop`` are listed but their inputs are not followed.
+    """
+    order: list[Node] = []
+    seen: set[int] = set()
+    for root in outputs:
+        if id(root) in seen:
+            continue
+        stack: list[tuple[Node, int]] = [(root, 0)]
+        seen.add(id(root))
+        while stack:
+            node, i = stack[-1]
+            if i < len(node.inputs) and node not in stop:
+                stack[-1] = (node, i + 1)
+                child = node.inputs[i]
+                if id(child) not in seen:
+                    seen.add(id(child))
+                    stack.append((child, 0))
+            else:
+                stack.pop()
+                order.append(node)
+    return order
+
+
+def _fmt_attr(v: Any) -> str:
+    if isinstance(v, float):
+        return repr(v)
+    if isinstance(v, tuple):
+        return "(" + ", ".join(_fmt_attr(x) for x in v) + ("," if len(v) == 1 else "") + ")"
+    return str(v)
+
+
+def type_str(node: Node) -> str:
+    return f"{node.dtype.short}[{','.join(str(d) for d in node.shape)}]"
+
+
+class Graph:
+    """Inputs (``input`` nodes, in parameter order) and outputs; immutable."""
+
+    __slots__ = ("_hash", "_order", "input_names", "inputs", "outputs")
+
+    def __init__(
+        self,
+        inputs: Sequence[Node],
+        outputs: Sequence[Node],
+        input_names: Sequence[str] | None = None,
+    ) -> None:
+        self.inputs: tuple[Node, ...] = tuple(inputs)
+        self.outputs: tuple[Node, ...] = tuple(outputs)
+        names = list(input_names) if input_names is not None else []
+        if not names:
+            names = [n.attrs.get("name") or f"in{i}" for i, n in enumerate(self.inputs)]
+        self.input_names: tuple[str, ...] = tuple(names)
+        self._order: list[Node] | None = None
+        self._hash: str | None = None
+        known = {id(n) for n in self.inputs}
+        for n in self.order:
+            if n.op == "input" and id(n) not in known:
+                raise TraceError(
+                    f"graph uses an input that is not among its inputs: {n.attrs.get('name')!r}"
+                )
+
+    @property
+    def order(self) -> list[Node]:
+        """All nodes in topological order (inputs first, in parameter order)."""
+        if self._order is None:
+            body = toposort(self.outputs)
+            ins = set(map(id, self.inputs))
+            self._order = list(self.inputs) + [n for n in body if id(n) not in ins]
+        return self._order
+
+    def __len__(self) -> int:
+        return len(self.order)
+
+    def names(self) -> dict[int, str]:
+        """Deterministic display names: inputs by name, other nodes %0, %1, ... in order."""
+        out: dict[int, str] = {}
+        for n, nm in zip(self.inputs, self.input_names, strict=True):
+            out[id(n)] = nm
+        k = 0
+        for n in self.order:
+            if id(n) in out or n.op == "const":
+                continue
+            out[id(n)] = f"%{k}"
+            k += 1
+        return out
+
+    def _operand(self, n: Node, names: dict[int, str]) -> str:
+        if n.op == "const":
+            return f"{_fmt_attr(n.attrs['value'])}:{n.dtype.short}"
+        return names[id(n)]
+
+    def text(self, provenance: bool = True) -> str:
+        """The typed text form, one line per node (``str(graph)`` is this with provenance)."""
+        names = self.names()
+        params = ", ".join(
+            f"{names[id(n)]}: {type_str(n)}" for n in self.inputs
+        )
+        outs = ", ".join(type_str(n) for n in self.outputs)
+        lines = [f"graph({params}) -> ({outs}{',' if len(self.outputs) == 1 else ''}) {{"]
+        body: list[tuple[str, str]] = []
+        for n in self.order:
+            if n.op in ("input", "const"):
+                continue
+            attrs = ""
+            shown = {k: v for k, v in n.attrs.items() if k not in ("uid",)}
+            if shown:
+                attrs = "[" + ", ".join(f"{k}={_fmt_attr(v)}" for k, v in sorted(shown.items())) + "]"
+            args = " ".join(self._operand(i, names) for i in n.inputs)
+            stmt = f"  {names[id(n)]}: {type_str(n)} = {n.op}{attrs}" + (f" {args}" if args else "")
+            where = n.provenance.short if (provenance and n.provenance) else ""
+            body.append((stmt, where))
+        width = max((len(s) for s, _ in body), default=0)
+        for stmt, where in body:
+            lines.append(f"{stmt.ljust(width)}  # {where}" if where else stmt)
+        rets = ", ".join(self._operand(o, names) for o in self.outputs)
+        lines.append(f"  return {rets}")
+        lines.append("}")
+        return "\n".join(lines)
+
+    def __str__(self) -> str:
+        return self.text(provenance=True)
+
+    def __repr__(self) -> str:
+        return f"<Graph {len(self.inputs)} inputs, {len(self.outputs)} outputs, {len(self)} nodes>"
+
+    @property
+    def content_hash(self) -> str:
+        """sha256 of the structure: independent of object ids, creation order and provenance.
+
+        Inputs are identified by position (and dtype/shape), not by name or identity.
+        """
+        if self._hash is None:
+            h = hashlib.sha256(f"symgrad-graph-v{FORMAT_VERSION}\n".encode())
+            idx: dict[int, int] = {}
+            for k, n in enumerate(self.order):
+                idx[id(n)] = k
+                if n.op == "input":
+                    desc = f"input {self.inputs.index(n)}"
+                else:
+                    shown = {a: v for a, v in n.attrs.items() if a != "uid"}
+                    items = ",".join(f"{a}={_hash_attr(v)}" for a, v in sorted(shown.items()))
+                    desc = f"{n.op}[{items}]({','.join(str(idx[id(i)]) for i in n.inputs)})"
+                h.update(f"{desc}:{type_str(n)}\n".encode())
+            h.update(("out " + ",".join(str(idx[id(o)]) for o in self.outputs)).encode())
+            self._hash = h.hexdigest()
+        return self._hash
+
+
+def _hash_attr(v: Any) -> str:
+    if isinstance(v, float):
+        return v.hex()
+    if isinstance(v, tuple):
+        return "(" + ",".join(_hash_attr(x) for x in v) + ")"
+    if hasattr(v, "digest"):
+        return str(v.digest)
+    return repr(v)
+
+
+# -- the reference interpreter ---------------------------------------------------------------
+def bind_dims(
+    nodes: Sequence[Node], arrays: Sequence[Any], names: Sequence[str] | None = None
+) -> dict[str, int]:
+    """Bind symbolic dims from concrete arrays, checking rank, static dims and consistency."""
+    dims: dict[str, int] = {}
+    where: dict[str, str] = {}
+    for k, (n, a) in enumerate(zip(nodes, arrays, strict=True)):
+        nm = names[k] if names is not None else (n.attrs.get("name") or f"input {k}")
+        shp = np.shape(a)
+        expected = "(" + ", ".join(str(d) for d in n.shape) + ("," if n.ndim == 1 else "") + ")"
+        if len(shp) != len(n.shape):
+            raise ArgumentError(f"{nm}: expected shape {expected}, got {tuple(shp)}")
+        for d, s in zip(n.shape, shp, strict=True):
+            if isinstance(d, str):
+                if d in dims and dims[d] != s:
+                    raise ArgumentError(
+                        f"{nm}: symbolic dim {d!r} is {s} here but {dims[d]} in {where[d]} "
+                        f"(expected shape {expected}, got {tuple(shp)})"
+                    )
+                dims.setdefault(d, s)
+                where.setdefault(d, nm)
+            elif d != s:
+                raise ArgumentError(f"{nm}: expected shape {expected}, got {tuple(shp)}")
+    return dims
+
+
+def evaluate(
+    outputs: Sequence[Node],
+    env: Mapping[Node, Any],
+    dims: Mapping[str, int] | None = None,
+    keep: bool = False,
+) -> list[Any] | dict[Node, Any]:
+    """Evaluate ``outputs`` node by node with NumPy, given values for the leaf nodes in ``env``.
+
+    Symbolic dims are bound from the shapes of the ``input`` values unless ``dims`` is given.
+    Intermediate values are freed after their last use unless ``keep`` (then a dict of every
+    node's value is returned instead of the list of outputs).
+    """
+    order = toposort(outputs, stop=env)
+    vals: dict[Node, Any] = dict(env)
+    if dims is None:
+        ins = [n for n in order if n.op == "input"]
+        missing = [n for n in ins if n not in vals]
+        if missing:
+            raise TraceError(
+                "no value given for input(s) "
+                + ", ".join(repr(n.attrs.get("name") or "?") for n in missing)
+            )
+        dims = bind_dims(ins, [vals[n] for n in ins])
+    uses: dict[Node, int] = {}
+    if not keep:
+        for n in order:
+            for i in n.inputs:
+                uses[i] = uses.get(i, 0) + 1
+        for o in outputs:
+            uses[o] = uses.get(o, 0) + 1
+    for n in order:
+        if n in vals:
+            continue
+        op = get_op(n.op)
+        shape = resolve_shape(n.shape, dims)
+        ctx = EvalContext(n.attrs, shape, n.dtype.np, dims)
+        val = op.eval(ctx, *(vals[i] for i in n.inputs))
+        val = np.asarray(val)
+        if val.dtype != n.dtype.np:
+            val = val.astype(n.dtype.np)
+        if val.shape != shape:
+            raise AssertionError(
+                f"op {n.op!r} evaluated to shape {val.shape}, its shape rule says {shape}"
+            )
+        vals[n] = val
+        if not keep:
+            for i in n.inputs:
+                uses[i] -= 1
+                if uses[i] == 0 and i not in env:
+                    del vals[i]
+    if keep:
+        return vals
+    return [vals[o] for o in outputs]

@@ -1,0 +1,228 @@
+"""The op record and the registry: each op is declared exactly once, as one :class:`OpDef`.
+
+Owns: :class:`OpDef` (evaluation, shape/dtype rule, VJP rule, emissions, traits), the registry,
+:func:`apply` (the only way an op becomes a node: it runs the shape rule and attaches the user's
+provenance), scalar constants, and the op catalogue text. May import: numpy, the standard library
+and the rest of ``symgrad.ir``. The op declarations themselves live in ``symgrad.ops``.
+"""
+
+from __future__ import annotations
+
+import enum
+import math
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from symgrad.ir.dtypes import BOOL, FLOAT64, INT64, DType
+from symgrad.ir.errors import DTypeError, ShapeError, TraceError
+from symgrad.ir.node import Node, Provenance, Shape
+
+
+class Kind(enum.Enum):
+    SOURCE = "source"  # no inputs: input, const, arange, ...
+    ELEMENTWISE = "elementwise"
+    REDUCE = "reduce"
+    MOVEMENT = "movement"
+    INDEX = "index"
+    LINALG = "linalg"
+
+
+@dataclass(frozen=True, slots=True)
+class EvalContext:
+    """What an op's ``eval`` may need besides its input arrays."""
+
+    attrs: Mapping[str, Any]
+    shape: tuple[int, ...]  # the node's output shape, symbolic dims resolved
+    dtype: np.dtype[Any]
+    dims: Mapping[str, int]  # bindings of symbolic dims
+
+
+# (inputs, attrs) -> (shape, dtype); raises TraceError subclasses on bad input
+InferFn = Callable[[tuple[Node, ...], dict[str, Any]], tuple[Shape, DType]]
+EvalFn = Callable[..., Any]  # (ctx: EvalContext, *arrays) -> ndarray
+VjpFn = Callable[..., tuple[Node | None, ...]]  # (g, out, *inputs, **attrs) -> cotangents
+
+
+@dataclass(frozen=True)
+class OpDef:
+    """Everything every layer needs to know about one op.
+
+    ``vjp`` returns one cotangent node (in the *output's* broadcast shape is fine: the autodiff
+    driver sums broadcast axes away) or ``None`` per input. Ops that are not differentiable
+    (integer or boolean results) must say so with ``differentiable=False``; an op that is
+    differentiable but has no ``vjp`` fails the registry sweep.
+    """
+
+    name: str
+    kind: Kind
+    arity: int | None  # None: variadic
+    eval: EvalFn
+    infer: InferFn
+    vjp: VjpFn | None = None
+    differentiable: bool = True
+    doc: str = ""
+    emit: Mapping[str, Any] = field(default_factory=dict)
+    commutative: bool = False
+    # for elementwise ops declared from SymPy: the expression builder, see autodiff.derive
+    sympy_fn: Callable[..., Any] | None = None
+
+    def __repr__(self) -> str:
+        return f"OpDef({self.name!r}, {self.kind.value})"
+
+
+_REGISTRY: dict[str, OpDef] = {}
+
+
+def register(op: OpDef) -> OpDef:
+    """Add ``op`` to the registry; a second declaration of the same name is an error."""
+    if op.name in _REGISTRY:
+        raise ValueError(f"op {op.name!r} is already declared")
+    _REGISTRY[op.name] = op
+    return op
+
+
+def registry() -> Mapping[str, OpDef]:
+    """All declared ops, by name (importing ``symgrad`` declares the built-in ones)."""
+    return _REGISTRY
+
+
+def get_op(name: str) -> OpDef:
+    try:
+        return _REGISTRY[name]
+    except KeyError:
+        raise KeyError(f"no op named {name!r}; declared ops: {', '.join(sorted(_REGISTRY))}") from None
+
+
+def fmt_shape(shape: Shape) -> str:
+    return "(" + ", ".join(str(d) for d in shape) + ("," if len(shape) == 1 else "") + ")"
+
+
+def apply(
+    name: str, inputs: tuple[Node, ...], attrs: dict[str, Any] | None = None
+) -> Node:
+    """Create (or find) the node ``name(*inputs, **attrs)``, checking shapes and dtypes."""
+    op = _REGISTRY[name]
+    a = attrs if attrs is not None else {}
+    if op.arity is not None and len(inputs) != op.arity:
+        raise TraceError(
+            f"{name}: expected {op.arity} inputs, got {len(inputs)}", Provenance.capture()
+        )
+    if op.kind is Kind.ELEMENTWISE and inputs and all(i.op == "const" for i in inputs):
+        return _fold(op, inputs, a)
+    try:
+        shape, dtype = op.infer(inputs, a)
+    except TraceError as e:
+        if e.provenance is None:
+            raise type(e)(f"{name}: {e.bare_message}", Provenance.capture()) from None
+        raise
+    return Node.make(name, inputs, a, shape, dtype, Provenance.capture())
+
+
+def _fold(op: OpDef, inputs: tuple[Node, ...], attrs: dict[str, Any]) -> Node:
+    """Evaluate an elementwise op of scalar constants at trace time."""
+    shape, dtype = op.infer(inputs, attrs)
+    args = [np.asarray(i.attrs["value"], dtype=i.dtype.np) for i in inputs]
+    with np.errstate(all="ignore"):
+        val = op.eval(EvalContext(attrs, (), dtype.np, {}), *args)
+    return const(np.asarray(val).item(), dtype)
+
+
+# -- constants -----------------------------------------------------------------------------
+def const(value: float | int | bool, dtype: DType) -> Node:
+    """A scalar constant of the given dtype."""
+    if dtype is BOOL:
+        v: float | int | bool = bool(value)
+    elif dtype is INT64:
+        v = int(value)
+    else:
+        v = float(np.asarray(value, dtype=dtype.np))  # round to the dtype (float32 constants)
+    return Node.make("const", (), {"value": v}, (), dtype)
+
+
+def as_node(x: Any, like: Node) -> Node:
+    """A Node as is, or a Python number as a constant with ``like``'s dtype (weak typing)."""
+    if isinstance(x, Node):
+        return x
+    if isinstance(x, bool | int | float | np.number):
+        dt = like.dtype
+        if isinstance(x, float | np.floating) and not dt.is_float:
+            dt = FLOAT64
+        return const(x, dt)
+    raise TypeError(f"expected a graph node or a Python number, got {type(x).__name__}")
+
+
+def const_value(node: Node) -> float | int | bool | None:
+    """The Python value of a scalar constant node, else None."""
+    return node.attrs["value"] if node.op == "const" else None
+
+
+# -- shape helpers shared by op declarations -----------------------------------------------
+def broadcast_shapes(*shapes: Shape) -> Shape:
+    """NumPy broadcasting over ints and symbolic dims ("n" broadcasts only with "n" and 1)."""
+    nd = max((len(s) for s in shapes), default=0)
+    out: list[int | str] = []
+    for i in range(nd):
+        dims = {s[len(s) - nd + i] for s in shapes if len(s) - nd + i >= 0}
+        dims.discard(1)
+        if not dims:
+            out.append(1)
+        elif len(dims) == 1:
+            out.append(dims.pop())
+        else:
+            shown = " and ".join(fmt_shape(s) for s in shapes)
+            sym = any(isinstance(d, str) for d in dims)
+            hint = (
+                " (symbolic dims only broadcast against the same name or 1)" if sym else ""
+            )
+            raise ShapeError(f"cannot broadcast shapes {shown}{hint}")
+    return tuple(out)
+
+
+def unify_dtypes(name: str, nodes: tuple[Node, ...]) -> DType:
+    """The common dtype of the inputs; mixing dtypes needs an explicit cast."""
+    dts = {n.dtype for n in nodes}
+    if len(dts) == 1:
+        return dts.pop()
+    given = ", ".join(f"{n.dtype}{fmt_shape(n.shape)}" for n in nodes)
+    raise DTypeError(
+        f"inputs have different dtypes ({given}); cast explicitly, e.g. x.astype('float32')"
+    )
+
+
+def resolve_shape(shape: Shape, dims: Mapping[str, int]) -> tuple[int, ...]:
+    try:
+        return tuple(d if isinstance(d, int) else dims[d] for d in shape)
+    except KeyError as e:
+        raise TraceError(f"symbolic dim {e.args[0]!r} is not bound by any input") from None
+
+
+def shape_size(shape: Shape) -> int | None:
+    """The number of elements, or None when a dim is symbolic."""
+    if any(isinstance(d, str) for d in shape):
+        return None
+    return math.prod(shape)  # type: ignore[arg-type]
+
+
+# -- the op catalogue (docs/ops.md is generated from this) ---------------------------------
+def catalogue_markdown() -> str:
+    """A Markdown table of every registered op, generated from the registry."""
+    import symgrad.ops  # noqa: F401  (declares the built-in ops)
+
+    lines = [
+        "# Op catalogue",
+        "",
+        "Generated from the op registry by `symgrad ops` — do not edit by hand.",
+        "",
+        "| op | kind | inputs | differentiable | description |",
+        "|---|---|---|---|---|",
+    ]
+    for name in sorted(_REGISTRY):
+        op = _REGISTRY[name]
+        arity = "variadic" if op.arity is None else str(op.arity)
+        diff = "yes" if op.differentiable else "no"
+        doc = " ".join(op.doc.split()) or "-"
+        lines.append(f"| `{name}` | {op.kind.value} | {arity} | {diff} | {doc} |")
+    return "\n".join(lines) + "\n"

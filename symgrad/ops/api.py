@@ -1,0 +1,327 @@
+"""Node-level functions over the op library: the vocabulary the front end and VJP rules use.
+
+Owns: argument normalisation (axes, ``-1`` in reshape, Python indexing keys) and sugar written in
+terms of core ops (mean, squeeze/expand_dims, stack, softmax, log_softmax, logsumexp,
+cross_entropy). Nothing here declares an op. May import: numpy, ``symgrad.ir`` and the other
+``symgrad.ops`` modules.
+"""
+
+from __future__ import annotations
+
+import builtins
+import math
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from symgrad.ir.dtypes import BOOL, FLOAT64, INT64, as_dtype
+from symgrad.ir.errors import DTypeError, ShapeError, TraceError
+from symgrad.ir.node import Dim, Node, Shape
+from symgrad.ir.opdef import apply, as_node, const, fmt_shape
+from symgrad.ops._util import norm_axes, reduced_shape
+from symgrad.ops.elementwise import cast, where
+from symgrad.ops.movement import slice_node
+from symgrad.ops.source import check_shape, make_constant
+
+__all__ = [
+    "arange",
+    "broadcast_to",
+    "cast",
+    "concatenate",
+    "cross_entropy",
+    "expand_dims",
+    "index",
+    "log_softmax",
+    "logsumexp",
+    "matmul",
+    "max",
+    "mean",
+    "one_hot",
+    "reshape",
+    "softmax",
+    "squeeze",
+    "stack",
+    "sum",
+    "transpose",
+    "where",
+]
+
+
+def _reduce(name: str, x: Node, axis: Any, keepdims: bool) -> Node:
+    axes = norm_axes(axis, x.ndim)
+    if not axes and name == "sum":
+        return x
+    return apply(name, (x,), {"axis": axes, "keepdims": bool(keepdims)})
+
+
+def sum(x: Node, axis: Any = None, keepdims: bool = False) -> Node:  # noqa: A001
+    return _reduce("sum", x, axis, keepdims)
+
+
+def max(x: Node, axis: Any = None, keepdims: bool = False) -> Node:  # noqa: A001
+    return _reduce("max", x, axis, keepdims)
+
+
+def mean(x: Node, axis: Any = None, keepdims: bool = False) -> Node:
+    if not x.dtype.is_float:
+        raise DTypeError(f"mean needs a floating-point input, got {x.dtype}; cast it first")
+    axes = norm_axes(axis, x.ndim)
+    total = sum(x, axes, keepdims)
+    dims = tuple(x.shape[a] for a in axes)
+    if all(isinstance(d, int) for d in dims):
+        count = math.prod(dims)  # type: ignore[arg-type]
+        return total * (1.0 / count) if count else total / 0.0
+    n = apply("dimsize", (), {"dims": dims, "dtype": x.dtype.name})
+    return total / n
+
+
+def reshape(x: Node, shape: Any) -> Node:
+    """Reshape; one ``-1`` entry is inferred (it may stand for a symbolic dim)."""
+    if isinstance(shape, int | str):
+        shape = (shape,)
+    shape = tuple(shape)
+    if minus_one := [i for i, d in enumerate(shape) if isinstance(d, int) and d == -1]:
+        if len(minus_one) > 1:
+            raise ShapeError(f"reshape: only one -1 is allowed, got {shape}")
+        k = minus_one[0]
+        known = [d for i, d in enumerate(shape) if i != k]
+        rest = _divide(x.shape, known)
+        if rest is None:
+            raise ShapeError(f"cannot reshape {fmt_shape(x.shape)} to {shape}")
+        shape = shape[:k] + (rest,) + shape[k + 1 :]
+    shp = check_shape(shape)
+    if shp == x.shape:
+        return x
+    return apply("reshape", (x,), {"shape": shp})
+
+
+def _divide(total: Shape, known: Sequence[Any]) -> Dim | None:
+    syms = [d for d in total if isinstance(d, str)]
+    for d in known:
+        if isinstance(d, str):
+            if d not in syms:
+                return None
+            syms.remove(d)
+    num = math.prod(d for d in total if isinstance(d, int))
+    den = math.prod(d for d in known if isinstance(d, int))
+    if len(syms) > 1 or den == 0 or num % den:
+        return None
+    if syms:
+        return syms[0] if num == den else None
+    return num // den
+
+
+def transpose(x: Node, axes: Sequence[int] | None = None) -> Node:
+    perm = tuple(reversed(range(x.ndim))) if axes is None else tuple(a % x.ndim for a in axes)
+    if perm == tuple(range(x.ndim)):
+        return x
+    return apply("transpose", (x,), {"perm": perm})
+
+
+def broadcast_to(x: Node, shape: Any) -> Node:
+    shp = check_shape(shape)
+    return x if shp == x.shape else apply("broadcast_to", (x,), {"shape": shp})
+
+
+def expand_dims(x: Node, axis: int) -> Node:
+    nd = x.ndim + 1
+    if not -nd <= axis < nd:
+        raise ShapeError(f"expand_dims: axis {axis} out of range for rank {x.ndim}")
+    a = axis % nd
+    return reshape(x, x.shape[:a] + (1,) + x.shape[a:])
+
+
+def squeeze(x: Node, axis: Any = None) -> Node:
+    if axis is None:
+        axes = tuple(i for i, d in enumerate(x.shape) if d == 1)
+    else:
+        axes = norm_axes(axis, x.ndim)
+        for a in axes:
+            if x.shape[a] != 1:
+                raise ShapeError(f"squeeze: axis {a} has size {x.shape[a]}, not 1")
+    return reshape(x, tuple(d for i, d in enumerate(x.shape) if i not in axes))
+
+
+def concatenate(xs: Sequence[Node], axis: int = 0) -> Node:
+    xs = tuple(xs)
+    if not xs:
+        raise ShapeError("concatenate needs at least one array")
+    nd = xs[0].ndim
+    if not -nd <= axis < nd:
+        raise ShapeError(f"concatenate: axis {axis} out of range for rank {nd}")
+    if len(xs) == 1:
+        return xs[0]
+    return apply("concatenate", xs, {"axis": axis % nd})
+
+
+def stack(xs: Sequence[Node], axis: int = 0) -> Node:
+    xs = tuple(xs)
+    if not xs:
+        raise ShapeError("stack needs at least one array")
+    shapes = {x.shape for x in xs}
+    if len(shapes) > 1:
+        raise ShapeError(
+            "stack: all inputs must have the same shape, got "
+            + ", ".join(fmt_shape(x.shape) for x in xs)
+        )
+    return concatenate([expand_dims(x, axis) for x in xs], axis)
+
+
+def matmul(a: Node, b: Node) -> Node:
+    return apply("matmul", (a, b))
+
+
+def one_hot(indices: Node, num_classes: int, dtype: Any = FLOAT64) -> Node:
+    return apply("one_hot", (indices,), {"num_classes": num_classes, "dtype": as_dtype(dtype).name})
+
+
+def arange(n: Dim) -> Node:
+    return apply("arange", (), {"n": n})
+
+
+def index_node(i: Any, like: Node) -> Node:
+    """An index argument as an int64 node (arrays and lists become constants)."""
+    if isinstance(i, Node):
+        if i.dtype is BOOL:
+            raise DTypeError("boolean-mask indexing is not supported; use symgrad.where")
+        if i.dtype is not INT64:
+            raise DTypeError(
+                f"index arrays must be integers (int64), got {i.dtype}{fmt_shape(i.shape)}"
+            )
+        return i
+    a = np.asarray(i)
+    if a.dtype.kind not in "iu":
+        raise DTypeError(f"index arrays must be integers, got {a.dtype} values {i!r:.60}")
+    return make_constant(a.astype(np.int64))
+
+
+# -- Python indexing keys ----------------------------------------------------------------------
+def index(x: Node, key: Any) -> Node:
+    """``x[key]`` for ints, slices, None, Ellipsis, and integer arrays on the leading axes."""
+    items = list(key) if isinstance(key, tuple) else [key]
+    n_real = len([k for k in items if k is not None and k is not Ellipsis])
+    if builtins.sum(k is Ellipsis for k in items) > 1:
+        raise TraceError("an index can only have a single ellipsis ('...')")
+    if any(k is Ellipsis for k in items):
+        at = next(i for i, k in enumerate(items) if k is Ellipsis)
+        items[at : at + 1] = [slice(None)] * (x.ndim - n_real)
+    if n_real > x.ndim:
+        raise ShapeError(f"too many indices ({n_real}) for shape {fmt_shape(x.shape)}")
+
+    def is_array(k: Any) -> bool:
+        return isinstance(k, Node | np.ndarray | list)
+
+    arrays = [k for k in items if is_array(k)]
+    if arrays:
+        lead = 0
+        while lead < len(items) and (is_array(items[lead]) or _is_int(items[lead])):
+            lead += 1
+        rest = items[lead:]
+        if any(is_array(k) or _is_int(k) for k in rest) or any(k is None for k in items[:lead]):
+            raise TraceError(
+                "integer-array indexing is supported on the leading axes only "
+                "(x[idx], x[i, j], x[idx, 1:3]); got an index mixing arrays with slices before them"
+            )
+        idx = [index_node(k, x) for k in items[:lead]]
+        x = apply("gather", (x, *idx))
+        items = [slice(None)] * len(_bshape(idx)) + rest
+    return _basic(x, items)
+
+
+def _bshape(idx: list[Node]) -> Shape:
+    from symgrad.ir.opdef import broadcast_shapes
+
+    return broadcast_shapes(*(i.shape for i in idx))
+
+
+def _is_int(k: Any) -> bool:
+    return isinstance(k, int | np.integer) and not isinstance(k, bool)
+
+
+def _basic(x: Node, items: list[Any]) -> Node:
+    parts: dict[int, tuple[int, int, int]] = {}
+    out_shape: list[Dim] = []
+    axis = 0
+    for k in items:
+        if k is None:
+            out_shape.append(1)
+            continue
+        d = x.shape[axis]
+        if _is_int(k):
+            if isinstance(d, str):
+                raise ShapeError(f"cannot take an integer index into symbolic dim {d!r}")
+            if not -d <= k < d:
+                raise ShapeError(f"index {k} is out of bounds for axis {axis} with size {d}")
+            parts[axis] = (k % d, k % d + 1, 1)
+        elif isinstance(k, slice):
+            if isinstance(d, str):
+                if k != slice(None):
+                    raise ShapeError(f"a symbolic dim {d!r} can only be sliced whole (':')")
+            else:
+                s = k.indices(d)
+                if s != (0, d, 1):
+                    parts[axis] = s
+                out_shape.append(len(range(*s)))
+                axis += 1
+                continue
+            out_shape.append(d)
+        else:
+            raise TraceError(f"unsupported index {k!r} ({type(k).__name__})")
+        axis += 1
+    out_shape.extend(x.shape[axis:])
+    if parts:
+        x = slice_node(x, parts)
+    return reshape(x, tuple(out_shape))
+
+
+# -- numerically stable composites --------------------------------------------------------------
+def detach(x: Node) -> Node:
+    return apply("detach", (x,))
+
+
+def logsumexp(x: Node, axis: Any = -1, keepdims: bool = False) -> Node:
+    """log(sum(exp(x))) computed as m + log(sum(exp(x - m))) with m = max(x) (no overflow)."""
+    axes = norm_axes(axis, x.ndim)
+    m = detach(max(x, axes, keepdims=True))
+    s = apply("log", (sum(apply("exp", (x - m,)), axes, keepdims=True),)) + m
+    return s if keepdims else reshape(s, reduced_shape(x.shape, axes, False))
+
+
+def log_softmax(x: Node, axis: int = -1) -> Node:
+    return x - logsumexp(x, axis, keepdims=True)
+
+
+def softmax(x: Node, axis: int = -1) -> Node:
+    axes = norm_axes(axis, x.ndim)
+    e = apply("exp", (x - detach(max(x, axes, keepdims=True)),))
+    return e / sum(e, axes, keepdims=True)
+
+
+def cross_entropy(logits: Node, targets: Node) -> Node:
+    """Mean negative log-likelihood of integer ``targets`` (n,) under ``logits`` (n, C)."""
+    if logits.ndim != 2:
+        raise ShapeError(f"cross_entropy: logits must be (n, classes), got {fmt_shape(logits.shape)}")
+    if targets.ndim != 1 or targets.shape[0] != logits.shape[0]:
+        raise ShapeError(
+            f"cross_entropy: targets must be ({logits.shape[0]},) to match logits "
+            f"{fmt_shape(logits.shape)}, got {fmt_shape(targets.shape)}"
+        )
+    logp = log_softmax(logits, axis=1)
+    picked = apply("gather", (logp, arange(logits.shape[0]), index_node(targets, logits)))
+    return -mean(picked)
+
+
+def maximum(a: Node, b: Any) -> Node:
+    return apply("maximum", (a, as_node(b, a)))
+
+
+def minimum(a: Node, b: Any) -> Node:
+    return apply("minimum", (a, as_node(b, a)))
+
+
+def zeros(shape: Shape, dtype: Any) -> Node:
+    return broadcast_to(const(0, as_dtype(dtype)), shape)
+
+
+_ = (where, cast)

@@ -1,0 +1,235 @@
+"""Elementwise ops (NumPy broadcasting): arithmetic, transcendental, comparisons, where, cast.
+
+Owns: one OpDef per elementwise op — evaluation, shape rule, VJP (returning graph nodes in the
+output's shape; the autodiff driver undoes broadcasting) and the emission templates of each
+backend (``{0}``, ``{1}`` are operands; in C, ``{f}`` is ``f`` for float32 and empty for float64).
+May import: numpy and ``symgrad.ir``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from symgrad.ir.dtypes import BOOL, FLOAT64, DType, as_dtype
+from symgrad.ir.errors import DTypeError
+from symgrad.ir.node import Node, Shape
+from symgrad.ir.opdef import Kind, OpDef, apply, broadcast_shapes, const, register, unify_dtypes
+from symgrad.ops._util import ew_infer, require_bool
+
+
+def where(c: Node, a: Node, b: Node) -> Node:
+    return apply("where", (c, a, b))
+
+
+def zeros_like(x: Node) -> Node:
+    return const(0, x.dtype)
+
+
+def _ew(
+    name: str,
+    arity: int,
+    fn: Any,
+    vjp: Any,
+    doc: str,
+    numpy: str,
+    c: str,
+    float_only: bool = True,
+    commutative: bool = False,
+) -> OpDef:
+    return register(
+        OpDef(
+            name,
+            Kind.ELEMENTWISE,
+            arity,
+            eval=lambda ctx, *xs: fn(*xs),
+            infer=ew_infer(float_only),
+            vjp=vjp,
+            doc=doc,
+            emit={"numpy": numpy, "c": c},
+            commutative=commutative,
+        )
+    )
+
+
+def _div_eval(a: Any, b: Any) -> Any:
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.true_divide(a, b)
+
+
+def _guard(fn: Any) -> Any:
+    def run(*xs: Any) -> Any:
+        with np.errstate(all="ignore"):
+            return fn(*xs)
+
+    return run
+
+
+def _sigmoid(x: Any) -> Any:
+    # stable in both tails: exp of a non-positive number only
+    e = np.exp(-np.abs(x))
+    return np.where(x >= 0, 1 / (1 + e), e / (1 + e)).astype(x.dtype)
+
+
+def _pow_vjp(g: Node, out: Node, x: Node, y: Node) -> tuple[Node | None, ...]:
+    if y.op == "const":
+        c = y.attrs["value"]
+        dx = x if c == 2 else x ** (c - 1)
+        return g * (c * dx if c != 1 else 1.0), None
+    return g * y * x ** (y - 1.0), g * out * apply("log", (x,))
+
+
+# -- arithmetic ------------------------------------------------------------------------------
+_ew("add", 2, np.add, lambda g, out, a, b: (g, g), "a + b", "{0} + {1}", "{0} + {1}",
+    float_only=False, commutative=True)
+_ew("sub", 2, np.subtract, lambda g, out, a, b: (g, -g), "a - b", "{0} - {1}", "{0} - {1}",
+    float_only=False)
+_ew("mul", 2, np.multiply, lambda g, out, a, b: (g * b, g * a), "a * b", "{0} * {1}",
+    "{0} * {1}", float_only=False, commutative=True)
+_ew("div", 2, _div_eval, lambda g, out, a, b: (g / b, -g * out / b), "a / b (true division)",
+    "{0} / {1}", "{0} / {1}")
+_ew("neg", 1, np.negative, lambda g, out, x: (-g,), "-x", "-{0}", "-{0}", float_only=False)
+_ew("pow", 2, _guard(np.power), _pow_vjp, "x ** y (y a tensor or a number)",
+    "{0} ** {1}", "pow{f}({0}, {1})")
+# -- transcendental --------------------------------------------------------------------------
+_ew("exp", 1, _guard(np.exp), lambda g, out, x: (g * out,), "e ** x", "np.exp({0})",
+    "exp{f}({0})")
+_ew("log", 1, _guard(np.log), lambda g, out, x: (g / x,), "natural logarithm",
+    "np.log({0})", "log{f}({0})")
+_ew("tanh", 1, np.tanh, lambda g, out, x: (g * (1.0 - out * out),), "hyperbolic tangent",
+    "np.tanh({0})", "tanh{f}({0})")
+_ew("sigmoid", 1, _sigmoid, lambda g, out, x: (g * out * (1.0 - out),),
+    "logistic function 1 / (1 + e ** -x), computed stably",
+    "_sigmoid({0})", "_sg_sigmoid{f}({0})")
+_ew("relu", 1, lambda x: np.maximum(x, 0),
+    lambda g, out, x: (where(apply("gt", (out, zeros_like(out))), g, zeros_like(g)),),
+    "max(x, 0); gradient 0 at 0 (like micrograd and PyTorch)",
+    "np.maximum({0}, 0)", "({0} > 0 ? {0} : 0)")
+_ew("sqrt", 1, _guard(np.sqrt), lambda g, out, x: (g * 0.5 / out,), "square root",
+    "np.sqrt({0})", "sqrt{f}({0})")
+_ew("abs", 1, np.abs, lambda g, out, x: (g * apply("sign", (x,)),),
+    "absolute value; gradient sign(x), 0 at 0", "np.abs({0})", "fabs{f}({0})",
+    float_only=False)
+_ew("sign", 1, np.sign, lambda g, out, x: (None,), "-1, 0 or 1; zero gradient",
+    "np.sign({0})", "(({0} > 0) - ({0} < 0))", float_only=False)
+
+
+def _minmax_vjp(pick: str) -> Any:
+    def vjp(g: Node, out: Node, a: Node, b: Node) -> tuple[Node | None, ...]:
+        # the winner takes the gradient; exact ties split it evenly (like PyTorch)
+        win = apply(pick, (a, b))
+        tie = apply("eq", (a, b))
+        half = where(tie, g * 0.5, g)
+        z = zeros_like(g)
+        return where(win, half, where(tie, half, z)), where(win, z, where(tie, half, g))
+
+    return vjp
+
+
+_ew("maximum", 2, np.maximum, _minmax_vjp("gt"),
+    "elementwise maximum; ties split the gradient evenly", "np.maximum({0}, {1})",
+    "({0} > {1} ? {0} : {1})", float_only=False, commutative=True)
+_ew("minimum", 2, np.minimum, _minmax_vjp("lt"),
+    "elementwise minimum; ties split the gradient evenly", "np.minimum({0}, {1})",
+    "({0} < {1} ? {0} : {1})", float_only=False, commutative=True)
+
+# -- comparisons (bool results, no gradient) -------------------------------------------------
+_CMP = {"lt": (np.less, "<"), "le": (np.less_equal, "<="), "gt": (np.greater, ">"),
+        "ge": (np.greater_equal, ">="), "eq": (np.equal, "=="), "ne": (np.not_equal, "!=")}
+for _name, (_fn, _sym) in _CMP.items():
+    register(
+        OpDef(
+            _name,
+            Kind.ELEMENTWISE,
+            2,
+            eval=lambda ctx, a, b, _fn=_fn: _fn(a, b),
+            infer=ew_infer(float_only=False, out_dtype=BOOL),
+            differentiable=False,
+            doc=f"a {_sym} b (bool result, no gradient)",
+            emit={"numpy": f"{{0}} {_sym} {{1}}", "c": f"({{0}} {_sym} {{1}})"},
+            commutative=_name in ("eq", "ne"),
+        )
+    )
+
+
+def _where_infer(inputs: tuple[Node, ...], attrs: dict[str, Any]) -> tuple[Shape, DType]:
+    c, a, b = inputs
+    require_bool(c, "where's condition")
+    dt = unify_dtypes("where", (a, b))
+    return broadcast_shapes(c.shape, a.shape, b.shape), dt
+
+
+register(
+    OpDef(
+        "where",
+        Kind.ELEMENTWISE,
+        3,
+        eval=lambda ctx, c, a, b: np.where(c, a, b),
+        infer=_where_infer,
+        vjp=lambda g, out, c, a, b: (
+            None,
+            where(c, g, zeros_like(g)),
+            where(c, zeros_like(g), g),
+        ),
+        doc="c ? a : b elementwise; no gradient flows into the condition",
+        emit={"numpy": "np.where({0}, {1}, {2})", "c": "({0} ? {1} : {2})"},
+    )
+)
+
+
+def _cast_infer(inputs: tuple[Node, ...], attrs: dict[str, Any]) -> tuple[Shape, DType]:
+    return inputs[0].shape, as_dtype(attrs["dtype"])
+
+
+def _cast_vjp(g: Node, out: Node, x: Node, dtype: str) -> tuple[Node | None, ...]:
+    if not x.dtype.is_float:
+        return (None,)
+    return (apply("cast", (g,), {"dtype": x.dtype.name}),)
+
+
+register(
+    OpDef(
+        "cast",
+        Kind.ELEMENTWISE,
+        1,
+        eval=lambda ctx, x: x.astype(ctx.dtype),
+        infer=_cast_infer,
+        vjp=_cast_vjp,
+        doc="convert to another dtype (x.astype(dtype)); gradient flows between float dtypes",
+        emit={"numpy": "{0}.astype(np.{dtype})", "c": "({ctype})({0})"},
+    )
+)
+
+register(
+    OpDef(
+        "detach",
+        Kind.ELEMENTWISE,
+        1,
+        eval=lambda ctx, x: x,
+        infer=lambda inputs, attrs: (inputs[0].shape, inputs[0].dtype),
+        differentiable=False,
+        doc="identity in the forward pass; stops the gradient (stop_gradient)",
+        emit={"numpy": "{0}", "c": "{0}"},
+    )
+)
+
+
+def cast(x: Node, dtype: Any) -> Node:
+    dt = as_dtype(dtype)
+    if dt is x.dtype:
+        return x
+    return apply("cast", (x,), {"dtype": dt.name})
+
+
+def float_result_dtype(*nodes: Node) -> DType:
+    """The dtype for a float-valued result of integer inputs."""
+    for n in nodes:
+        if n.dtype.is_float:
+            return n.dtype
+    return FLOAT64
+
+
+def check_float(x: Node, what: str) -> None:
+    if not x.dtype.is_float:
+        raise DTypeError(f"{what} needs a floating-point input, got {x.dtype}")

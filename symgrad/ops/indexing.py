@@ -1,0 +1,134 @@
+"""Integer-array indexing: gather (``W[xs]``, ``p[arange(n), ys]``), its adjoint scatter_add,
+and one_hot.
+
+Owns: those declarations. ``gather(x, i0, ..., ik)`` is ``x[i0, ..., ik]`` with int64 index
+arrays on the leading ``k`` axes (broadcast together); indices must lie in ``[-d, d)`` like NumPy,
+checked when evaluated. May import: numpy, ``symgrad.ir`` and other ``symgrad.ops`` modules.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from symgrad.ir.dtypes import INT64, DType, as_dtype
+from symgrad.ir.errors import DTypeError, ShapeError
+from symgrad.ir.node import Node, Shape
+from symgrad.ir.opdef import Kind, OpDef, apply, broadcast_shapes, fmt_shape, register
+
+
+class IndexRangeError(ShapeError, IndexError):
+    """An index array holds a value outside the indexed axis."""
+
+
+def check_range(idx: Any, n: int, what: str) -> None:
+    if idx.size and (idx.min() < -n or idx.max() >= n):
+        bad = idx[(idx < -n) | (idx >= n)].ravel()[0]
+        raise IndexRangeError(f"{what}: index {int(bad)} is out of range for a dim of size {n}")
+
+
+def _check_index_dtypes(idx: tuple[Node, ...], what: str) -> None:
+    for i in idx:
+        if i.dtype is not INT64:
+            raise DTypeError(
+                f"{what}: index arrays must be integers (int64), got {i.dtype}{fmt_shape(i.shape)}"
+            )
+
+
+def _gather_infer(inputs: tuple[Node, ...], attrs: dict[str, Any]) -> tuple[Shape, DType]:
+    x, *idx = inputs
+    if not idx:
+        raise ShapeError("gather needs at least one index array")
+    if len(idx) > x.ndim:
+        raise ShapeError(f"too many index arrays ({len(idx)}) for shape {fmt_shape(x.shape)}")
+    _check_index_dtypes(tuple(idx), "gather")
+    return broadcast_shapes(*(i.shape for i in idx)) + x.shape[len(idx) :], x.dtype
+
+
+def _gather_eval(ctx: Any, x: Any, *idx: Any) -> Any:
+    for k, i in enumerate(idx):
+        check_range(i, x.shape[k], "indexing")
+    return x[tuple(idx)]
+
+
+def _gather_vjp(g: Node, out: Node, x: Node, *idx: Node) -> tuple[Node | None, ...]:
+    return (apply("scatter_add", (g, *idx), {"shape": x.shape}),) + (None,) * len(idx)
+
+
+register(
+    OpDef(
+        "gather",
+        Kind.INDEX,
+        None,
+        eval=_gather_eval,
+        infer=_gather_infer,
+        vjp=_gather_vjp,
+        doc="x[i0, ..., ik]: integer-array indexing on the leading axes (embedding lookup, "
+        "pair indexing)",
+    )
+)
+
+
+def _scatter_infer(inputs: tuple[Node, ...], attrs: dict[str, Any]) -> tuple[Shape, DType]:
+    g, *idx = inputs
+    shape: Shape = attrs["shape"]
+    _check_index_dtypes(tuple(idx), "scatter_add")
+    expected = broadcast_shapes(*(i.shape for i in idx)) + shape[len(idx) :]
+    if g.shape != expected:
+        raise ShapeError(
+            f"scatter_add: updates of shape {fmt_shape(g.shape)} do not fit "
+            f"{fmt_shape(expected)}"
+        )
+    return shape, g.dtype
+
+
+def _scatter_eval(ctx: Any, g: Any, *idx: Any) -> Any:
+    z = np.zeros(ctx.shape, dtype=ctx.dtype)
+    for k, i in enumerate(idx):
+        check_range(i, ctx.shape[k], "scatter_add")
+    np.add.at(z, tuple(idx), g)
+    return z
+
+
+register(
+    OpDef(
+        "scatter_add",
+        Kind.INDEX,
+        None,
+        eval=_scatter_eval,
+        infer=_scatter_infer,
+        vjp=lambda g, out, u, *idx, shape: (apply("gather", (g, *idx)),) + (None,) * len(idx),
+        doc="zeros of a shape with updates added at integer indices (the adjoint of gather)",
+    )
+)
+
+
+def _one_hot_infer(inputs: tuple[Node, ...], attrs: dict[str, Any]) -> tuple[Shape, DType]:
+    (i,) = inputs
+    _check_index_dtypes((i,), "one_hot")
+    n = attrs["num_classes"]
+    if not isinstance(n, int) or n <= 0:
+        raise ShapeError(f"one_hot: num_classes must be a positive int, got {n!r}")
+    return i.shape + (n,), as_dtype(attrs["dtype"])
+
+
+def _one_hot_eval(ctx: Any, i: Any) -> Any:
+    n = ctx.attrs["num_classes"]
+    if i.size and (i.min() < 0 or i.max() >= n):
+        bad = i[(i < 0) | (i >= n)].ravel()[0]
+        raise IndexRangeError(f"one_hot: class {int(bad)} is out of range [0, {n})")
+    return (i[..., None] == np.arange(n)).astype(ctx.dtype)
+
+
+register(
+    OpDef(
+        "one_hot",
+        Kind.INDEX,
+        1,
+        eval=_one_hot_eval,
+        infer=_one_hot_infer,
+        differentiable=False,
+        doc="one_hot(i, num_classes): 1.0 at each index along a new last axis",
+    )
+)

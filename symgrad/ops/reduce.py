@@ -1,0 +1,73 @@
+"""Reductions over axes: sum and max (mean is sum times a count, see ``symgrad.ops.api``).
+
+Owns: the ``sum`` and ``max`` declarations. ``max`` sends the gradient to the maximal elements;
+exact ties share it evenly (like ``torch.amax`` and JAX). May import: numpy, ``symgrad.ir`` and
+other ``symgrad.ops`` modules.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from symgrad.ir.dtypes import DType
+from symgrad.ir.node import Node, Shape
+from symgrad.ir.opdef import Kind, OpDef, apply, register
+from symgrad.ops._util import reduced_shape
+from symgrad.ops.elementwise import cast, where, zeros_like
+
+
+def _infer(inputs: tuple[Node, ...], attrs: dict[str, Any]) -> tuple[Shape, DType]:
+    (x,) = inputs
+    return reduced_shape(x.shape, attrs["axis"], attrs["keepdims"]), x.dtype
+
+
+def expand_back(g: Node, x: Node, axis: tuple[int, ...], keepdims: bool) -> Node:
+    """Reshape a reduction's cotangent to keepdims form and broadcast it to ``x``'s shape."""
+    if not keepdims:
+        g = apply("reshape", (g,), {"shape": reduced_shape(x.shape, axis, True)})
+    return apply("broadcast_to", (g,), {"shape": x.shape})
+
+
+def _sum_vjp(g: Node, out: Node, x: Node, axis: tuple[int, ...], keepdims: bool) -> Any:
+    return (expand_back(g, x, axis, keepdims),)
+
+
+def _max_vjp(g: Node, out: Node, x: Node, axis: tuple[int, ...], keepdims: bool) -> Any:
+    hit = apply("eq", (x, expand_back(out, x, axis, keepdims)))
+    count = apply("sum", (cast(hit, x.dtype),), {"axis": axis, "keepdims": keepdims})
+    share = expand_back(g / count, x, axis, keepdims)
+    return (where(hit, share, zeros_like(share)),)
+
+
+def _max_eval(ctx: Any, x: Any) -> Any:
+    if x.size == 0:
+        from symgrad.ir.errors import ShapeError
+
+        raise ShapeError("max of an empty array has no value")
+    return np.max(x, axis=ctx.attrs["axis"], keepdims=ctx.attrs["keepdims"])
+
+
+register(
+    OpDef(
+        "sum",
+        Kind.REDUCE,
+        1,
+        eval=lambda ctx, x: np.sum(x, axis=ctx.attrs["axis"], keepdims=ctx.attrs["keepdims"]),
+        infer=_infer,
+        vjp=_sum_vjp,
+        doc="sum over axes (attrs: axis tuple, keepdims)",
+    )
+)
+register(
+    OpDef(
+        "max",
+        Kind.REDUCE,
+        1,
+        eval=_max_eval,
+        infer=_infer,
+        vjp=_max_vjp,
+        doc="maximum over axes; the gradient goes to the maximal elements, ties share it evenly",
+    )
+)
