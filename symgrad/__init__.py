@@ -6,6 +6,7 @@ Owns: the public API, by re-export only. May import: every symgrad layer.
 
 from symgrad import ops as _ops  # declares the built-in ops
 from symgrad._version import __version__
+from symgrad.autodiff.derive import elementwise
 from symgrad.frontend.functional import (
     arange,
     concatenate,
@@ -66,6 +67,7 @@ __all__ = [
     "arange",
     "concatenate",
     "cross_entropy",
+    "elementwise",
     "exp",
     "log",
     "log_softmax",

@@ -70,9 +70,10 @@ def vjp(
             g = unbroadcast(g, o.shape)
             cot[id(o)] = cot[id(o)] + g if id(o) in cot else g
     for n in reversed(order):
-        g = cot.get(id(n))
-        if g is None or not n.inputs:
+        gn = cot.get(id(n))
+        if gn is None or not n.inputs:
             continue
+        g = gn
         op = get_op(n.op)
         if op.vjp is None:
             raise MissingRuleError(f"op {n.op!r} is differentiable but has no VJP rule")

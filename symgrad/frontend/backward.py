@@ -57,6 +57,17 @@ def seed_for(out: Tensor, gradient: Any) -> Node:
     return make_constant(g)
 
 
+def versions(tensors: list[Tensor]) -> dict[int, list[Node]]:
+    """For each tensor object (by id), the graph nodes it was used as (one per data version)."""
+    out: dict[int, list[Node]] = {}
+    for t in tensors:
+        for p, (node, _) in zip(t._parents, t._pin, strict=True):
+            seen = out.setdefault(id(p), [])
+            if node not in seen:
+                seen.append(node)
+    return out
+
+
 def run_backward(out: Tensor, gradient: Any = None) -> None:
     if out._data is None:
         raise ConcretizationError(
@@ -69,21 +80,33 @@ def run_backward(out: Tensor, gradient: Any = None) -> None:
             "backward(): the output does not depend on any tensor that requires gradients"
         )
     tensors = collect(out)
+    used = versions(tensors)
+    used[id(out)] = [out.node]
     receivers = [
         t
         for t in tensors
         if t.requires_grad and (t.is_leaf or t._retain or t._always_retain)
     ]
-    wrt = list({id(t.node): t.node for t in receivers}.values())
+    wrt = list({id(n): n for t in receivers for n in used.get(id(t), ())}.values())
     cots = vjp([out.node], [seed_for(out, gradient)], wrt, all_nodes=True)
     assert isinstance(cots, dict)
-    targets = [cots[id(n)] for n in wrt if id(n) in cots]
-    env = {t.node: t._data for t in tensors if t._data is not None}
-    values = evaluate(targets, env) if targets else []
+    reached = [n for n in wrt if id(n) in cots]
+    env: dict[Node, Any] = {}
+    for t in tensors:
+        if t._data is not None:
+            env[t.node] = t._data
+        for node, data in t._pin:
+            if data is not None:
+                env[node] = data
+    values = evaluate([cots[id(n)] for n in reached], env) if reached else []
     assert isinstance(values, list)
-    by_node = {id(n): v for n, v in zip([n for n in wrt if id(n) in cots], values, strict=True)}
+    by_node = {id(n): v for n, v in zip(reached, values, strict=True)}
     for t in receivers:
-        g = by_node.get(id(t.node))
+        g: Any = None
+        for n in used.get(id(t), ()):
+            v = by_node.get(id(n))
+            if v is not None:
+                g = v if g is None else g + v
         if g is None:
             g = np.zeros(t.node.shape, dtype=t.dtype.np)
         if t._always_retain:

@@ -50,7 +50,7 @@ class Neuron(Module):
             return act.relu()  # type: ignore[return-value]
         if self.act == "tanh":
             return act.tanh()  # type: ignore[return-value]
-        return act  # type: ignore[return-value]
+        return act
 
     def parameters(self) -> list[Any]:
         return [*self.w, self.b]

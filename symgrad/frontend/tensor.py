@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from symgrad.ir.dtypes import FLOAT32, FLOAT64, DType, as_dtype
-from symgrad.ir.errors import ConcretizationError, ShapeError
+from symgrad.ir.errors import ConcretizationError, ShapeError, TraceError
 from symgrad.ir.graph import evaluate
 from symgrad.ir.node import Node, Provenance, Shape
 from symgrad.ir.opdef import EvalContext, apply, as_node, fmt_shape, get_op
@@ -36,7 +36,7 @@ def _concrete_error(what: str) -> ConcretizationError:
 class Tensor:
     """A traced array. ``Tensor(data, requires_grad=False)`` makes a leaf with concrete data."""
 
-    __slots__ = ("__weakref__", "_data", "_parents", "_retain", "grad", "label", "node",
+    __slots__ = ("__weakref__", "_data", "_parents", "_pin", "_retain", "grad", "label", "node",
                  "requires_grad")
     __array_priority__ = 1000.0
     _always_retain = False  # Value: every Value keeps its gradient (micrograd)
@@ -55,6 +55,9 @@ class Tensor:
         self.grad: Any = None
         self.requires_grad = requires_grad
         self._parents: tuple[Tensor, ...] = ()
+        # (node, data) of each parent when this tensor was computed: a leaf whose .data is
+        # assigned later gets a new node, and backward still finds the version used here
+        self._pin: tuple[tuple[Node, np.ndarray | None], ...] = ()
         self._retain = False
         self.label = label
 
@@ -68,6 +71,7 @@ class Tensor:
         t.grad = 0.0 if cls._always_retain else None
         t.requires_grad = rg
         t._parents = parents
+        t._pin = tuple((p.node, p._data) for p in parents)
         t._retain = False
         t.label = ""
         return t
@@ -82,13 +86,20 @@ class Tensor:
     @data.setter
     def data(self, value: Any) -> None:
         arr = np.asarray(value, dtype=self.node.dtype.np)
-        if arr.shape != self.node.shape:
-            if self._parents or self.node.op != "input":
-                raise ShapeError(
-                    f".data: expected shape {fmt_shape(self.node.shape)}, got {arr.shape}"
-                )
-            self.node = make_input(arr.shape, self.node.dtype, name=self.label)
-        self._data = np.array(arr, copy=True) if arr is value else arr
+        self._assign(np.array(arr, copy=True) if arr is value else arr)
+
+    def _assign(self, arr: np.ndarray) -> None:
+        """Give a leaf new data. The leaf gets a new graph node (a new version), so results
+        computed from the old data keep their values and their own gradients."""
+        if self._parents or self.node.op != "input" or self._data is None:
+            raise TraceError(
+                ".data can only be assigned to leaf tensors with data (made by Tensor(...) or "
+                "Value(...)); this one is the result of an op or a traced argument. Use "
+                ".detach() for a new leaf",
+                Provenance.capture(),
+            )
+        self.node = make_input(arr.shape, self.node.dtype, name=self.label)
+        self._data = arr
 
     @property
     def shape(self) -> Shape:
@@ -119,7 +130,7 @@ class Tensor:
         d = self.data
         if d.size != 1:
             raise ShapeError(f"item() needs a tensor with one element, got shape {d.shape}")
-        return d.item()  # type: ignore[no-any-return]
+        return d.item()
 
     def retain_grad(self) -> Tensor:
         self._retain = True
@@ -353,7 +364,7 @@ class Value(Tensor):
         super().__init__(arr, requires_grad=True, label=label)
         self.grad = 0.0
 
-    @property  # type: ignore[override]
+    @property
     def data(self) -> float:
         if self._data is None:
             raise _concrete_error(".data")
@@ -361,7 +372,10 @@ class Value(Tensor):
 
     @data.setter
     def data(self, value: Any) -> None:
-        self._data = np.asarray(value, dtype=self.node.dtype.np).reshape(())
+        arr = np.asarray(value, dtype=self.node.dtype.np)
+        if arr.size != 1:
+            raise ShapeError(f"Value.data must be a number, got an array of shape {arr.shape}")
+        self._assign(np.array(arr.reshape(())))
 
     def __repr__(self) -> str:
         if self._data is None:
@@ -422,16 +436,22 @@ def _result_class_index(x: Tensor) -> type[Tensor]:
 def _run(build: Callable[..., Node], *args: Tensor, _result: type[Tensor] | None = None) -> Tensor:
     """Build the node for ``build(*nodes)`` and, when every input has data, evaluate it."""
     tensors = [a if isinstance(a, Tensor) else Tensor(a) for a in args]
-    node = build(*(t.node for t in tensors))
+    try:
+        node = build(*(t.node for t in tensors))
+        data = None
+        if all(t._data is not None for t in tensors):
+            data = _eager(node, {t.node: t._data for t in tensors})
+    except TraceError as e:
+        # errors raised outside ``apply`` (argument checks, eager evaluation) get the user's line
+        if e.provenance is None:
+            raise type(e)(e.bare_message, Provenance.capture()) from None
+        raise
     if _result is not None and node.shape == ():
         cls = _result
     elif node.shape == () and all(isinstance(t, Value) for t in tensors):
         cls = Value
     else:
         cls = Tensor
-    data = None
-    if all(t._data is not None for t in tensors):
-        data = _eager(node, {t.node: t._data for t in tensors})
     rg = node.dtype.is_float and any(t.requires_grad for t in tensors)
     return cls._wrap(node, data, tuple(tensors), rg)
 
@@ -440,7 +460,7 @@ def _eager(node: Node, env: dict[Node, Any]) -> np.ndarray:
     """The value of a new node from the values of its tensor inputs."""
     got = env.get(node)
     if got is not None:
-        return got  # type: ignore[no-any-return]
+        return got
     ins = node.inputs
     if all(i in env or i.op == "const" for i in ins):
         args = [env[i] if i in env else np.asarray(i.attrs["value"], i.dtype.np) for i in ins]
@@ -453,4 +473,4 @@ def _eager(node: Node, env: dict[Node, Any]) -> np.ndarray:
     with np.errstate(all="ignore"):
         res = evaluate([node], env, dims={})
     assert isinstance(res, list)
-    return res[0]  # type: ignore[no-any-return]
+    return res[0]

@@ -114,13 +114,16 @@ def trace(fn: Callable[..., Any], *specs_or_arrays: Any) -> TracedGraph:
         out_tensors.append(o)
     arg_ids = {id(a.node) for a in args}
     captures: list[Tensor] = []
+    cap_nodes: list[Node] = []
     seen: set[int] = set()
     for o in out_tensors:
         for t in collect(o):
-            if t.is_leaf and t.node.op == "input" and id(t.node) not in arg_ids:
-                if id(t.node) not in seen:
-                    seen.add(id(t.node))
-                    captures.append(t)
+            for p, (node, data) in zip(t._parents, t._pin, strict=True):
+                if p.is_leaf and node.op == "input" and id(node) not in arg_ids:
+                    if id(node) not in seen and data is not None:
+                        seen.add(id(node))
+                        captures.append(p)
+                        cap_nodes.append(node)
     cap_names = [t.label if t.label.isidentifier() else f"p{i}" for i, t in enumerate(captures)]
     used = set(names)
     for i, nm in enumerate(cap_names):
@@ -128,7 +131,7 @@ def trace(fn: Callable[..., Any], *specs_or_arrays: Any) -> TracedGraph:
             cap_names[i] = f"{nm}_{i}"
         used.add(cap_names[i])
     return TracedGraph(
-        [a.node for a in args] + [t.node for t in captures],
+        [a.node for a in args] + cap_nodes,
         [o.node for o in out_tensors],
         names + cap_names,
         len(args),

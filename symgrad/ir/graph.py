@@ -59,7 +59,11 @@ def type_str(node: Node) -> str:
 
 
 class Graph:
-    """Inputs (``input`` nodes, in parameter order) and outputs; immutable."""
+    """Inputs (in parameter order) and outputs; immutable.
+
+    Inputs are usually ``input`` nodes, but any node can be an input: the graph is then the
+    region between them and the outputs (a backward pass takes the forward values it saved).
+    """
 
     __slots__ = ("_hash", "_order", "input_names", "inputs", "outputs")
 
@@ -88,9 +92,9 @@ class Graph:
     def order(self) -> list[Node]:
         """All nodes in topological order (inputs first, in parameter order)."""
         if self._order is None:
-            body = toposort(self.outputs)
-            ins = set(map(id, self.inputs))
-            self._order = list(self.inputs) + [n for n in body if id(n) not in ins]
+            boundary = set(self.inputs)
+            body = toposort(self.outputs, stop=boundary)
+            self._order = list(self.inputs) + [n for n in body if n not in boundary]
         return self._order
 
     def __len__(self) -> int:
@@ -123,8 +127,9 @@ class Graph:
         outs = ", ".join(type_str(n) for n in self.outputs)
         lines = [f"graph({params}) -> ({outs}{',' if len(self.outputs) == 1 else ''}) {{"]
         body: list[tuple[str, str]] = []
+        boundary = set(self.inputs)
         for n in self.order:
-            if n.op in ("input", "const"):
+            if n in boundary or n.op == "const":
                 continue
             attrs = ""
             shown = {k: v for k, v in n.attrs.items() if k not in ("uid",)}
@@ -132,7 +137,10 @@ class Graph:
                 attrs = "[" + ", ".join(f"{k}={_fmt_attr(v)}" for k, v in sorted(shown.items())) + "]"
             args = " ".join(self._operand(i, names) for i in n.inputs)
             stmt = f"  {names[id(n)]}: {type_str(n)} = {n.op}{attrs}" + (f" {args}" if args else "")
-            where = n.provenance.short if (provenance and n.provenance) else ""
+            where = ""
+            if provenance and n.provenance:
+                via = n.provenance.via
+                where = n.provenance.short + (f" ({via})" if via else "")
             body.append((stmt, where))
         width = max((len(s) for s, _ in body), default=0)
         for stmt, where in body:
@@ -157,10 +165,11 @@ class Graph:
         if self._hash is None:
             h = hashlib.sha256(f"symgrad-graph-v{FORMAT_VERSION}\n".encode())
             idx: dict[int, int] = {}
+            pos = {id(n): i for i, n in enumerate(self.inputs)}
             for k, n in enumerate(self.order):
                 idx[id(n)] = k
-                if n.op == "input":
-                    desc = f"input {self.inputs.index(n)}"
+                if id(n) in pos:
+                    desc = f"input {pos[id(n)]}"
                 else:
                     shown = {a: v for a, v in n.attrs.items() if a != "uid"}
                     items = ",".join(f"{a}={_hash_attr(v)}" for a, v in sorted(shown.items()))

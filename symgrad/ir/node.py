@@ -45,7 +45,7 @@ class Provenance:
         the provenance set by :func:`provenance_override`."""
         if _OVERRIDE:
             return _OVERRIDE[-1]
-        f = frame if frame is not None else sys._getframe(1)
+        f: FrameType | None = frame if frame is not None else sys._getframe(1)
         while f is not None:
             fn = f.f_code.co_filename
             if not fn.startswith(_PKG_DIR):

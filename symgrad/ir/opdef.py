@@ -139,7 +139,7 @@ def const(value: float | int | bool, dtype: DType) -> Node:
         v = int(value)
     else:
         v = float(np.asarray(value, dtype=dtype.np))  # round to the dtype (float32 constants)
-    return Node.make("const", (), {"value": v}, (), dtype)
+    return Node.make("const", (), {"value": v, "dtype": dtype.name}, (), dtype)
 
 
 def as_node(x: Any, like: Node) -> Node:
@@ -150,7 +150,7 @@ def as_node(x: Any, like: Node) -> Node:
         dt = like.dtype
         if isinstance(x, float | np.floating) and not dt.is_float:
             dt = FLOAT64
-        return const(x, dt)
+        return const(x.item() if isinstance(x, np.number) else x, dt)
     raise TypeError(f"expected a graph node or a Python number, got {type(x).__name__}")
 
 
@@ -201,9 +201,8 @@ def resolve_shape(shape: Shape, dims: Mapping[str, int]) -> tuple[int, ...]:
 
 def shape_size(shape: Shape) -> int | None:
     """The number of elements, or None when a dim is symbolic."""
-    if any(isinstance(d, str) for d in shape):
-        return None
-    return math.prod(shape)  # type: ignore[arg-type]
+    ints = [d for d in shape if isinstance(d, int)]
+    return math.prod(ints) if len(ints) == len(shape) else None
 
 
 # -- the op catalogue (docs/ops.md is generated from this) ---------------------------------

@@ -69,8 +69,9 @@ def mean(x: Node, axis: Any = None, keepdims: bool = False) -> Node:
     axes = norm_axes(axis, x.ndim)
     total = sum(x, axes, keepdims)
     dims = tuple(x.shape[a] for a in axes)
-    if all(isinstance(d, int) for d in dims):
-        count = math.prod(dims)  # type: ignore[arg-type]
+    static = [d for d in dims if isinstance(d, int)]
+    if len(static) == len(dims):
+        count = math.prod(static)
         return total * (1.0 / count) if count else total / 0.0
     n = apply("dimsize", (), {"dims": dims, "dtype": x.dtype.name})
     return total / n
@@ -192,7 +193,7 @@ def index_node(i: Any, like: Node) -> Node:
         return i
     a = np.asarray(i)
     if a.dtype.kind not in "iu":
-        raise DTypeError(f"index arrays must be integers, got {a.dtype} values {i!r:.60}")
+        raise DTypeError(f"index arrays must be integers (int64), got {a.dtype} values {i!r:.60}")
     return make_constant(a.astype(np.int64))
 
 

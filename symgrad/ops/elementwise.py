@@ -75,6 +75,8 @@ def _sigmoid(x: Any) -> Any:
 def _pow_vjp(g: Node, out: Node, x: Node, y: Node) -> tuple[Node | None, ...]:
     if y.op == "const":
         c = y.attrs["value"]
+        if c == 0:  # x ** 0 == 1: zero gradient, also at x == 0 (0 * 0 ** -1 would be nan)
+            return None, None
         dx = x if c == 2 else x ** (c - 1)
         return g * (c * dx if c != 1 else 1.0), None
     return g * y * x ** (y - 1.0), g * out * apply("log", (x,))

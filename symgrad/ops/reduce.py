@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from symgrad.ir.dtypes import DType
+from symgrad.ir.dtypes import BOOL, INT64, DType
 from symgrad.ir.node import Node, Shape
 from symgrad.ir.opdef import Kind, OpDef, apply, register
 from symgrad.ops._util import reduced_shape
@@ -21,6 +21,12 @@ from symgrad.ops.elementwise import cast, where, zeros_like
 def _infer(inputs: tuple[Node, ...], attrs: dict[str, Any]) -> tuple[Shape, DType]:
     (x,) = inputs
     return reduced_shape(x.shape, attrs["axis"], attrs["keepdims"]), x.dtype
+
+
+def _sum_infer(inputs: tuple[Node, ...], attrs: dict[str, Any]) -> tuple[Shape, DType]:
+    # like NumPy, a sum of bools counts them (int64), e.g. (pred == y).sum()
+    shape, dtype = _infer(inputs, attrs)
+    return shape, (INT64 if dtype is BOOL else dtype)
 
 
 def expand_back(g: Node, x: Node, axis: tuple[int, ...], keepdims: bool) -> Node:
@@ -55,7 +61,7 @@ register(
         Kind.REDUCE,
         1,
         eval=lambda ctx, x: np.sum(x, axis=ctx.attrs["axis"], keepdims=ctx.attrs["keepdims"]),
-        infer=_infer,
+        infer=_sum_infer,
         vjp=_sum_vjp,
         doc="sum over axes (attrs: axis tuple, keepdims)",
     )
