@@ -26,6 +26,7 @@ from symgrad.frontend.functional import (
     tanh,
     where,
 )
+from symgrad.frontend.backward import set_executor as _set_executor
 from symgrad.frontend.tensor import Tensor, Value
 from symgrad.frontend.trace import Spec, TracedGraph, trace
 from symgrad.ir import (
@@ -42,6 +43,28 @@ from symgrad.ir import (
 from symgrad.ir.errors import ArgumentError, ConcretizationError, DTypeError, ShapeError
 
 from symgrad import nn  # noqa: E402  (after Value/Tensor)
+
+
+def compile(fn, *specs_or_arrays, wrt=None, backend=None):  # type: ignore[no-untyped-def]  # noqa: A001
+    """Trace ``fn`` once and compile it to C (or NumPy) code; see :mod:`symgrad.api`.
+
+    ``symgrad.compile(fn, *specs_or_arrays, wrt=None, backend=None)`` returns a
+    :class:`~symgrad.runtime.compiled.CompiledFunction`. ``backend=None`` uses C when a working
+    compiler is found and otherwise NumPy (with one warning); ``"c"`` or ``"numpy"`` force one.
+    """
+    from symgrad.api import compile as _compile
+
+    return _compile(fn, *specs_or_arrays, wrt=wrt, backend=backend)
+
+
+def _eager_executor(boundary, outputs, arrays):  # type: ignore[no-untyped-def]
+    from symgrad.runtime.eager import execute
+
+    return execute(boundary, outputs, arrays)
+
+
+_set_executor(_eager_executor)
+
 
 del _ops
 
@@ -64,6 +87,7 @@ __all__ = [
     "TracedGraph",
     "Value",
     "__version__",
+    "compile",
     "arange",
     "concatenate",
     "cross_entropy",

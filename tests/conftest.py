@@ -72,3 +72,12 @@ def num_grad() -> Callable[..., list[np.ndarray]]:
 @pytest.fixture
 def rng() -> np.random.Generator:
     return np.random.default_rng(20240607)
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--update-golden",
+        action="store_true",
+        default=False,
+        help="rewrite the golden files of generated code (tests/golden/) instead of comparing",
+    )

@@ -33,10 +33,12 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 from typing import TYPE_CHECKING, Any, TypeVar, overload
 
 import numpy as np
 
+from symgrad.autodiff.vjp import MissingRuleError
 from symgrad.ir.node import Node
 from symgrad.ir.opdef import EvalContext, Kind, OpDef, apply, register, registry
 from symgrad.ops._util import ew_infer
@@ -54,8 +56,8 @@ T = TypeVar("T")
 # gets at most _STEP_SECONDS, one derivation at most _BUDGET_SECONDS in total; on a timeout the
 # unsimplified form is used. Off the main thread (no SIGALRM) only small expressions are
 # simplified.
-_BUDGET_SECONDS = 12.0
-_STEP_SECONDS = 4.0
+_BUDGET_SECONDS = 8.0
+_STEP_SECONDS = 3.0
 _MAX_OPS_WITHOUT_ALARM = 60
 # points at which a rewritten derivative must agree with the plain one (40 significant digits)
 _SAMPLES = (-11.3, -5.5, -2.63, -1.21, -0.71, -0.37, 0.05, 0.37, 0.71, 1.21, 2.63, 5.5, 11.3)
@@ -116,6 +118,8 @@ class ElementwiseOp:
 
     @property
     def symbol(self) -> sympy.Symbol:
+        """The SymPy symbol ``x`` of :attr:`expr` (``y`` in :attr:`derivative_expr` is the
+        output)."""
         return self._info.args[0]
 
     @property
@@ -194,8 +198,10 @@ def elementwise(
         old = _USER_OPS.get(name)
         if old is not None:
             info = old._info
-            old_key = sp.srepr(info.expr) + "|" + (
-                "" if info.overrides[0] is None else sp.srepr(info.overrides[0])
+            old_key = (
+                sp.srepr(info.expr)
+                + "|"
+                + ("" if info.overrides[0] is None else sp.srepr(info.overrides[0]))
             )
             if old_key == key:
                 return old
@@ -205,9 +211,8 @@ def elementwise(
                 f"{what} (x -> {info.expr}); choose another name"
             )
         op_name = _registry_name(name)
-        doc = (
-            f"user op {name!r} declared with symgrad.elementwise: x -> {expr}"
-            + (f" (derivative given: {override})" if override is not None else "")
+        doc = f"user op {name!r} declared with symgrad.elementwise: x -> {expr}" + (
+            f" (derivative given: {override})" if override is not None else ""
         )
         info = _declare(op_name, name, (x,), expr, (override,), doc.replace("|", "\\|"))
         op = ElementwiseOp(name, info)
@@ -232,9 +237,7 @@ def _positional_arity(fn: Callable[..., Any]) -> int:
     except (TypeError, ValueError):
         return 1
     kinds = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
-    return sum(
-        1 for p in sig.parameters.values() if p.kind in kinds and p.default is p.empty
-    )
+    return sum(1 for p in sig.parameters.values() if p.kind in kinds and p.default is p.empty)
 
 
 def _call_builder(name: str, what: str, fn: Callable[..., Any], args: tuple[Any, ...]) -> Any:
@@ -409,11 +412,33 @@ def _partial(info: _OpInfo, i: int) -> Any:
         key = (sp.srepr(info.expr), i, "" if override is None else sp.srepr(override))
         p = _PARTIAL_CACHE.get(key)
         if p is None:
-            raw = override if override is not None else sp.diff(info.expr, info.args[i])
+            if override is not None:
+                raw = override
+            else:
+                raw = _almost_everywhere(sp.diff(info.expr, info.args[i]))
+                if raw.has(sp.Derivative):
+                    raise MissingRuleError(
+                        f"SymPy cannot differentiate the op {info.label!r} ({info.expr}) with "
+                        f"respect to {info.args[i]}: it leaves {raw}; declare the op with "
+                        "derivative=..."
+                    )
             p = _best_form(raw, info.args, info.out, info.expr)
             _PARTIAL_CACHE[key] = p
         info.partials[i] = p
         return p
+
+
+def _almost_everywhere(d: Any) -> Any:
+    """The derivative away from kinks and jumps, like the built-in relu/abs/sign rules: Dirac
+    deltas (from Heaviside, sign, Max, ...) and derivatives of floor/ceiling are 0."""
+    import sympy as sp
+
+    def flat(e: Any) -> bool:
+        if isinstance(e, sp.DiracDelta):
+            return True
+        return isinstance(e, sp.Derivative) and isinstance(e.expr, sp.floor | sp.ceiling)
+
+    return d.replace(flat, lambda e: sp.S.Zero)
 
 
 def _best_form(raw: Any, args: tuple[Any, ...], out: Any, expr: Any) -> Any:
@@ -430,33 +455,45 @@ def _best_form(raw: Any, args: tuple[Any, ...], out: Any, expr: Any) -> Any:
     cands: list[tuple[Any, bool]] = [(b, False) for b in bases]  # (form, needs checking)
     if not expr.is_Number and expr not in args:
         for b in bases:
-            c = _bounded(lambda b=b: b.subs(expr, out), b, deadline, b)
+            c = _bounded(partial(b.subs, expr, out), b, deadline, b)
             if c != b:
                 cands.append((c, True))
-    if len(args) == 1 and expr.free_symbols == {args[0]}:
+    # inverting out = expr(x) is attempted when x occurs once in expr: then the inverse peels
+    # off one function at a time (tanh, sigmoid, softplus, ...) and solve is quick
+    if len(args) == 1 and _occurrences(expr, args[0]) == 1:
         x = args[0]
-        sols = _bounded(lambda: sp.solve(sp.Eq(out, expr), x), [], deadline, expr)
+        sols: Any = _bounded(partial(sp.solve, sp.Eq(out, expr), x), [], deadline, expr)
         if isinstance(sols, list) and 0 < len(sols) <= 4:
             for s in sols:
                 if not isinstance(s, sp.Expr) or s.has(sp.I) or x in s.free_symbols:
                     continue
                 for b in bases:
                     sub = b.subs(x, s)
-                    cands.append((_bounded(lambda sub=sub: sp.simplify(sub), sub, deadline, sub),
-                                  True))
+                    cands.append((_bounded(partial(sp.simplify, sub), sub, deadline, sub), True))
     allowed = {*args, out}
     best = []
-    checker = _Checker(raw, args, out, expr)
+    checker: _Checker | None = None
     seen: set[str] = set()
     for c, check in cands:
         text = sp.srepr(c)
-        if text in seen or not c.free_symbols <= allowed or c.has(sp.I, sp.zoo, sp.nan):
+        if text in seen:
             continue
         seen.add(text)
-        if check and not _bounded(lambda c=c: checker.agrees(c), False, deadline, None):
-            continue
+        if check:
+            if not c.free_symbols <= allowed or c.has(sp.I, sp.zoo, sp.nan):
+                continue
+            if checker is None:
+                checker = _Checker(raw, args, out, expr)
+            if not _bounded(partial(checker.agrees, c), False, deadline, None):
+                continue
         best.append(c)
     return min(best, key=lambda c: (_cost(c), len(c.free_symbols & set(args)), len(str(c))))
+
+
+def _occurrences(e: Any, s: Any) -> int:
+    import sympy as sp
+
+    return sum(1 for node in sp.preorder_traversal(e) if node == s)
 
 
 class _Checker:
@@ -629,7 +666,7 @@ def _scalar_fallback(
     try:
         scalar = sp.lambdify(args, expr, "math")
     except Exception as e:
-        raise TypeError(f"{label}: cannot evaluate {expr} numerically ({e})") from e
+        raise TypeError(f"elementwise({label!r}): cannot evaluate {expr} numerically ({e})") from e
 
     def one(*vals: float) -> float:
         try:
@@ -641,8 +678,8 @@ def _scalar_fallback(
     try:
         vec(*probe)
     except Exception as e:
-        raise TypeError(f"{label}: cannot evaluate {expr} numerically ({e})") from e
-    return vec  # type: ignore[no-any-return]
+        raise TypeError(f"elementwise({label!r}): cannot evaluate {expr} numerically ({e})") from e
+    return vec
 
 
 _NUMPY_PRINTER: Any = None
@@ -666,6 +703,9 @@ def _numpy_printer() -> Any:
                 for a in reversed(rest):
                     text = f"{self._module_format(fn)}({self._print(a)}, {text})"
                 return text
+
+            def _print_Abs(self, e: Any) -> str:
+                return f"{self._module_format('numpy.abs')}({self._print(e.args[0])})"
 
             def _print_Max(self, e: Any) -> str:
                 return self._nested("numpy.maximum", e.args)

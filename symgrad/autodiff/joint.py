@@ -34,6 +34,7 @@ class Joint:
     cotangents: tuple[Node, ...]
     grads: tuple[Node, ...]
     wrt: tuple[Node, ...]
+    cot_map: dict[int, Node]  # id(forward node) -> its cotangent node (for naming g_<name>)
 
     @property
     def graph(self) -> Graph:
@@ -48,22 +49,28 @@ def _zeros(like: Node) -> Node:
     return z if not like.shape else apply("broadcast_to", (z,), {"shape": like.shape})
 
 
-def split(graph: Graph, wrt: Sequence[int]) -> Joint:
-    """Differentiate ``graph``'s outputs with respect to its inputs at positions ``wrt``."""
+def split(graph: Graph, wrt: Sequence[int], n_diff: int | None = None) -> Joint:
+    """Differentiate ``graph``'s first ``n_diff`` outputs (default: all) with respect to its
+    inputs at positions ``wrt``; the other outputs are computed by the forward pass only."""
     outs = graph.outputs
+    diff = outs if n_diff is None else outs[:n_diff]
     cots = tuple(
-        make_input(o.shape, o.dtype, name="g_out" if len(outs) == 1 else f"g_out{k}")
-        for k, o in enumerate(outs)
+        make_input(o.shape, o.dtype, name="g_out" if len(diff) == 1 else f"g_out{k}")
+        for k, o in enumerate(diff)
     )
     targets = [graph.inputs[i] for i in wrt]
-    res = vjp(outs, cots, targets)
-    assert isinstance(res, list)
-    grads = tuple(g if g is not None else _zeros(t) for g, t in zip(res, targets, strict=True))
-    fwd_nodes = set(toposort(outs))
+    cmap = vjp(diff, cots, targets, all_nodes=True)
+    assert isinstance(cmap, dict)
+    grads = tuple(cmap.get(id(t)) or _zeros(t) for t in targets)
+    fwd_nodes = set(toposort(outs))  # every output: auxiliary ones may be reused too
     inputs = set(graph.inputs)
     reached = toposort(grads, stop=fwd_nodes)
+    rank = {id(n): k for k, n in enumerate(toposort(outs))}
     saved = tuple(
-        n for n in reached if n in fwd_nodes and n not in inputs and n.op not in ("const",)
+        sorted(
+            (n for n in reached if n in fwd_nodes and n not in inputs and n.op != "const"),
+            key=lambda n: rank[id(n)],
+        )
     )
     forward = Graph(graph.inputs, (*outs, *saved), graph.input_names)
     bnames = (
@@ -72,4 +79,4 @@ def split(graph: Graph, wrt: Sequence[int]) -> Joint:
         *graph.input_names,
     )
     backward = Graph((*cots, *saved, *graph.inputs), grads, bnames)
-    return Joint(forward, backward, tuple(outs), saved, cots, grads, tuple(targets))
+    return Joint(forward, backward, tuple(outs), saved, cots, grads, tuple(targets), cmap)

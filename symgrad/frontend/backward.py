@@ -9,16 +9,17 @@ closures) and run by the reference interpreter. May import: numpy, ``symgrad.ir`
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from symgrad.autodiff.vjp import vjp
 from symgrad.ir.errors import ConcretizationError, ShapeError
-from symgrad.ir.graph import evaluate
+from symgrad.ir.graph import evaluate, toposort
 from symgrad.ir.node import Node, Provenance
 from symgrad.ir.opdef import const, fmt_shape
-from symgrad.ops.source import make_constant
+from symgrad.ops.source import make_input
 
 if TYPE_CHECKING:
     from symgrad.frontend.tensor import Tensor
@@ -43,18 +44,41 @@ def collect(root: Tensor) -> list[Tensor]:
     return order
 
 
-def seed_for(out: Tensor, gradient: Any) -> Node:
+# Runs a graph region: (boundary nodes, output nodes, boundary arrays) -> output arrays.
+# symgrad installs one that generates and caches code; without it the interpreter runs.
+Executor = Callable[[list[Node], list[Node], list[Any]], list[Any]]
+_executor: Executor | None = None
+
+
+def set_executor(fn: Executor | None) -> None:
+    """Choose how backward graphs run (``None``: the reference interpreter)."""
+    global _executor
+    _executor = fn
+
+
+def seed_for(out: Tensor, gradient: Any) -> tuple[Node, np.ndarray | None]:
+    """The output cotangent: the constant 1 for a scalar, else an input bound to ``gradient``."""
     if gradient is None:
         if out.node.shape != ():
             raise ShapeError(
                 f"backward() without a gradient needs a scalar output, got shape "
                 f"{fmt_shape(out.node.shape)}; pass gradient= an array of that shape"
             )
-        return const(1.0, out.dtype)
+        return const(1.0, out.dtype), None
     g = np.asarray(gradient, dtype=out.dtype.np)
     if g.shape != out.node.shape:
         raise ShapeError(f"gradient: expected shape {fmt_shape(out.node.shape)}, got {g.shape}")
-    return make_constant(g)
+    return make_input(g.shape, out.dtype, name="gradient"), g
+
+
+def run(targets: list[Node], env: dict[Node, Any]) -> list[Any]:
+    """Values of ``targets`` given the values in ``env`` (generated code when installed)."""
+    boundary = [n for n in toposort(targets, stop=env) if n in env]
+    if _executor is not None:
+        return _executor(boundary, targets, [env[n] for n in boundary])
+    values = evaluate(targets, {n: env[n] for n in boundary})
+    assert isinstance(values, list)
+    return values
 
 
 def versions(tensors: list[Tensor]) -> dict[int, list[Node]]:
@@ -88,7 +112,8 @@ def run_backward(out: Tensor, gradient: Any = None) -> None:
         if t.requires_grad and (t.is_leaf or t._retain or t._always_retain)
     ]
     wrt = list({id(n): n for t in receivers for n in used.get(id(t), ())}.values())
-    cots = vjp([out.node], [seed_for(out, gradient)], wrt, all_nodes=True)
+    seed, seed_value = seed_for(out, gradient)
+    cots = vjp([out.node], [seed], wrt, all_nodes=True)
     assert isinstance(cots, dict)
     reached = [n for n in wrt if id(n) in cots]
     env: dict[Node, Any] = {}
@@ -98,8 +123,9 @@ def run_backward(out: Tensor, gradient: Any = None) -> None:
         for node, data in t._pin:
             if data is not None:
                 env[node] = data
-    values = evaluate([cots[id(n)] for n in reached], env) if reached else []
-    assert isinstance(values, list)
+    if seed_value is not None:
+        env[seed] = seed_value
+    values = run([cots[id(n)] for n in reached], env) if reached else []
     by_node = {id(n): v for n, v in zip(reached, values, strict=True)}
     for t in receivers:
         g: Any = None

@@ -64,6 +64,7 @@ register(
         eval=_gather_eval,
         infer=_gather_infer,
         vjp=_gather_vjp,
+        emit={"numpy": "_gather({0}, {rest_tuple})"},
         doc="x[i0, ..., ik]: integer-array indexing on the leading axes (embedding lookup, "
         "pair indexing)",
     )
@@ -99,6 +100,7 @@ register(
         eval=_scatter_eval,
         infer=_scatter_infer,
         vjp=lambda g, out, u, *idx, shape: (apply("gather", (g, *idx)),) + (None,) * len(idx),
+        emit={"numpy": "_scatter_add({0}, {rest_tuple}, {shape})"},
         doc="zeros of a shape with updates added at integer indices (the adjoint of gather)",
     )
 )
@@ -129,6 +131,7 @@ register(
         eval=_one_hot_eval,
         infer=_one_hot_infer,
         differentiable=False,
+        emit={"numpy": "_one_hot({0}, {num_classes}, np.{dtype})"},
         doc="one_hot(i, num_classes): 1.0 at each index along a new last axis",
     )
 )

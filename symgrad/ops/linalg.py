@@ -70,6 +70,7 @@ register(
         eval=lambda ctx, a, b: np.matmul(a, b),
         infer=_infer,
         vjp=_vjp,
+        emit={"numpy": "{0} @ {1}"},
         doc="a @ b with NumPy semantics (1-D, 2-D and batched operands)",
     )
 )

@@ -45,6 +45,7 @@ register(
         eval=lambda ctx, x: np.reshape(x, ctx.shape),
         infer=_reshape_infer,
         vjp=lambda g, out, x, shape: (apply("reshape", (g,), {"shape": x.shape}),),
+        emit={"numpy": "np.reshape({0}, {shape})"},
         doc="same elements, new shape (C order)",
     )
 )
@@ -73,6 +74,7 @@ register(
         eval=lambda ctx, x: np.transpose(x, ctx.attrs["perm"]),
         infer=_transpose_infer,
         vjp=lambda g, out, x, perm: (apply("transpose", (g,), {"perm": _inverse(perm)}),),
+        emit={"numpy": "np.transpose({0}, {perm})"},
         doc="permute axes (attrs: perm)",
     )
 )
@@ -97,6 +99,7 @@ register(
         eval=lambda ctx, x: np.broadcast_to(x, ctx.shape),
         infer=_bcast_infer,
         vjp=lambda g, out, x, shape: (g,),  # the autodiff driver sums the broadcast axes
+        emit={"numpy": "np.broadcast_to({0}, {shape})"},
         doc="broadcast to a larger shape (NumPy rules)",
     )
 )
@@ -146,6 +149,7 @@ register(
         eval=lambda ctx, *xs: np.concatenate(xs, axis=ctx.attrs["axis"]),
         infer=_concat_infer,
         vjp=_concat_vjp,
+        emit={"numpy": "np.concatenate({args_tuple}, axis={axis})"},
         doc="join arrays along an existing axis (attrs: axis)",
     )
 )
@@ -205,6 +209,7 @@ register(
         vjp=lambda g, out, x, index: (
             apply("unslice", (g,), {"index": index, "shape": x.shape}),
         ),
+        emit={"numpy": "{0}[{index}]"},
         doc="basic slicing, one (start, stop, step) per axis (attrs: index)",
     )
 )
@@ -226,6 +231,7 @@ register(
         eval=_unslice_eval,
         infer=_unslice_infer,
         vjp=lambda g, out, x, index, shape: (apply("slice", (g,), {"index": index}),),
+        emit={"numpy": "_unslice({0}, {shape}, np.s_[{index}])"},
         doc="the adjoint of slice: place x into zeros of a larger shape (attrs: index, shape)",
     )
 )

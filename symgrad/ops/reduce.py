@@ -63,6 +63,7 @@ register(
         eval=lambda ctx, x: np.sum(x, axis=ctx.attrs["axis"], keepdims=ctx.attrs["keepdims"]),
         infer=_sum_infer,
         vjp=_sum_vjp,
+        emit={"numpy": "np.sum({0}, axis={axis}, keepdims={keepdims})"},
         doc="sum over axes (attrs: axis tuple, keepdims)",
     )
 )
@@ -74,6 +75,7 @@ register(
         eval=_max_eval,
         infer=_infer,
         vjp=_max_vjp,
+        emit={"numpy": "np.max({0}, axis={axis}, keepdims={keepdims})"},
         doc="maximum over axes; the gradient goes to the maximal elements, ties share it evenly",
     )
 )

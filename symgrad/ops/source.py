@@ -119,6 +119,7 @@ register(
         eval=lambda ctx: ctx.attrs["value"].array,
         infer=_constant_infer,
         differentiable=False,
+        emit={"numpy": "{const}"},
         doc="an array constant (e.g. a captured tensor that is not differentiated)",
     )
 )
@@ -144,6 +145,7 @@ register(
         eval=lambda ctx: np.arange(ctx.shape[0], dtype=np.int64),
         infer=_arange_infer,
         differentiable=False,
+        emit={"numpy": "np.arange({n})"},
         doc="0, 1, ..., n-1 as int64 (n may be a symbolic dim)",
     )
 )
@@ -169,6 +171,7 @@ register(
         eval=_dimsize_eval,
         infer=_dimsize_infer,
         differentiable=False,
+        emit={"numpy": "np.{dtype}({dims})"},
         doc="the product of some (symbolic) dims, as a scalar: the element count of a mean",
     )
 )

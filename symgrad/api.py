@@ -1,0 +1,123 @@
+"""The pipeline driver: ``symgrad.compile`` (trace → differentiate → schedule → generate →
+cache → load).
+
+Owns: resolving ``wrt`` (argument indices and captured leaves), choosing the backend (C when a
+compiler works, else NumPy with one warning), and the in-process memo that skips tracing when
+the same function is compiled again with the same specs. May import: every symgrad layer.
+"""
+
+from __future__ import annotations
+
+import warnings
+import weakref
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from symgrad.autodiff.joint import split
+from symgrad.backends.schedule import schedule
+from symgrad.frontend.tensor import Tensor
+from symgrad.frontend.trace import Spec, TracedGraph, trace
+from symgrad.ir.errors import ArgumentError, ShapeError
+from symgrad.ir.opdef import fmt_shape
+from symgrad.runtime import modules
+from symgrad.runtime.compiled import CompiledFunction
+
+_MEMO: weakref.WeakKeyDictionary[Any, dict[Any, CompiledFunction]] = weakref.WeakKeyDictionary()
+_warned_fallback = False
+
+
+def _wrt_positions(wrt: Any, graph: TracedGraph) -> list[int]:
+    if wrt is None:
+        return []
+    items = list(wrt) if isinstance(wrt, list | tuple) else [wrt]
+    pos: list[int] = []
+    for w in items:
+        if isinstance(w, bool) or not isinstance(w, int | Tensor):
+            raise ArgumentError(
+                f"wrt: expected argument indices or captured Values/Tensors, got {w!r:.60}"
+            )
+        if isinstance(w, int):
+            if not 0 <= w < graph.n_args:
+                raise ArgumentError(f"wrt: argument index {w} is out of range (0..{graph.n_args - 1})")
+            k = w
+        else:
+            found = [i for i, c in enumerate(graph.captures) if c is w]
+            if not found:
+                raise ArgumentError(
+                    f"wrt: {w!r:.60} is not used by the function (not among its captured leaves)"
+                )
+            k = graph.n_args + found[0]
+        node = graph.inputs[k]
+        if not node.dtype.is_float:
+            raise ArgumentError(
+                f"wrt: {graph.input_names[k]} has dtype {node.dtype}; only float inputs have "
+                "gradients"
+            )
+        pos.append(k)
+    return pos
+
+
+def resolve_backend(backend: str | None) -> str:
+    """``None`` means C when a compiler works, else NumPy (with one warning)."""
+    global _warned_fallback
+    if backend is not None:
+        if backend not in modules.BACKENDS:
+            raise ValueError(f"backend must be one of {modules.BACKENDS}, got {backend!r}")
+        return backend
+    from symgrad.runtime import cc
+
+    try:
+        cc.find_compiler()
+        return "c"
+    except cc.CompileError as e:
+        if not _warned_fallback:
+            warnings.warn(
+                f"no working C compiler ({e}); symgrad uses the NumPy backend", RuntimeWarning,
+                stacklevel=3,
+            )
+            _warned_fallback = True
+        return "numpy"
+
+
+def compile(  # noqa: A001 - the public name is symgrad.compile
+    fn: Callable[..., Any],
+    *specs_or_arrays: Any,
+    wrt: Any = None,
+    backend: str | None = None,
+) -> CompiledFunction:
+    """Trace ``fn`` once and compile it (see the README for the full contract)."""
+    specs = tuple(Spec.of(s) for s in specs_or_arrays)
+    wkey = tuple(id(w) if isinstance(w, Tensor) else w for w in (
+        wrt if isinstance(wrt, list | tuple) else [wrt]))
+    chosen = resolve_backend(backend)
+    memo_key = (specs, wkey, chosen)
+    try:
+        per_fn = _MEMO.setdefault(fn, {})
+    except TypeError:
+        per_fn = {}
+    hit = per_fn.get(memo_key)
+    if hit is not None:
+        return hit
+    graph = trace(fn, *specs)
+    positions = _wrt_positions(wrt, graph)
+    joint = None
+    if positions:
+        first = graph.outputs[0]
+        if first.shape != () or not first.dtype.is_float:
+            raise ShapeError(
+                f"wrt= differentiates the first output, which must be a float scalar (the loss); "
+                f"got {first.dtype}{fmt_shape(first.shape)}"
+            )
+        joint = split(graph, positions, n_diff=1)
+    prog = schedule(graph, joint)
+    joint_graph = joint.graph if joint is not None else graph
+    built = modules.build(prog, chosen, joint_graph.text())
+    cf = CompiledFunction(
+        getattr(fn, "__name__", "fn"), graph, graph.n_args, graph.captures, positions, prog,
+        built, joint_graph,
+    )
+    per_fn[memo_key] = cf
+    return cf
+
+
+_ = Sequence

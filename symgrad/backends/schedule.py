@@ -1,0 +1,168 @@
+"""Graph → Program: the ordered statements of each generated function, with their names.
+
+Owns: deterministic naming (inputs keep their parameter names when safe, gradients are
+``g_<name>``, temporaries ``t0, t1, ...`` in topological order, cotangents of forward values
+``g_t3``), binding symbolic dims from parameter shapes, array constants, and the provenance text
+of every statement. Backend-neutral: the NumPy and C printers both consume a Program.
+May import: ``symgrad.ir``, ``symgrad.ops``, ``symgrad.autodiff`` and ``symgrad.backends.text``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from symgrad.autodiff.joint import Joint
+from symgrad.backends.text import is_safe_name
+from symgrad.ir.graph import Graph
+from symgrad.ir.node import Node
+from symgrad.ops.source import ConstArray
+
+
+@dataclass
+class Stmt:
+    """``target = <node>``; ``where`` is the provenance text (raw: printers escape it)."""
+
+    target: str
+    node: Node
+    where: str
+
+
+@dataclass
+class Function:
+    name: str
+    params: list[tuple[str, Node]]
+    dims: list[tuple[str, str, int]]  # (dim variable, parameter, axis)
+    stmts: list[Stmt]
+    outputs: list[Node]
+    n_results: int  # the first n_results outputs are results; the rest are saved values
+
+
+@dataclass
+class Program:
+    """Everything a backend prints: one or two functions and the module-level tables."""
+
+    forward: Function
+    backward: Function | None
+    graph_hash: str
+    names: dict[int, str]  # id(node) -> variable name, over both functions
+    dim_vars: dict[str, str]  # symbolic dim -> variable name
+    consts: list[ConstArray] = field(default_factory=list)
+    const_index: dict[int, int] = field(default_factory=dict)  # id(node) -> index in consts
+    input_names: list[str] = field(default_factory=list)
+
+    def operand(self, node: Node) -> str:
+        """The variable (or constant-table reference) holding ``node``'s value."""
+        return self.names[id(node)]
+
+
+def describe(node: Node) -> str:
+    """``op  file:line  source text`` (and ``vjp <op>`` for derived nodes)."""
+    p = node.provenance
+    if p is None:
+        return node.op
+    via = f" ({p.via})" if p.via else ""
+    src = p.source
+    return f"{node.op}{via}  {p.short}" + (f"  {src}" if src else "")
+
+
+class _Namer:
+    def __init__(self) -> None:
+        self.names: dict[int, str] = {}
+        self.taken: set[str] = set()
+        self.counter = 0
+
+    def claim(self, node: Node, name: str) -> str:
+        if id(node) in self.names:
+            return self.names[id(node)]
+        base, k = name, 1
+        while name in self.taken:
+            name = f"{base}_{k}"
+            k += 1
+        self.names[id(node)] = name
+        self.taken.add(name)
+        return name
+
+    def temp(self, node: Node) -> str:
+        while f"t{self.counter}" in self.taken:
+            self.counter += 1
+        return self.claim(node, f"t{self.counter}")
+
+
+def param_names(names: list[str]) -> list[str]:
+    out = []
+    for k, nm in enumerate(names):
+        out.append(nm if is_safe_name(nm) else f"in{k}")
+    return out
+
+
+def _dim_var(prog: Program, namer: _Namer, dim: str) -> str:
+    var = prog.dim_vars.get(dim)
+    if var is None:
+        var = dim if is_safe_name(dim) and dim not in namer.taken else f"dim{len(prog.dim_vars)}"
+        prog.dim_vars[dim] = var
+        namer.taken.add(var)
+    return var
+
+
+def _function(
+    prog: Program, namer: _Namer, name: str, graph: Graph, n_results: int,
+    hints: dict[int, str],
+) -> Function:
+    params: list[tuple[str, Node]] = []
+    dims: list[tuple[str, str, int]] = []
+    bound: set[str] = set()
+    for node in graph.inputs:
+        pname = namer.names[id(node)]
+        params.append((pname, node))
+        for axis, d in enumerate(node.shape):
+            if isinstance(d, str) and d not in bound:
+                bound.add(d)
+                dims.append((_dim_var(prog, namer, d), pname, axis))
+    stmts: list[Stmt] = []
+    boundary = set(graph.inputs)
+    for node in graph.order:
+        if node in boundary or id(node) in namer.names or node.op == "const":
+            continue
+        if node.op == "constant":
+            k = len(prog.consts)
+            prog.consts.append(node.attrs["value"])
+            prog.const_index[id(node)] = k
+            namer.claim(node, f"_C[{k}]")
+            continue
+        hint = hints.get(id(node))
+        target = namer.claim(node, hint) if hint else namer.temp(node)
+        stmts.append(Stmt(target, node, describe(node)))
+    return Function(name, params, dims, stmts, list(graph.outputs), n_results)
+
+
+def schedule(graph: Graph, joint: Joint | None = None) -> Program:
+    """Schedule the forward pass of ``graph`` (and the backward pass when ``joint`` is given)."""
+    namer = _Namer()
+    fwd_graph = joint.forward if joint is not None else graph
+    pnames = param_names(list(graph.input_names))
+    for node, nm in zip(graph.inputs, pnames, strict=True):
+        namer.claim(node, nm)
+    prog = Program(
+        forward=Function("forward", [], [], [], [], 0),
+        backward=None,
+        graph_hash=(joint.graph if joint is not None else graph).content_hash,
+        names=namer.names,
+        dim_vars={},
+        input_names=pnames,
+    )
+    n_out = len(graph.outputs)
+    prog.forward = _function(prog, namer, "forward", fwd_graph, n_out, {})
+    if joint is not None:
+        hints: dict[int, str] = {}
+        for node, nm in zip(joint.wrt, [namer.names[id(w)] for w in joint.wrt], strict=True):
+            g = joint.grads[joint.wrt.index(node)]
+            if g.op not in ("const", "constant", "input") and id(g) not in namer.names:
+                hints.setdefault(id(g), f"g_{nm}")
+        for fnode in joint.forward.order:
+            c = joint.cot_map.get(id(fnode))
+            if c is not None and id(fnode) in namer.names and id(c) not in namer.names:
+                hints.setdefault(id(c), f"g_{namer.names[id(fnode)]}")
+        for c in joint.cotangents:
+            namer.claim(c, str(c.attrs["name"]))
+        prog.backward = _function(prog, namer, "backward", joint.backward, len(joint.grads), hints)
+    return prog

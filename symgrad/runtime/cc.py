@@ -1,0 +1,301 @@
+"""Finding and running the C compiler.
+
+Owns: :class:`Compiler` (``$CC`` split with :mod:`shlex`, default ``cc``, and its ``--version``
+text), :func:`find_compiler` / :func:`compiler_available`, :func:`build_shared` (one compiler run
+producing a shared library), :func:`default_flags` (never ``-ffast-math``; ``-march=native`` when
+the compiler accepts it), the CPython build facts a C extension needs
+(:func:`python_include_dirs`, :func:`extension_suffix`) and :func:`cpu_tag`, which a cache key
+must include whenever native flags are used, since those make an artefact CPU-specific.
+
+May import: the standard library and ``symgrad.ir.errors``.
+
+Every answer that needs a compiler run (the version, whether a flag is accepted, whether the
+compiler works at all) is computed once per process per compiler argv and cached.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import os
+import platform
+import shlex
+import shutil
+import subprocess
+import sys
+import sysconfig
+import tempfile
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from symgrad.ir.errors import SymgradError
+
+#: The flags of every build. ``-ffast-math`` is never added: it breaks the NaN/inf semantics
+#: that the generated code and gradcheck rely on.
+BASE_FLAGS: tuple[str, ...] = ("-O2", "-fPIC", "-shared", "-std=c99")
+NATIVE_FLAG = "-march=native"
+STDERR_LIMIT = 4000
+VERSION_TIMEOUT = 30.0
+
+_lock = threading.Lock()
+_versions: dict[tuple[str, ...], str] = {}
+_flag_ok: dict[tuple[tuple[str, ...], str], bool] = {}
+_works: dict[tuple[str, ...], bool] = {}
+
+
+class CompileError(SymgradError):
+    """Running the C compiler failed. The message quotes the command and its (trimmed) stderr."""
+
+    def __init__(self, message: str, argv: Sequence[str] = (), stderr: str = "") -> None:
+        self.argv = list(argv)
+        self.stderr = stderr
+        text = message
+        if self.argv:
+            text += f"\n  command: {shlex.join(self.argv)}"
+        if stderr.strip():
+            text += "\n  stderr:\n" + _indent(_trim(stderr))
+        super().__init__(text)
+
+
+class NoCompilerError(CompileError):
+    """No usable C compiler: ``$CC`` (default ``cc``) is missing or ``--version`` fails."""
+
+
+@dataclass(frozen=True)
+class Compiler:
+    """A C compiler: the argv prefix of every invocation and its ``--version`` first line."""
+
+    argv0: list[str]
+    version: str
+
+    def describe(self) -> str:
+        return f"{shlex.join(self.argv0)} ({self.version})"
+
+
+def _trim(text: str, limit: int = STDERR_LIMIT) -> str:
+    text = text.strip()
+    if len(text) <= limit:
+        return text
+    return text[:limit] + f"\n... ({len(text) - limit} more characters not shown)"
+
+
+def _indent(text: str) -> str:
+    return "\n".join("    " + line for line in text.splitlines())
+
+
+def _configured_argv() -> list[str]:
+    """``$CC`` split like a shell would (default ``["cc"]``)."""
+    raw = os.environ.get("CC", "").strip()
+    try:
+        argv = shlex.split(raw)
+    except ValueError as exc:
+        raise NoCompilerError(f"cannot parse $CC={raw!r}: {exc}") from None
+    return argv or ["cc"]
+
+
+def find_compiler() -> Compiler:
+    """The compiler named by ``$CC`` (default ``cc``), checked by running ``--version``.
+
+    Raises :class:`NoCompilerError` when the program is not found, or ``--version`` cannot run,
+    times out or exits non-zero (``CC=false`` does). Successful answers are cached per argv.
+    """
+    argv = _configured_argv()
+    program = shutil.which(argv[0])
+    cache_key = (*argv, program or "")
+    with _lock:
+        version = _versions.get(cache_key)
+    if version is not None:
+        return Compiler(argv0=argv, version=version)
+    if program is None:
+        raise NoCompilerError(
+            f"C compiler not found: {argv[0]!r} (from $CC={os.environ.get('CC', '')!r}, "
+            "default 'cc') is not an executable on PATH. Install a C compiler or set $CC.",
+            argv,
+        )
+    cmd = [*argv, "--version"]
+    try:
+        proc = subprocess.run(
+            cmd,
+            capture_output=True,
+            text=True,
+            errors="replace",
+            timeout=VERSION_TIMEOUT,
+            stdin=subprocess.DEVNULL,
+        )
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        raise NoCompilerError(f"C compiler {argv[0]!r} does not run: {exc}", cmd) from None
+    if proc.returncode != 0:
+        raise NoCompilerError(
+            f"C compiler {argv[0]!r} is not usable: '--version' exited with status "
+            f"{proc.returncode}",
+            cmd,
+            proc.stderr,
+        )
+    lines = [line.strip() for line in proc.stdout.splitlines() if line.strip()]
+    version = lines[0] if lines else f"unknown version of {program}"
+    with _lock:
+        _versions[cache_key] = version
+    return Compiler(argv0=argv, version=version)
+
+
+def compiler_available() -> bool:
+    """Whether :func:`find_compiler` succeeds and that compiler builds a trivial shared library."""
+    try:
+        compiler = find_compiler()
+    except NoCompilerError:
+        return False
+    key = tuple(compiler.argv0)
+    with _lock:
+        known = _works.get(key)
+    if known is None:
+        known = _try_compile(compiler, list(BASE_FLAGS))
+        with _lock:
+            _works[key] = known
+    return known
+
+
+def build_shared(
+    compiler: Compiler,
+    sources: list[Path],
+    output: Path,
+    flags: Sequence[str],
+    include_dirs: Sequence[str | Path] = (),
+    timeout: float = 300,
+) -> list[str]:
+    """Compile ``sources`` into the shared library ``output``; return the argv that ran.
+
+    The command is ``argv0 + flags + -I<dir>... + sources + -o output -lm``. Raises
+    :class:`CompileError` (quoting the command and stderr) on a non-zero exit, a timeout or a
+    missing output, and :class:`NoCompilerError` when the compiler program cannot be started.
+    """
+    argv = [
+        *compiler.argv0,
+        *flags,
+        *(f"-I{d}" for d in include_dirs),
+        *(str(s) for s in sources),
+        "-o",
+        str(output),
+        "-lm",
+    ]
+    try:
+        proc = subprocess.run(
+            argv,
+            capture_output=True,
+            text=True,
+            errors="replace",
+            timeout=timeout,
+            stdin=subprocess.DEVNULL,
+        )
+    except FileNotFoundError as exc:
+        raise NoCompilerError(f"C compiler {compiler.argv0[0]!r} not found: {exc}", argv) from None
+    except OSError as exc:
+        raise CompileError(f"C compiler could not be started: {exc}", argv) from None
+    except subprocess.TimeoutExpired as exc:
+        stderr = exc.stderr.decode(errors="replace") if isinstance(exc.stderr, bytes) else ""
+        raise CompileError(f"C compilation timed out after {timeout:g} s", argv, stderr) from None
+    if proc.returncode != 0:
+        raise CompileError(
+            f"C compilation failed (exit status {proc.returncode})", argv, proc.stderr
+        )
+    if not output.is_file():
+        raise CompileError(
+            f"C compiler exited with status 0 but did not write {output}", argv, proc.stderr
+        )
+    return argv
+
+
+def _try_compile(compiler: Compiler, flags: list[str]) -> bool:
+    """Whether ``compiler`` builds a one-function shared library with ``flags``."""
+    with tempfile.TemporaryDirectory(prefix="symgrad-probe-") as tmp:
+        src = Path(tmp) / "probe.c"
+        src.write_text("int symgrad_probe(void) { return 0; }\n")
+        try:
+            build_shared(compiler, [src], Path(tmp) / "probe.so", flags, timeout=60)
+        except CompileError:
+            return False
+    return True
+
+
+def accepts_flag(compiler: Compiler, flag: str) -> bool:
+    """Whether ``compiler`` accepts ``flag`` on top of the base flags (cached per process)."""
+    key = (tuple(compiler.argv0), flag)
+    with _lock:
+        known = _flag_ok.get(key)
+    if known is None:
+        known = _try_compile(compiler, [*BASE_FLAGS, flag])
+        with _lock:
+            _flag_ok[key] = known
+    return known
+
+
+def default_flags(native: bool = True, compiler: Compiler | None = None) -> list[str]:
+    """``-O2 -fPIC -shared -std=c99``, plus ``-march=native`` when ``native`` and accepted.
+
+    ``compiler`` defaults to :func:`find_compiler`. When no compiler can be found the native
+    flag is assumed accepted (nothing can be built anyway, and this keeps the flags -- and so
+    the cache keys -- of a compiler-less process equal to those of the process that built the
+    entries). Include :func:`cpu_tag` in the cache key whenever the result has native flags.
+    """
+    flags = list(BASE_FLAGS)
+    if not native:
+        return flags
+    if compiler is None:
+        try:
+            compiler = find_compiler()
+        except NoCompilerError:
+            return [*flags, NATIVE_FLAG]
+    if accepts_flag(compiler, NATIVE_FLAG):
+        flags.append(NATIVE_FLAG)
+    return flags
+
+
+def has_native_flags(flags: Sequence[str]) -> bool:
+    """Whether ``flags`` make the artefact CPU-specific (``-march=native``, ``-mtune=native``,
+    ``-mcpu=native``)."""
+    return any(f.endswith("=native") for f in flags)
+
+
+def python_include_dirs() -> list[str]:
+    """The directories holding ``Python.h`` (sysconfig ``include`` and ``platinclude``)."""
+    dirs: list[str] = []
+    for name in ("include", "platinclude"):
+        path = sysconfig.get_path(name)
+        if path and path not in dirs:
+            dirs.append(path)
+    return dirs
+
+
+def extension_suffix() -> str:
+    """The file suffix of a CPython extension module here (e.g. ``.cpython-311-x86_64-...so``)."""
+    suffix = sysconfig.get_config_var("EXT_SUFFIX")
+    if isinstance(suffix, str) and suffix:
+        return suffix
+    import importlib.machinery
+
+    return importlib.machinery.EXTENSION_SUFFIXES[0]
+
+
+@functools.cache
+def cpu_tag() -> str:
+    """What ``-march=native`` depends on: the machine, and on Linux the CPU model and a hash of
+    its feature flags from ``/proc/cpuinfo``; elsewhere just ``platform.machine()``."""
+    machine = platform.machine() or "unknown"
+    if not sys.platform.startswith("linux"):
+        return machine
+    try:
+        text = Path("/proc/cpuinfo").read_text(errors="replace")
+    except OSError:
+        return machine
+    fields: dict[str, str] = {}
+    for line in text.splitlines():
+        name, sep, value = line.partition(":")
+        name = name.strip().lower()
+        if sep and name not in fields:
+            fields[name] = " ".join(value.split())
+    model = fields.get("model name") or fields.get("cpu model") or fields.get("cpu") or ""
+    ident = " ".join(fields.get(k, "") for k in ("cpu implementer", "cpu part")).strip()
+    features = fields.get("flags") or fields.get("features") or fields.get("isa") or ""
+    digest = hashlib.sha256(" ".join(sorted(features.split())).encode()).hexdigest()[:16]
+    return "|".join(p for p in (machine, model, ident, f"flags:{digest}") if p)

@@ -1,0 +1,139 @@
+"""``CompiledFunction``: the callable that ``symgrad.compile`` returns.
+
+Owns: argument validation on every call (count, dtype, shape, symbolic-dim consistency; Python
+numbers and lists are converted), reading captured leaves' current ``.data``, running the
+generated forward (and backward) passes, and access to the generated source per pass.
+May import: numpy, ``symgrad.ir``, ``symgrad.backends`` and the rest of ``symgrad.runtime``.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from symgrad.backends.schedule import Program
+from symgrad.ir.dtypes import DType
+from symgrad.ir.errors import ArgumentError
+from symgrad.ir.graph import Graph, bind_dims
+from symgrad.ir.node import Node
+from symgrad.runtime.modules import Built
+
+
+def _fmt(shape: Sequence[Any]) -> str:
+    return "(" + ", ".join(str(d) for d in shape) + ("," if len(shape) == 1 else "") + ")"
+
+
+class CompiledFunction:
+    """A traced function compiled to NumPy or C. Call it with arrays: it returns the output
+    (an array, or a tuple for several outputs), or ``(output, grads)`` when compiled with
+    ``wrt``, ``grads`` being a tuple aligned with ``wrt``."""
+
+    def __init__(
+        self,
+        name: str,
+        graph: Graph,
+        n_args: int,
+        captures: Sequence[Any],
+        wrt: Sequence[int],
+        program: Program,
+        built: Built,
+        joint_graph: Graph,
+    ) -> None:
+        self.__name__ = name
+        self._graph = graph
+        self._joint_graph = joint_graph
+        self.n_args = n_args
+        self.captures = tuple(captures)
+        self.wrt = tuple(wrt)
+        self.program = program
+        self.backend = built.backend
+        self._built = built
+        self._fwd = built.module.forward
+        self._bwd = getattr(built.module, "backward", None)
+        self._params: list[tuple[str, Node]] = list(program.forward.params)
+        self._names = [p for p, _ in self._params]
+        self._dtypes: list[DType] = [n.dtype for _, n in self._params]
+        outs = graph.outputs
+        self._single = len(outs) == 1
+        self._seed = np.ones((), dtype=outs[0].dtype.np) if wrt else None
+
+    # -- introspection ------------------------------------------------------------------------
+    @property
+    def graph(self) -> Graph:
+        """The joint graph (inputs [+ cotangent] → outputs [+ gradients])."""
+        return self._joint_graph
+
+    @property
+    def cache_path(self) -> Path:
+        return self._built.path
+
+    def source(self, which: str = "all") -> str:
+        """Generated source: ``"forward"``, ``"backward"``, or ``"all"`` (the whole file)."""
+        if which not in ("forward", "backward", "all"):
+            raise ValueError(f"source(): expected 'forward', 'backward' or 'all', got {which!r}")
+        if which == "backward" and self._bwd is None:
+            raise ValueError("this function was compiled without wrt=: it has no backward pass")
+        if self.backend == "numpy":
+            text = self._built.sources["module.py"]
+            return text if which == "all" else _python_function(text, which)
+        text = self._built.sources["kernel.c"]
+        return text if which == "all" else _c_function(text, f"sg_{which}")
+
+    def __repr__(self) -> str:
+        w = f", wrt={list(self.wrt)}" if self.wrt else ""
+        return f"<CompiledFunction {self.__name__} backend={self.backend!r}{w}>"
+
+    # -- calling ----------------------------------------------------------------------------------
+    def _arguments(self, args: tuple[Any, ...]) -> list[Any]:
+        if len(args) != self.n_args:
+            names = ", ".join(self._names[: self.n_args])
+            raise ArgumentError(
+                f"{self.__name__}() takes {self.n_args} argument(s) ({names}), got {len(args)}"
+            )
+        arrays: list[Any] = []
+        for k, a in enumerate(args):
+            dt = self._dtypes[k]
+            if isinstance(a, np.ndarray):
+                if a.dtype != dt.np:
+                    raise ArgumentError(f"{self._names[k]}: expected {dt}, got {a.dtype}")
+            elif hasattr(a, "_data") and hasattr(a, "node"):  # a symgrad Tensor/Value
+                a = np.asarray(a.data)
+                if a.dtype != dt.np:
+                    raise ArgumentError(f"{self._names[k]}: expected {dt}, got {a.dtype}")
+            else:
+                try:
+                    a = np.asarray(a, dtype=dt.np)
+                except (TypeError, ValueError) as e:
+                    raise ArgumentError(
+                        f"{self._names[k]}: expected {dt} data, got {a!r:.60}"
+                    ) from e
+            arrays.append(a)
+        for t in self.captures:
+            arrays.append(t._data)
+        bind_dims([n for _, n in self._params], arrays, self._names)
+        return arrays
+
+    def __call__(self, *args: Any) -> Any:
+        arrays = self._arguments(args)
+        if self.backend == "c":
+            arrays = [a if a.flags.c_contiguous else np.ascontiguousarray(a) for a in arrays]
+        results, saved = self._fwd(*arrays)
+        out = results[0] if self._single else tuple(results)
+        if self._bwd is None:
+            return out
+        grads = self._bwd(self._seed, saved, *arrays)
+        return out, tuple(grads)
+
+
+def _python_function(text: str, name: str) -> str:
+    m = re.search(rf"^def {name}\(.*?(?=^def |\Z)", text, re.S | re.M)
+    return m.group(0).rstrip() + "\n" if m else ""
+
+
+def _c_function(text: str, name: str) -> str:
+    m = re.search(rf"^(?:/\*.*?\*/\n)?[^\n]*\b{name}\(.*?^}}\n", text, re.S | re.M)
+    return m.group(0) if m else ""

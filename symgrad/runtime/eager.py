@@ -1,0 +1,60 @@
+"""Generated code for eager ``backward()``: run a backward graph region through a compiled
+module, memoised by the region's structural hash so a training loop that rebuilds the same graph
+each step compiles once.
+
+Owns: the eager executor installed into ``symgrad.frontend.backward`` and its backend policy:
+C (when a compiler works) for graphs up to ``SYMGRAD_EAGER_C_MAX_NODES`` nodes (default 5000),
+the NumPy backend above that — straight-line C for a 100k-node scalar graph would take minutes
+to compile until scalar-graph compaction exists. May import: ``symgrad.ir``,
+``symgrad.backends`` and the rest of ``symgrad.runtime``.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from symgrad.backends.schedule import schedule
+from symgrad.ir.graph import Graph
+from symgrad.ir.node import Node
+from symgrad.runtime import modules
+
+_MEMO: dict[tuple[str, str], Any] = {}
+
+
+def c_node_limit() -> int:
+    try:
+        return int(os.environ.get("SYMGRAD_EAGER_C_MAX_NODES", "5000"))
+    except ValueError:
+        return 5000
+
+
+def choose_backend(n_nodes: int) -> str:
+    from symgrad.api import resolve_backend
+
+    backend = resolve_backend(os.environ.get("SYMGRAD_BACKEND") or None)
+    if backend == "c" and (n_nodes > c_node_limit() or not _c_backend_present()):
+        return "numpy"
+    return backend
+
+
+def _c_backend_present() -> bool:
+    try:
+        import symgrad.backends.c_backend  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def execute(boundary: list[Node], outputs: list[Node], arrays: list[Any]) -> list[Any]:
+    """Run the region between ``boundary`` and ``outputs`` with generated code."""
+    names = [f"v{k}" for k in range(len(boundary))]
+    graph = Graph(boundary, outputs, names)
+    backend = choose_backend(len(graph))
+    key = (graph.content_hash, backend)
+    module = _MEMO.get(key)
+    if module is None:
+        module = modules.build(schedule(graph), backend, graph.text()).module
+        _MEMO[key] = module
+    results, _ = module.forward(*arrays)
+    return list(results)

@@ -1,0 +1,200 @@
+"""symgrad.runtime.cc: finding the compiler, running it, flags, build facts, the CPU tag."""
+
+from __future__ import annotations
+
+import os
+import platform
+import shutil
+import sys
+import sysconfig
+from pathlib import Path
+
+import pytest
+
+from symgrad.ir.errors import SymgradError
+from symgrad.runtime import cc
+from symgrad.runtime.cc import (
+    BASE_FLAGS,
+    CompileError,
+    Compiler,
+    NoCompilerError,
+    build_shared,
+    compiler_available,
+    cpu_tag,
+    default_flags,
+    extension_suffix,
+    find_compiler,
+    python_include_dirs,
+)
+
+posix_only = pytest.mark.skipif(os.name == "nt", reason="fake compilers are shell scripts")
+
+
+def fake_compiler(tmp_path: Path, body: str, name: str = "fakecc") -> Compiler:
+    """A 'compiler' that is a shell script running ``body``."""
+    script = tmp_path / name
+    script.write_text("#!/bin/sh\n" + body + "\n")
+    script.chmod(0o755)
+    return Compiler(argv0=[str(script)], version="fake 1.0")
+
+
+# --- finding the compiler --------------------------------------------------------------------
+
+
+def test_cc_false_raises_no_compiler_error_quoting_the_compiler(monkeypatch):
+    monkeypatch.setenv("CC", "false")
+    with pytest.raises(NoCompilerError) as info:
+        find_compiler()
+    message = str(info.value)
+    assert "'false'" in message and "false --version" in message
+    assert isinstance(info.value, CompileError) and isinstance(info.value, SymgradError)
+    assert not compiler_available()
+
+
+def test_missing_compiler_program_is_named(monkeypatch):
+    monkeypatch.setenv("CC", "no-such-compiler-xyz -O1")
+    with pytest.raises(NoCompilerError, match="no-such-compiler-xyz"):
+        find_compiler()
+
+
+def test_unparseable_cc_is_a_no_compiler_error(monkeypatch):
+    monkeypatch.setenv("CC", 'cc "unterminated')
+    with pytest.raises(NoCompilerError, match="cannot parse"):
+        find_compiler()
+
+
+@pytest.mark.cc
+def test_find_compiler_splits_cc_and_reads_the_version(monkeypatch):
+    monkeypatch.delenv("CC", raising=False)
+    default = find_compiler()
+    assert default.argv0 == ["cc"] and default.version
+    assert "\n" not in default.version
+    monkeypatch.setenv("CC", "cc  -Wall")
+    assert find_compiler().argv0 == ["cc", "-Wall"]
+    assert default.argv0[0] in default.describe()
+
+
+@pytest.mark.cc
+def test_the_version_is_cached_per_process(monkeypatch):
+    monkeypatch.delenv("CC", raising=False)
+    first = find_compiler()
+
+    def no_run(*args: object, **kwargs: object) -> None:
+        raise AssertionError("the compiler ran again")
+
+    monkeypatch.setattr(cc.subprocess, "run", no_run)
+    assert find_compiler() == first
+
+
+# --- running it ------------------------------------------------------------------------------
+
+
+@pytest.mark.cc
+def test_build_shared_returns_the_argv_and_writes_the_output(tmp_path):
+    src = tmp_path / "f.c"
+    src.write_text("#include <math.h>\ndouble f(double x) { return sqrt(x); }\n")
+    out = tmp_path / "f.so"
+    compiler = find_compiler()
+    argv = build_shared(compiler, [src], out, ["-O2", "-fPIC", "-shared"], include_dirs=["/inc"])
+    assert out.is_file()
+    assert argv[: len(compiler.argv0)] == compiler.argv0
+    assert argv[-4:] == [str(src), "-o", str(out), "-lm"]
+    assert "-I/inc" in argv and argv.index("-O2") < argv.index("-I/inc") < argv.index(str(src))
+
+
+@pytest.mark.cc
+def test_a_failing_compile_quotes_the_command_and_stderr(tmp_path):
+    src = tmp_path / "bad.c"
+    src.write_text('#error "symgrad-marker-4711"\n')
+    with pytest.raises(CompileError) as info:
+        build_shared(find_compiler(), [src], tmp_path / "bad.so", list(BASE_FLAGS))
+    message = str(info.value)
+    assert "symgrad-marker-4711" in message  # the compiler's stderr
+    assert str(src) in message and "-o" in message  # the command
+    assert not isinstance(info.value, NoCompilerError)
+    assert info.value.argv[-1] == "-lm" and "symgrad-marker-4711" in info.value.stderr
+
+
+@posix_only
+def test_long_stderr_is_trimmed(tmp_path):
+    compiler = fake_compiler(tmp_path, "yes 'error: xxxxxxxxxxxxxxxx' | head -c 20000 >&2; exit 1")
+    with pytest.raises(CompileError, match="more characters not shown") as info:
+        build_shared(compiler, [tmp_path / "x.c"], tmp_path / "x.so", [])
+    assert len(str(info.value)) < 5000
+    assert len(info.value.stderr) == 20000
+
+
+@posix_only
+def test_a_compile_that_writes_nothing_is_an_error(tmp_path):
+    compiler = fake_compiler(tmp_path, "exit 0")
+    with pytest.raises(CompileError, match="did not write"):
+        build_shared(compiler, [tmp_path / "x.c"], tmp_path / "x.so", [])
+
+
+@posix_only
+def test_a_compile_that_hangs_times_out(tmp_path):
+    compiler = fake_compiler(tmp_path, "exec sleep 10")
+    with pytest.raises(CompileError, match="timed out"):
+        build_shared(compiler, [tmp_path / "x.c"], tmp_path / "x.so", [], timeout=0.3)
+
+
+def test_a_vanished_compiler_is_a_no_compiler_error(tmp_path):
+    compiler = Compiler(argv0=[str(tmp_path / "gone-cc")], version="1")
+    with pytest.raises(NoCompilerError, match="gone-cc"):
+        build_shared(compiler, [tmp_path / "x.c"], tmp_path / "x.so", [])
+
+
+# --- flags and build facts -------------------------------------------------------------------
+
+
+def test_default_flags_never_fast_math(monkeypatch):
+    assert default_flags(native=False) == ["-O2", "-fPIC", "-shared", "-std=c99"]
+    flags = default_flags()
+    assert flags[:4] == list(BASE_FLAGS)
+    assert set(flags[4:]) <= {"-march=native"}
+    assert not any("fast-math" in f for f in flags)
+
+
+@posix_only
+def test_native_flag_only_when_the_compiler_accepts_it(tmp_path):
+    rejecting = fake_compiler(
+        tmp_path,
+        'for a in "$@"; do [ "$a" = -march=native ] && exit 1; done\n'
+        'while [ "$#" -gt 0 ]; do [ "$1" = -o ] && touch "$2"; shift; done',
+    )
+    assert default_flags(compiler=rejecting) == list(BASE_FLAGS)
+    accepting = fake_compiler(
+        tmp_path, 'while [ "$#" -gt 0 ]; do [ "$1" = -o ] && touch "$2"; shift; done', "okcc"
+    )
+    assert default_flags(compiler=accepting) == [*BASE_FLAGS, "-march=native"]
+
+
+def test_without_a_compiler_native_is_assumed(monkeypatch):
+    monkeypatch.setenv("CC", "false")
+    assert default_flags() == [*BASE_FLAGS, "-march=native"]
+    assert cc.has_native_flags(default_flags()) and not cc.has_native_flags(list(BASE_FLAGS))
+
+
+def test_python_include_dirs_hold_python_h():
+    dirs = python_include_dirs()
+    assert dirs and len(dirs) == len(set(dirs))
+    assert any((Path(d) / "Python.h").is_file() for d in dirs)
+
+
+def test_extension_suffix():
+    assert extension_suffix() == sysconfig.get_config_var("EXT_SUFFIX")
+    if sys.platform.startswith("linux"):
+        assert extension_suffix().endswith(".so")
+
+
+def test_cpu_tag_names_the_machine_and_is_stable():
+    tag = cpu_tag()
+    assert tag.startswith(platform.machine()) and tag == cpu_tag()
+    if sys.platform.startswith("linux") and Path("/proc/cpuinfo").is_file():
+        assert "flags:" in tag
+
+
+@pytest.mark.cc
+def test_compiler_available_with_a_real_compiler():
+    assert shutil.which(find_compiler().argv0[0])
+    assert compiler_available()
