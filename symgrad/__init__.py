@@ -4,9 +4,9 @@ local rules, and run (later: emit and compile) the forward and backward passes.
 Owns: the public API, by re-export only. May import: every symgrad layer.
 """
 
+from typing import TYPE_CHECKING
+
 from symgrad import ops as _ops  # declares the built-in ops
-from symgrad._version import __version__
-from symgrad.autodiff.derive import elementwise
 from symgrad.frontend.functional import (
     arange,
     concatenate,
@@ -65,6 +65,23 @@ def _eager_executor(boundary, outputs, arrays):  # type: ignore[no-untyped-def]
 
 _set_executor(_eager_executor)
 
+
+def __getattr__(name: str) -> object:
+    # loaded on first use, so that `import symgrad` stays fast
+    if name == "__version__":
+        from symgrad._version import __version__
+
+        return __version__
+    if name == "elementwise":
+        from symgrad.autodiff.derive import elementwise
+
+        return elementwise
+    raise AttributeError(f"module 'symgrad' has no attribute {name!r}")
+
+
+if TYPE_CHECKING:
+    from symgrad._version import __version__
+    from symgrad.autodiff.derive import elementwise
 
 del _ops
 

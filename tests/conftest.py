@@ -81,3 +81,11 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         default=False,
         help="rewrite the golden files of generated code (tests/golden/) instead of comparing",
     )
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _private_cache_dir(tmp_path_factory: pytest.TempPathFactory) -> None:
+    """Never write to the user's real cache: every test session gets its own directory."""
+    import os
+
+    os.environ.setdefault("SYMGRAD_CACHE_DIR", str(tmp_path_factory.mktemp("symgrad-cache")))

@@ -24,9 +24,12 @@ def cache_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 def add_entries(n: int) -> None:
     from symgrad.runtime import cache
 
+    def build(tmp: Path) -> dict[str, str]:
+        (tmp / "a.bin").write_bytes(b"x" * 2000)
+        return {}
+
     for i in range(n):
-        key = cache.make_key(source=f"cli test {i}")
-        cache.get_or_build(key, lambda tmp: (tmp / "a.bin").write_bytes(b"x" * 2000) or {}, [])
+        cache.get_or_build(cache.make_key(source=f"cli test {i}"), build, ["a.bin"])
 
 
 def test_version(capsys):

@@ -368,6 +368,8 @@ def lookup(key: str, expect: Sequence[str]) -> Entry | None:
     it unless it is merely from another format/version -- and ``None`` is returned.
     """
     _check_key(key)
+    if isinstance(expect, str):
+        raise TypeError(f"expect must be a sequence of file names, not the str {expect!r}")
     for name in expect:
         _check_name(name)
     root = cache_root()

@@ -13,6 +13,7 @@ import textwrap
 import time
 import warnings
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -103,6 +104,8 @@ def test_bad_keys_and_file_names_are_rejected():
         lookup("../../etc", [ART])
     with pytest.raises(ValueError, match="file name"):
         lookup(new_key(), ["../escape"])
+    with pytest.raises(TypeError, match="sequence of file names"):
+        get_or_build(new_key(), writer(), ART)
     with pytest.raises(ValueError, match="file name"):
         Entry(new_key(), Path("."), {}).file("meta.json")
 
@@ -119,7 +122,7 @@ def test_a_build_is_published_and_found(tmp_cache, no_warnings):
     assert calls[0].parent == tmp_cache / "tmp"  # built inside the cache root
     assert entry.path == tmp_cache / key[:2] / key
     assert entry.file(ART).read_bytes() == b"payload"
-    meta = json.loads(entry.file("x").with_name("meta.json").read_text())
+    meta = json.loads((entry.path / "meta.json").read_text())
     assert meta == entry.meta
     assert meta["key"] == key and meta["format"] == FORMAT
     assert meta["files"][ART] == hashlib.sha256(b"payload").hexdigest()
@@ -439,6 +442,20 @@ def test_four_processes_building_the_same_new_key(tmp_cache, tmp_path):
     assert all(r["ok"] for r in results)  # nobody read a half-written file
     assert sum(r["built"] for r in results) == 1
     assert {r["builder"] for r in results} == set(builders)
+
+
+def test_threads_building_the_same_new_key(tmp_cache):
+    key, calls = new_key("threads"), []
+
+    def slow(tmp: Path) -> dict[str, Any]:
+        calls.append(tmp)
+        time.sleep(0.1)
+        return writer()(tmp)
+
+    with ThreadPoolExecutor(4) as pool:
+        results = list(pool.map(lambda _: get_or_build(key, slow, [ART]), range(4)))
+    assert len(calls) == 1 and sum(built for _, built in results) == 1
+    assert all(e.file(ART).read_bytes() == b"payload" for e, _ in results)
 
 
 @pytest.mark.cc
