@@ -42,8 +42,10 @@ def tanh_through_exp() -> None:
     e = (2 * n).exp()
     o = (e - 1) / (e + 1)
     o.backward()
-    print(f"o = {o.data:.16f}; grads x1 {x1.grad:+.6f} w1 {w1.grad:+.6f} "
-          f"x2 {x2.grad:+.6f} w2 {w2.grad:+.6f}")
+    print(
+        f"o = {o.data:.16f}; grads x1 {x1.grad:+.6f} w1 {w1.grad:+.6f} "
+        f"x2 {x2.grad:+.6f} w2 {w2.grad:+.6f}"
+    )
 
 
 def micrograd_tests() -> None:

@@ -6,7 +6,9 @@ Owns: the public API, by re-export only. May import: every symgrad layer.
 
 from typing import TYPE_CHECKING
 
+from symgrad import nn
 from symgrad import ops as _ops  # declares the built-in ops
+from symgrad.frontend.backward import set_executor as _set_executor
 from symgrad.frontend.functional import (
     arange,
     concatenate,
@@ -26,7 +28,6 @@ from symgrad.frontend.functional import (
     tanh,
     where,
 )
-from symgrad.frontend.backward import set_executor as _set_executor
 from symgrad.frontend.tensor import Tensor, Value
 from symgrad.frontend.trace import Spec, TracedGraph, trace
 from symgrad.ir import (
@@ -42,10 +43,8 @@ from symgrad.ir import (
 )
 from symgrad.ir.errors import ArgumentError, ConcretizationError, DTypeError, ShapeError
 
-from symgrad import nn  # noqa: E402  (after Value/Tensor)
 
-
-def compile(fn, *specs_or_arrays, wrt=None, backend=None):  # type: ignore[no-untyped-def]  # noqa: A001
+def compile(fn, *specs_or_arrays, wrt=None, backend=None):  # type: ignore[no-untyped-def]
     """Trace ``fn`` once and compile it to C (or NumPy) code; see :mod:`symgrad.api`.
 
     ``symgrad.compile(fn, *specs_or_arrays, wrt=None, backend=None)`` returns a
@@ -104,8 +103,8 @@ __all__ = [
     "TracedGraph",
     "Value",
     "__version__",
-    "compile",
     "arange",
+    "compile",
     "concatenate",
     "cross_entropy",
     "elementwise",

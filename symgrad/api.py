@@ -38,7 +38,9 @@ def _wrt_positions(wrt: Any, graph: TracedGraph) -> list[int]:
             )
         if isinstance(w, int):
             if not 0 <= w < graph.n_args:
-                raise ArgumentError(f"wrt: argument index {w} is out of range (0..{graph.n_args - 1})")
+                raise ArgumentError(
+                    f"wrt: argument index {w} is out of range (0..{graph.n_args - 1})"
+                )
             k = w
         else:
             found = [i for i, c in enumerate(graph.captures) if c is w]
@@ -72,14 +74,15 @@ def resolve_backend(backend: str | None) -> str:
     except cc.CompileError as e:
         if not _warned_fallback:
             warnings.warn(
-                f"no working C compiler ({e}); symgrad uses the NumPy backend", RuntimeWarning,
+                f"no working C compiler ({e}); symgrad uses the NumPy backend",
+                RuntimeWarning,
                 stacklevel=3,
             )
             _warned_fallback = True
         return "numpy"
 
 
-def compile(  # noqa: A001 - the public name is symgrad.compile
+def compile(
     fn: Callable[..., Any],
     *specs_or_arrays: Any,
     wrt: Any = None,
@@ -87,8 +90,10 @@ def compile(  # noqa: A001 - the public name is symgrad.compile
 ) -> CompiledFunction:
     """Trace ``fn`` once and compile it (see the README for the full contract)."""
     specs = tuple(Spec.of(s) for s in specs_or_arrays)
-    wkey = tuple(id(w) if isinstance(w, Tensor) else w for w in (
-        wrt if isinstance(wrt, list | tuple) else [wrt]))
+    wkey = tuple(
+        id(w) if isinstance(w, Tensor) else w
+        for w in (wrt if isinstance(wrt, list | tuple) else [wrt])
+    )
     chosen = resolve_backend(backend)
     memo_key = (specs, wkey, chosen)
     try:
@@ -113,8 +118,14 @@ def compile(  # noqa: A001 - the public name is symgrad.compile
     joint_graph = joint.graph if joint is not None else graph
     built = modules.build(prog, chosen, joint_graph.text())
     cf = CompiledFunction(
-        getattr(fn, "__name__", "fn"), graph, graph.n_args, graph.captures, positions, prog,
-        built, joint_graph,
+        getattr(fn, "__name__", "fn"),
+        graph,
+        graph.n_args,
+        graph.captures,
+        positions,
+        prog,
+        built,
+        joint_graph,
     )
     per_fn[memo_key] = cf
     return cf

@@ -15,5 +15,14 @@ from symgrad.frontend.nn import (
     Tanh,
 )
 
-__all__ = ["MLP", "Embedding", "Flatten", "Layer", "Linear", "Module", "Neuron", "Sequential",
-           "Tanh"]
+__all__ = [
+    "MLP",
+    "Embedding",
+    "Flatten",
+    "Layer",
+    "Linear",
+    "Module",
+    "Neuron",
+    "Sequential",
+    "Tanh",
+]

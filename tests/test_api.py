@@ -74,7 +74,9 @@ def test_arguments_are_validated_with_clear_messages(backend: str) -> None:
 def test_captured_parameters_are_inputs_read_at_each_call(backend: str) -> None:
     model = sg.nn.Linear(3, 2, rng=0)
     f = sg.compile(
-        lambda x: model(x).tanh().sum(), sg.Spec(("n", 3)), wrt=model.parameters(),
+        lambda x: model(x).tanh().sum(),
+        sg.Spec(("n", 3)),
+        wrt=model.parameters(),
         backend=backend,
     )
     x = np.random.default_rng(1).standard_normal((5, 3))
@@ -94,8 +96,9 @@ def test_wrt_must_name_float_inputs_or_captured_leaves() -> None:
     with pytest.raises(sg.ArgumentError, match="not used by the function"):
         sg.compile(layer, sg.Spec((2, 3)), sg.Spec((3, 2)), wrt=stranger, backend="numpy")
     with pytest.raises(sg.ArgumentError, match="only float inputs"):
-        sg.compile(lambda i, x: x[i].sum(), sg.Spec((2,), "int64"), sg.Spec((3,)), wrt=0,
-                   backend="numpy")
+        sg.compile(
+            lambda i, x: x[i].sum(), sg.Spec((2,), "int64"), sg.Spec((3,)), wrt=0, backend="numpy"
+        )
     with pytest.raises(sg.ShapeError, match="must be a float scalar"):
         sg.compile(lambda x: x * 2.0, sg.Spec((2,)), wrt=0, backend="numpy")
 

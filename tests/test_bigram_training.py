@@ -3,6 +3,7 @@ reference to 1e-9 at every step, on both backends (20 steps, the first 2000 name
 
 from __future__ import annotations
 
+import itertools
 from pathlib import Path
 
 import numpy as np
@@ -19,7 +20,7 @@ def pairs(path: Path, n_names: int) -> tuple[np.ndarray, np.ndarray]:
     xs, ys = [], []
     for w in words:
         chs = [".", *w, "."]
-        for a, b in zip(chs, chs[1:], strict=False):
+        for a, b in itertools.pairwise(chs):
             xs.append(stoi[a])
             ys.append(stoi[b])
     return np.array(xs, dtype=np.int64), np.array(ys, dtype=np.int64)
@@ -59,8 +60,12 @@ def test_twenty_steps_match_reference(
     monkeypatch.setenv("SYMGRAD_CACHE_DIR", str(tmp_path))
     xs, ys = pairs(names_path, 2000)
     step = sg.compile(
-        loss_fn, sg.Spec((27, 27)), sg.Spec(("n",), "int64"), sg.Spec(("n",), "int64"),
-        wrt=0, backend=backend,
+        loss_fn,
+        sg.Spec((27, 27)),
+        sg.Spec(("n",), "int64"),
+        sg.Spec(("n",), "int64"),
+        wrt=0,
+        backend=backend,
     )
     W = np.random.default_rng(2147483647).standard_normal((27, 27))
     W_ref = W.copy()

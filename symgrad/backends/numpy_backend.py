@@ -69,10 +69,7 @@ class NumpyPrinter:
     def index(self, index: tuple[tuple[Any, Any, Any], ...]) -> str:
         parts = []
         for start, stop, step in index:
-            if step < 0 and isinstance(stop, int) and stop < 0:
-                stop_s = ""
-            else:
-                stop_s = self.dim(stop)
+            stop_s = "" if step < 0 and isinstance(stop, int) and stop < 0 else self.dim(stop)
             parts.append(f"{start}:{stop_s}:{step}" if (start, step) != (0, 1) else f":{stop_s}")
         return ", ".join(parts) if len(parts) != 1 else parts[0] + ","
 
@@ -107,8 +104,10 @@ class NumpyPrinter:
             raise NotImplementedError(f"op {node.op!r} has no NumPy emission")
         args = [self.operand(i) for i in node.inputs]
         self.helpers.update(_HELPERS.get(node.op, ()))
-        text = template(args, node) if callable(template) else template.format(
-            *args, **self.fields(node, args)
+        text = (
+            template(args, node)
+            if callable(template)
+            else template.format(*args, **self.fields(node, args))
         )
         if node.op in _WHERE_ARG:
             p = node.provenance
@@ -119,12 +118,11 @@ class NumpyPrinter:
         params = [name for name, _ in fn.params]
         prologue: list[str] = []
         sig = ", ".join(f"{name}: {type_str(n)}" for name, n in fn.params)
-        body = []
+        body: list[dict[str, Any]] = []
         for s in fn.stmts:
             code = f"{s.target} = {self.expr(s.node)}"
-            body.append({"code": code, "comment": line_comment(s.where)})
-        for b in body:
-            b["pad"] = max(0, _COMMENT_COL - len(b["code"]))
+            pad = max(0, _COMMENT_COL - len(code))
+            body.append({"code": code, "comment": line_comment(s.where), "pad": pad})
         outs = [self.operand(o) for o in fn.outputs]
         results, saved = outs[: fn.n_results], outs[fn.n_results :]
         ret = _tuple(results) + (", " + _tuple(saved) if fn.name == "forward" else "")
@@ -152,14 +150,17 @@ def render_numpy(prog: Program) -> str:
     functions = [fwd]
     if prog.backward is not None:
         bwd = pr.function(prog.backward, [])
-        n_cot = len(prog.backward.params) - len(prog.forward.params) - (
-            len(prog.forward.outputs) - prog.forward.n_results
+        n_cot = (
+            len(prog.backward.params)
+            - len(prog.forward.params)
+            - (len(prog.forward.outputs) - prog.forward.n_results)
         )
         cot_names = [name for name, _ in prog.backward.params[:n_cot]]
         saved_names = [
             name
-            for name, _ in prog.backward.params[n_cot : len(prog.backward.params)
-                                                 - len(prog.forward.params)]
+            for name, _ in prog.backward.params[
+                n_cot : len(prog.backward.params) - len(prog.forward.params)
+            ]
         ]
         bwd["params"] = [*cot_names, "saved", *[n for n, _ in prog.forward.params]]
         if saved_names:

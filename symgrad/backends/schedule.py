@@ -105,7 +105,11 @@ def _dim_var(prog: Program, namer: _Namer, dim: str) -> str:
 
 
 def _function(
-    prog: Program, namer: _Namer, name: str, graph: Graph, n_results: int,
+    prog: Program,
+    namer: _Namer,
+    name: str,
+    graph: Graph,
+    n_results: int,
     hints: dict[int, str],
 ) -> Function:
     params: list[tuple[str, Node]] = []

@@ -44,4 +44,8 @@ def render(template: str, **context: Any) -> str:
     """Render ``template`` (a path under codegen_templates/) with ``context``."""
     from symgrad._version import __version__
 
-    return str(environment().get_template(template).render(version=__version__, template_name=template, **context))
+    return str(
+        environment()
+        .get_template(template)
+        .render(version=__version__, template_name=template, **context)
+    )

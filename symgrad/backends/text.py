@@ -14,11 +14,13 @@ import re
 _IDENT = re.compile(r"[A-Za-z][A-Za-z0-9_]*\Z")
 _GENERATED = re.compile(r"(t|saved|in|c|d|dim)\d+\Z|g_.*|_.*")
 C_KEYWORDS = frozenset(
-    """auto break case char const continue default do double else enum extern float for goto if
+    """
+    auto break case char const continue default do double else enum extern float for goto if
     inline int long register restrict return short signed sizeof static struct switch typedef
     union unsigned void volatile while _Bool _Complex _Imaginary bool true false NULL main
-    int64_t int32_t size_t ptrdiff_t errno exp log tanh sqrt pow fabs expf logf tanhf sqrtf powf
-    fabsf""".split()
+    int64_t int32_t size_t ptrdiff_t errno exp log tanh sqrt pow fabs expf logf tanhf sqrtf
+    powf fabsf
+    """.split()
 )
 RESERVED = frozenset({"np", "numpy", "forward", "backward", "saved", "self", "args", "math"})
 

@@ -107,9 +107,7 @@ def run_backward(out: Tensor, gradient: Any = None) -> None:
     used = versions(tensors)
     used[id(out)] = [out.node]
     receivers = [
-        t
-        for t in tensors
-        if t.requires_grad and (t.is_leaf or t._retain or t._always_retain)
+        t for t in tensors if t.requires_grad and (t.is_leaf or t._retain or t._always_retain)
     ]
     wrt = list({id(n): n for t in receivers for n in used.get(id(t), ())}.values())
     seed, seed_value = seed_for(out, gradient)

@@ -113,8 +113,9 @@ class Linear(Module):
     ) -> None:
         g = _rng(rng)
         k = 1.0 / np.sqrt(nin)
-        self.weight = Tensor(g.uniform(-k, k, (nin, nout)), requires_grad=True, dtype=dtype,
-                             label="weight")
+        self.weight = Tensor(
+            g.uniform(-k, k, (nin, nout)), requires_grad=True, dtype=dtype, label="weight"
+        )
         self.bias = (
             Tensor(g.uniform(-k, k, (nout,)), requires_grad=True, dtype=dtype, label="bias")
             if bias
@@ -133,8 +134,12 @@ class Embedding(Module):
     """A lookup table of ``num`` rows of size ``dim``: ``emb(idx)`` is ``table[idx]``."""
 
     def __init__(self, num: int, dim: int, dtype: Any = "float64", rng: Any = None) -> None:
-        self.weight = Tensor(_rng(rng).standard_normal((num, dim)), requires_grad=True,
-                             dtype=dtype, label="embedding")
+        self.weight = Tensor(
+            _rng(rng).standard_normal((num, dim)),
+            requires_grad=True,
+            dtype=dtype,
+            label="embedding",
+        )
 
     def __call__(self, idx: Any) -> Tensor:
         return self.weight[idx]

@@ -17,7 +17,7 @@ from symgrad.ir.dtypes import FLOAT32, FLOAT64, DType, as_dtype
 from symgrad.ir.errors import ConcretizationError, ShapeError, TraceError
 from symgrad.ir.graph import evaluate
 from symgrad.ir.node import Node, Provenance, Shape
-from symgrad.ir.opdef import EvalContext, apply, as_node, fmt_shape, get_op
+from symgrad.ir.opdef import EvalContext, apply, as_node, get_op
 from symgrad.ops import api
 from symgrad.ops.source import make_constant, make_input
 
@@ -36,8 +36,17 @@ def _concrete_error(what: str) -> ConcretizationError:
 class Tensor:
     """A traced array. ``Tensor(data, requires_grad=False)`` makes a leaf with concrete data."""
 
-    __slots__ = ("__weakref__", "_data", "_parents", "_pin", "_retain", "grad", "label", "node",
-                 "requires_grad")
+    __slots__ = (
+        "__weakref__",
+        "_data",
+        "_parents",
+        "_pin",
+        "_retain",
+        "grad",
+        "label",
+        "node",
+        "requires_grad",
+    )
     __array_priority__ = 1000.0
     _always_retain = False  # Value: every Value keeps its gradient (micrograd)
 
@@ -166,8 +175,10 @@ class Tensor:
             raise TypeError("len() of a 0-d tensor")
         d = self.shape[0]
         if isinstance(d, str):
-            raise _concrete_error(f"len() of a tensor whose first dim is symbolic ({d!r}); "
-                                  "use x.shape[0] instead, which")
+            raise _concrete_error(
+                f"len() of a tensor whose first dim is symbolic ({d!r}); "
+                "use x.shape[0] instead, which"
+            )
         return d
 
     def __iter__(self) -> Iterator[Tensor]:
@@ -296,7 +307,7 @@ class Tensor:
         return _run(lambda x: api.transpose(x, ax or None), self)
 
     @property
-    def T(self) -> Tensor:  # noqa: N802 - NumPy spelling
+    def T(self) -> Tensor:
         return self.transpose()
 
     def __getitem__(self, key: Any) -> Tensor:
@@ -341,11 +352,28 @@ class Tensor:
 
 
 _UFUNCS = {
-    "add": "add", "subtract": "sub", "multiply": "mul", "true_divide": "div", "divide": "div",
-    "power": "pow", "negative": "neg", "exp": "exp", "log": "log", "tanh": "tanh",
-    "sqrt": "sqrt", "absolute": "abs", "maximum": "maximum", "minimum": "minimum",
-    "less": "lt", "less_equal": "le", "greater": "gt", "greater_equal": "ge", "equal": "eq",
-    "not_equal": "ne", "matmul": "matmul", "sign": "sign",
+    "add": "add",
+    "subtract": "sub",
+    "multiply": "mul",
+    "true_divide": "div",
+    "divide": "div",
+    "power": "pow",
+    "negative": "neg",
+    "exp": "exp",
+    "log": "log",
+    "tanh": "tanh",
+    "sqrt": "sqrt",
+    "absolute": "abs",
+    "maximum": "maximum",
+    "minimum": "minimum",
+    "less": "lt",
+    "less_equal": "le",
+    "greater": "gt",
+    "greater_equal": "ge",
+    "equal": "eq",
+    "not_equal": "ne",
+    "matmul": "matmul",
+    "sign": "sign",
 }
 
 

@@ -94,8 +94,9 @@ def trace(fn: Callable[..., Any], *specs_or_arrays: Any) -> TracedGraph:
     specs = [Spec.of(s) for s in specs_or_arrays]
     names = param_names(fn, len(specs))
     if len(names) != len(specs):
-        raise TraceError(f"{getattr(fn, '__name__', fn)} takes {len(names)} arguments, "
-                         f"got {len(specs)} specs")
+        raise TraceError(
+            f"{getattr(fn, '__name__', fn)} takes {len(names)} arguments, got {len(specs)} specs"
+        )
     args: list[Tensor] = []
     for spec, name in zip(specs, names, strict=True):
         node = make_input(spec.shape, spec.dtype, name=name)
@@ -109,7 +110,8 @@ def trace(fn: Callable[..., Any], *specs_or_arrays: Any) -> TracedGraph:
             where = Provenance.capture()
             raise TraceError(
                 f"{getattr(fn, '__name__', 'fn')} must return symgrad tensors; output {k} is "
-                f"{type(o).__name__}", where
+                f"{type(o).__name__}",
+                where,
             )
         out_tensors.append(o)
     arg_ids = {id(a.node) for a in args}
@@ -119,11 +121,11 @@ def trace(fn: Callable[..., Any], *specs_or_arrays: Any) -> TracedGraph:
     for o in out_tensors:
         for t in collect(o):
             for p, (node, data) in zip(t._parents, t._pin, strict=True):
-                if p.is_leaf and node.op == "input" and id(node) not in arg_ids:
-                    if id(node) not in seen and data is not None:
-                        seen.add(id(node))
-                        captures.append(p)
-                        cap_nodes.append(node)
+                fresh = id(node) not in arg_ids and id(node) not in seen
+                if p.is_leaf and node.op == "input" and fresh and data is not None:
+                    seen.add(id(node))
+                    captures.append(p)
+                    cap_nodes.append(node)
     cap_names = [t.label if t.label.isidentifier() else f"p{i}" for i, t in enumerate(captures)]
     used = set(names)
     for i, nm in enumerate(cap_names):

@@ -66,6 +66,4 @@ def as_dtype(x: Any) -> DType:
             return INT64
         if npd.kind == "b":
             return BOOL
-    raise TypeError(
-        f"unsupported dtype: expected one of float32, float64, int64, bool, got {x!r}"
-    )
+    raise TypeError(f"unsupported dtype: expected one of float32, float64, int64, bool, got {x!r}")

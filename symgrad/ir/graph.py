@@ -121,9 +121,7 @@ class Graph:
     def text(self, provenance: bool = True) -> str:
         """The typed text form, one line per node (``str(graph)`` is this with provenance)."""
         names = self.names()
-        params = ", ".join(
-            f"{names[id(n)]}: {type_str(n)}" for n in self.inputs
-        )
+        params = ", ".join(f"{names[id(n)]}: {type_str(n)}" for n in self.inputs)
         outs = ", ".join(type_str(n) for n in self.outputs)
         lines = [f"graph({params}) -> ({outs}{',' if len(self.outputs) == 1 else ''}) {{"]
         body: list[tuple[str, str]] = []
@@ -134,7 +132,9 @@ class Graph:
             attrs = ""
             shown = {k: v for k, v in n.attrs.items() if k not in ("uid",)}
             if shown:
-                attrs = "[" + ", ".join(f"{k}={_fmt_attr(v)}" for k, v in sorted(shown.items())) + "]"
+                attrs = (
+                    "[" + ", ".join(f"{k}={_fmt_attr(v)}" for k, v in sorted(shown.items())) + "]"
+                )
             args = " ".join(self._operand(i, names) for i in n.inputs)
             stmt = f"  {names[id(n)]}: {type_str(n)} = {n.op}{attrs}" + (f" {args}" if args else "")
             where = ""

@@ -19,7 +19,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from types import FrameType
-from typing import Any
+from typing import Any, ClassVar
 
 from symgrad.ir.dtypes import DType
 
@@ -102,7 +102,9 @@ class Node:
     dtype: DType
     provenance: Provenance | None
 
-    _table: weakref.WeakValueDictionary[tuple[Any, ...], Node] = weakref.WeakValueDictionary()
+    _table: ClassVar[weakref.WeakValueDictionary[tuple[Any, ...], Node]] = (
+        weakref.WeakValueDictionary()
+    )
 
     def __setattr__(self, name: str, value: Any) -> None:
         raise AttributeError("Node is immutable")
@@ -119,9 +121,7 @@ class Node:
     ) -> Node:
         """Return the unique node with these contents (provenance is not part of identity)."""
         if attrs:
-            akey: tuple[Any, ...] = tuple(
-                (k, _freeze_value(attrs[k])) for k in sorted(attrs)
-            )
+            akey: tuple[Any, ...] = tuple((k, _freeze_value(attrs[k])) for k in sorted(attrs))
         else:
             akey = ()
         key = (op, tuple(map(id, inputs)), akey, shape, dtype.name)
@@ -195,7 +195,7 @@ class Node:
         return apply("neg", (self,))
 
     @property
-    def T(self) -> Node:  # noqa: N802 - NumPy spelling
+    def T(self) -> Node:
         from symgrad.ir.opdef import apply
 
         perm = tuple(reversed(range(self.ndim)))

@@ -93,16 +93,16 @@ def get_op(name: str) -> OpDef:
     try:
         return _REGISTRY[name]
     except KeyError:
-        raise KeyError(f"no op named {name!r}; declared ops: {', '.join(sorted(_REGISTRY))}") from None
+        raise KeyError(
+            f"no op named {name!r}; declared ops: {', '.join(sorted(_REGISTRY))}"
+        ) from None
 
 
 def fmt_shape(shape: Shape) -> str:
     return "(" + ", ".join(str(d) for d in shape) + ("," if len(shape) == 1 else "") + ")"
 
 
-def apply(
-    name: str, inputs: tuple[Node, ...], attrs: dict[str, Any] | None = None
-) -> Node:
+def apply(name: str, inputs: tuple[Node, ...], attrs: dict[str, Any] | None = None) -> Node:
     """Create (or find) the node ``name(*inputs, **attrs)``, checking shapes and dtypes."""
     op = _REGISTRY[name]
     a = attrs if attrs is not None else {}
@@ -123,7 +123,7 @@ def apply(
 
 def _fold(op: OpDef, inputs: tuple[Node, ...], attrs: dict[str, Any]) -> Node:
     """Evaluate an elementwise op of scalar constants at trace time."""
-    shape, dtype = op.infer(inputs, attrs)
+    _shape, dtype = op.infer(inputs, attrs)
     args = [np.asarray(i.attrs["value"], dtype=i.dtype.np) for i in inputs]
     with np.errstate(all="ignore"):
         val = op.eval(EvalContext(attrs, (), dtype.np, {}), *args)
@@ -174,9 +174,7 @@ def broadcast_shapes(*shapes: Shape) -> Shape:
         else:
             shown = " and ".join(fmt_shape(s) for s in shapes)
             sym = any(isinstance(d, str) for d in dims)
-            hint = (
-                " (symbolic dims only broadcast against the same name or 1)" if sym else ""
-            )
+            hint = " (symbolic dims only broadcast against the same name or 1)" if sym else ""
             raise ShapeError(f"cannot broadcast shapes {shown}{hint}")
     return tuple(out)
 

@@ -5,7 +5,6 @@ Owns: nothing itself; ``elementwise``, ``reduce``, ``movement``, ``indexing``, `
 May import: numpy and ``symgrad.ir``.
 """
 
-from symgrad.ops import elementwise, indexing, linalg, movement, reduce, source
-from symgrad.ops import api
+from symgrad.ops import api, elementwise, indexing, linalg, movement, reduce, source
 
 __all__ = ["api", "elementwise", "indexing", "linalg", "movement", "reduce", "source"]

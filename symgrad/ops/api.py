@@ -55,11 +55,11 @@ def _reduce(name: str, x: Node, axis: Any, keepdims: bool) -> Node:
     return apply(name, (x,), {"axis": axes, "keepdims": bool(keepdims)})
 
 
-def sum(x: Node, axis: Any = None, keepdims: bool = False) -> Node:  # noqa: A001
+def sum(x: Node, axis: Any = None, keepdims: bool = False) -> Node:
     return _reduce("sum", x, axis, keepdims)
 
 
-def max(x: Node, axis: Any = None, keepdims: bool = False) -> Node:  # noqa: A001
+def max(x: Node, axis: Any = None, keepdims: bool = False) -> Node:
     return _reduce("max", x, axis, keepdims)
 
 
@@ -302,7 +302,9 @@ def softmax(x: Node, axis: int = -1) -> Node:
 def cross_entropy(logits: Node, targets: Node) -> Node:
     """Mean negative log-likelihood of integer ``targets`` (n,) under ``logits`` (n, C)."""
     if logits.ndim != 2:
-        raise ShapeError(f"cross_entropy: logits must be (n, classes), got {fmt_shape(logits.shape)}")
+        raise ShapeError(
+            f"cross_entropy: logits must be (n, classes), got {fmt_shape(logits.shape)}"
+        )
     if targets.ndim != 1 or targets.shape[0] != logits.shape[0]:
         raise ShapeError(
             f"cross_entropy: targets must be ({logits.shape[0]},) to match logits "

@@ -83,38 +83,124 @@ def _pow_vjp(g: Node, out: Node, x: Node, y: Node) -> tuple[Node | None, ...]:
 
 
 # -- arithmetic ------------------------------------------------------------------------------
-_ew("add", 2, np.add, lambda g, out, a, b: (g, g), "a + b", "{0} + {1}", "{0} + {1}",
-    float_only=False, commutative=True)
-_ew("sub", 2, np.subtract, lambda g, out, a, b: (g, -g), "a - b", "{0} - {1}", "{0} - {1}",
-    float_only=False)
-_ew("mul", 2, np.multiply, lambda g, out, a, b: (g * b, g * a), "a * b", "{0} * {1}",
-    "{0} * {1}", float_only=False, commutative=True)
-_ew("div", 2, _div_eval, lambda g, out, a, b: (g / b, -g * out / b), "a / b (true division)",
-    "{0} / {1}", "{0} / {1}")
+_ew(
+    "add",
+    2,
+    np.add,
+    lambda g, out, a, b: (g, g),
+    "a + b",
+    "{0} + {1}",
+    "{0} + {1}",
+    float_only=False,
+    commutative=True,
+)
+_ew(
+    "sub",
+    2,
+    np.subtract,
+    lambda g, out, a, b: (g, -g),
+    "a - b",
+    "{0} - {1}",
+    "{0} - {1}",
+    float_only=False,
+)
+_ew(
+    "mul",
+    2,
+    np.multiply,
+    lambda g, out, a, b: (g * b, g * a),
+    "a * b",
+    "{0} * {1}",
+    "{0} * {1}",
+    float_only=False,
+    commutative=True,
+)
+_ew(
+    "div",
+    2,
+    _div_eval,
+    lambda g, out, a, b: (g / b, -g * out / b),
+    "a / b (true division)",
+    "{0} / {1}",
+    "{0} / {1}",
+)
 _ew("neg", 1, np.negative, lambda g, out, x: (-g,), "-x", "-{0}", "-{0}", float_only=False)
-_ew("pow", 2, _guard(np.power), _pow_vjp, "x ** y (y a tensor or a number)",
-    "{0} ** {1}", "pow{f}({0}, {1})")
+_ew(
+    "pow",
+    2,
+    _guard(np.power),
+    _pow_vjp,
+    "x ** y (y a tensor or a number)",
+    "{0} ** {1}",
+    "pow{f}({0}, {1})",
+)
 # -- transcendental --------------------------------------------------------------------------
-_ew("exp", 1, _guard(np.exp), lambda g, out, x: (g * out,), "e ** x", "np.exp({0})",
-    "exp{f}({0})")
-_ew("log", 1, _guard(np.log), lambda g, out, x: (g / x,), "natural logarithm",
-    "np.log({0})", "log{f}({0})")
-_ew("tanh", 1, np.tanh, lambda g, out, x: (g * (1.0 - out * out),), "hyperbolic tangent",
-    "np.tanh({0})", "tanh{f}({0})")
-_ew("sigmoid", 1, _sigmoid, lambda g, out, x: (g * out * (1.0 - out),),
+_ew("exp", 1, _guard(np.exp), lambda g, out, x: (g * out,), "e ** x", "np.exp({0})", "exp{f}({0})")
+_ew(
+    "log",
+    1,
+    _guard(np.log),
+    lambda g, out, x: (g / x,),
+    "natural logarithm",
+    "np.log({0})",
+    "log{f}({0})",
+)
+_ew(
+    "tanh",
+    1,
+    np.tanh,
+    lambda g, out, x: (g * (1.0 - out * out),),
+    "hyperbolic tangent",
+    "np.tanh({0})",
+    "tanh{f}({0})",
+)
+_ew(
+    "sigmoid",
+    1,
+    _sigmoid,
+    lambda g, out, x: (g * out * (1.0 - out),),
     "logistic function 1 / (1 + e ** -x), computed stably",
-    "_sigmoid({0})", "_sg_sigmoid{f}({0})")
-_ew("relu", 1, lambda x: np.maximum(x, 0),
+    "_sigmoid({0})",
+    "_sg_sigmoid{f}({0})",
+)
+_ew(
+    "relu",
+    1,
+    lambda x: np.maximum(x, 0),
     lambda g, out, x: (where(apply("gt", (out, zeros_like(out))), g, zeros_like(g)),),
     "max(x, 0); gradient 0 at 0 (like micrograd and PyTorch)",
-    "np.maximum({0}, 0)", "({0} > 0 ? {0} : 0)")
-_ew("sqrt", 1, _guard(np.sqrt), lambda g, out, x: (g * 0.5 / out,), "square root",
-    "np.sqrt({0})", "sqrt{f}({0})")
-_ew("abs", 1, np.abs, lambda g, out, x: (g * apply("sign", (x,)),),
-    "absolute value; gradient sign(x), 0 at 0", "np.abs({0})", "fabs{f}({0})",
-    float_only=False)
-_ew("sign", 1, np.sign, lambda g, out, x: (None,), "-1, 0 or 1; zero gradient",
-    "np.sign({0})", "(({0} > 0) - ({0} < 0))", float_only=False)
+    "np.maximum({0}, 0)",
+    "({0} > 0 ? {0} : 0)",
+)
+_ew(
+    "sqrt",
+    1,
+    _guard(np.sqrt),
+    lambda g, out, x: (g * 0.5 / out,),
+    "square root",
+    "np.sqrt({0})",
+    "sqrt{f}({0})",
+)
+_ew(
+    "abs",
+    1,
+    np.abs,
+    lambda g, out, x: (g * apply("sign", (x,)),),
+    "absolute value; gradient sign(x), 0 at 0",
+    "np.abs({0})",
+    "fabs{f}({0})",
+    float_only=False,
+)
+_ew(
+    "sign",
+    1,
+    np.sign,
+    lambda g, out, x: (None,),
+    "-1, 0 or 1; zero gradient",
+    "np.sign({0})",
+    "(({0} > 0) - ({0} < 0))",
+    float_only=False,
+)
 
 
 def _minmax_vjp(pick: str) -> Any:
@@ -129,16 +215,38 @@ def _minmax_vjp(pick: str) -> Any:
     return vjp
 
 
-_ew("maximum", 2, np.maximum, _minmax_vjp("gt"),
-    "elementwise maximum; ties split the gradient evenly", "np.maximum({0}, {1})",
-    "({0} > {1} ? {0} : {1})", float_only=False, commutative=True)
-_ew("minimum", 2, np.minimum, _minmax_vjp("lt"),
-    "elementwise minimum; ties split the gradient evenly", "np.minimum({0}, {1})",
-    "({0} < {1} ? {0} : {1})", float_only=False, commutative=True)
+_ew(
+    "maximum",
+    2,
+    np.maximum,
+    _minmax_vjp("gt"),
+    "elementwise maximum; ties split the gradient evenly",
+    "np.maximum({0}, {1})",
+    "({0} > {1} ? {0} : {1})",
+    float_only=False,
+    commutative=True,
+)
+_ew(
+    "minimum",
+    2,
+    np.minimum,
+    _minmax_vjp("lt"),
+    "elementwise minimum; ties split the gradient evenly",
+    "np.minimum({0}, {1})",
+    "({0} < {1} ? {0} : {1})",
+    float_only=False,
+    commutative=True,
+)
 
 # -- comparisons (bool results, no gradient) -------------------------------------------------
-_CMP = {"lt": (np.less, "<"), "le": (np.less_equal, "<="), "gt": (np.greater, ">"),
-        "ge": (np.greater_equal, ">="), "eq": (np.equal, "=="), "ne": (np.not_equal, "!=")}
+_CMP = {
+    "lt": (np.less, "<"),
+    "le": (np.less_equal, "<="),
+    "gt": (np.greater, ">"),
+    "ge": (np.greater_equal, ">="),
+    "eq": (np.equal, "=="),
+    "ne": (np.not_equal, "!="),
+}
 for _name, (_fn, _sym) in _CMP.items():
     register(
         OpDef(

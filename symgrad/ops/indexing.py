@@ -78,8 +78,7 @@ def _scatter_infer(inputs: tuple[Node, ...], attrs: dict[str, Any]) -> tuple[Sha
     expected = broadcast_shapes(*(i.shape for i in idx)) + shape[len(idx) :]
     if g.shape != expected:
         raise ShapeError(
-            f"scatter_add: updates of shape {fmt_shape(g.shape)} do not fit "
-            f"{fmt_shape(expected)}"
+            f"scatter_add: updates of shape {fmt_shape(g.shape)} do not fit {fmt_shape(expected)}"
         )
     return shape, g.dtype
 

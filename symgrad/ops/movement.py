@@ -206,9 +206,7 @@ register(
         1,
         eval=lambda ctx, x: x[_py_slices(ctx.attrs["index"], ctx.dims)],
         infer=_slice_infer,
-        vjp=lambda g, out, x, index: (
-            apply("unslice", (g,), {"index": index, "shape": x.shape}),
-        ),
+        vjp=lambda g, out, x, index: (apply("unslice", (g,), {"index": index, "shape": x.shape}),),
         emit={"numpy": "{0}[{index}]"},
         doc="basic slicing, one (start, stop, step) per axis (attrs: index)",
     )

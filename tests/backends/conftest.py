@@ -10,7 +10,9 @@ import pytest
 
 
 @pytest.fixture(autouse=True)
-def private_cache(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+def private_cache(
+    tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[Path]:
     root = tmp_path_factory.getbasetemp() / "symgrad-cache"
     monkeypatch.setenv("SYMGRAD_CACHE_DIR", str(root))
     yield root
@@ -19,7 +21,9 @@ def private_cache(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.
 @pytest.fixture
 def c_backend_ready(request: pytest.FixtureRequest) -> None:
     """Skip a test parametrised with backend="c" when no C compiler works."""
-    backend = request.node.callspec.params.get("backend") if hasattr(request.node, "callspec") else None
+    backend = (
+        request.node.callspec.params.get("backend") if hasattr(request.node, "callspec") else None
+    )
     if backend != "c":
         return
     from symgrad.runtime.cc import compiler_available

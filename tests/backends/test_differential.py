@@ -55,11 +55,16 @@ def test_generated_code_matches_interpreter(
     if dims and set(dims) - bound:
         pytest.skip("symbolic dims bound by no input cannot occur in a traced function")
     op = get_op(name)
-    diff = op.differentiable and node.dtype.is_float and not variant.zero_grad and any(
-        p.dtype.is_float for p in params
+    diff = (
+        op.differentiable
+        and node.dtype.is_float
+        and not variant.zero_grad
+        and any(p.dtype.is_float for p in params)
     )
     if diff:
-        shape = tuple(dims[d] if isinstance(d, str) else d for d in node.shape) if dims else node.shape
+        shape = (
+            tuple(dims[d] if isinstance(d, str) else d for d in node.shape) if dims else node.shape
+        )
         weights = make_constant(rng.standard_normal(shape).astype(node.dtype.np))
         loss = api.sum(node * weights) if node.shape else node * 1.0
         graph = Graph(params, [loss])
