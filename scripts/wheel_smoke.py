@@ -15,6 +15,7 @@ from __future__ import annotations
 import importlib.metadata
 import importlib.resources
 import math
+import os
 import subprocess
 import sys
 import traceback
@@ -104,6 +105,43 @@ def value_backward(ctx: Context) -> None:
     got = {"c": c.data, "dc/da": a.grad, "dc/db": b.grad}
     for key, want in expected.items():
         expect(abs(got[key] - want) <= 1e-12, f"{key} = {got[key]!r}, expected {want!r}")
+
+
+def _compile_and_check(backend: str) -> None:
+    import tempfile
+
+    import numpy as np
+
+    import symgrad as sg
+
+    os.environ["SYMGRAD_CACHE_DIR"] = tempfile.mkdtemp(prefix="symgrad-smoke-")
+
+    def loss(x, w):  # type: ignore[no-untyped-def]
+        return (x @ w).tanh().sum()
+
+    f = sg.compile(loss, sg.Spec(("n", 3)), sg.Spec((3, 2)), wrt=1, backend=backend)
+    rng = np.random.default_rng(0)
+    x, w = rng.standard_normal((5, 3)), rng.standard_normal((3, 2))
+    out, (gw,) = f(x, w)
+    t = np.tanh(x @ w)
+    expect(abs(float(out) - t.sum()) <= 1e-12 * abs(t.sum()), f"{backend}: wrong output {out}")
+    expect(np.allclose(gw, x.T @ (1 - t * t), rtol=1e-12), f"{backend}: wrong gradient")
+    expect("vjp tanh" in f.source("backward"), f"{backend}: backward source lacks provenance")
+
+
+@check
+def compile_numpy_backend(ctx: Context) -> None:
+    _compile_and_check("numpy")
+
+
+@check
+def compile_c_backend(ctx: Context) -> None:
+    from symgrad.runtime.cc import compiler_available
+
+    if not compiler_available():
+        print("  (no working C compiler: the C backend check is skipped)")
+        return
+    _compile_and_check("c")
 
 
 @check

@@ -116,7 +116,7 @@ def compile(
         joint = split(graph, positions, n_diff=1)
     prog = schedule(graph, joint)
     joint_graph = joint.graph if joint is not None else graph
-    built = modules.build(prog, chosen, joint_graph.text())
+    built = modules.build(prog, chosen, joint_graph)
     cf = CompiledFunction(
         getattr(fn, "__name__", "fn"),
         graph,

@@ -55,14 +55,27 @@ class Program:
         return self.names[id(node)]
 
 
+def op_label(op: str) -> str:
+    """How an op is shown to people: the user's name for ``symgrad.elementwise`` ops."""
+    if op.startswith("ew_"):
+        from symgrad.autodiff.derive import display_name
+
+        return display_name(op)
+    return op
+
+
 def describe(node: Node) -> str:
     """``op  file:line  source text`` (and ``vjp <op>`` for derived nodes)."""
     p = node.provenance
+    label = op_label(node.op)
     if p is None:
-        return node.op
-    via = f" ({p.via})" if p.via else ""
+        return label
+    via = ""
+    if p.via:
+        kind, _, of = p.via.partition(" ")
+        via = f" ({kind} {op_label(of)})"
     src = p.source
-    return f"{node.op}{via}  {p.short}" + (f"  {src}" if src else "")
+    return f"{label}{via}  {p.short}" + (f"  {src}" if src else "")
 
 
 class _Namer:

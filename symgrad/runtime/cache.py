@@ -47,9 +47,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import filelock
-import platformdirs
-
 from symgrad._version import __version__
 from symgrad.ir.errors import SymgradError
 
@@ -98,6 +95,8 @@ def _configured() -> Path:
     env = os.environ.get(ENV_VAR, "")
     if env:
         return Path(os.path.abspath(os.path.expanduser(env)))
+    import platformdirs  # imported when needed: a warm process with $SYMGRAD_CACHE_DIR skips it
+
     return Path(platformdirs.user_cache_dir("symgrad"))
 
 
@@ -320,6 +319,8 @@ def _refusal_warning(path: Path, refused: _Refused) -> None:
 @contextlib.contextmanager
 def _key_lock(root: Path, key: str) -> Iterator[None]:
     path = _subdir(root, "locks") / f"{key}.lock"
+    import filelock  # only writers and repairs take locks; readers of a warm cache do not
+
     lock = filelock.FileLock(str(path), timeout=LOCK_TIMEOUT, mode=0o600)
     try:
         lock.acquire()
@@ -514,6 +515,43 @@ def get_or_build(
             shutil.rmtree(tmp, ignore_errors=True)
             raise
     return Entry(key, final, meta), True
+
+
+# --- aliases: a cheap key (e.g. of a graph) naming the entry built from it -------------------
+
+
+def _alias_path(root: Path, alias: str) -> Path:
+    return root / "aliases" / alias[:2] / alias
+
+
+def read_alias(alias: str) -> str | None:
+    """The entry key recorded for ``alias``, or None (missing, untrusted or malformed).
+
+    Aliases let a warm process find an entry from something cheaper to compute than the entry's
+    own key (the rendered source): the entry itself is still verified by :func:`lookup`.
+    """
+    _check_key(alias)
+    try:
+        text = _read_trusted(_alias_path(cache_root(), alias)).decode("ascii", "replace").strip()
+    except _Refused:
+        return None
+    return text if _KEY_RE.fullmatch(text) else None
+
+
+def write_alias(alias: str, key: str) -> None:
+    """Record that ``alias`` names the entry ``key`` (atomically; best effort)."""
+    _check_key(alias)
+    _check_key(key)
+    root = cache_root()
+    try:
+        shard = _subdir(_subdir(root, "aliases"), alias[:2])
+        tmp = shard / f".{alias}.{os.getpid()}.{secrets.token_hex(4)}"
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as fh:
+            fh.write(key + "\n")
+        os.replace(tmp, shard / alias)
+    except OSError:
+        pass
 
 
 def discard(key: str) -> bool:

@@ -78,9 +78,9 @@ class CompiledFunction:
         if which == "backward" and self._bwd is None:
             raise ValueError("this function was compiled without wrt=: it has no backward pass")
         if self.backend == "numpy":
-            text = self._built.sources["module.py"]
+            text = self._built.source("module.py")
             return text if which == "all" else _python_function(text, which)
-        text = self._built.sources["kernel.c"]
+        text = self._built.source("kernel.c")
         return text if which == "all" else _c_function(text, f"sg_{which}")
 
     def __repr__(self) -> str:

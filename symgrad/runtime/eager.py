@@ -54,7 +54,7 @@ def execute(boundary: list[Node], outputs: list[Node], arrays: list[Any]) -> lis
     key = (graph.content_hash, backend)
     module = _MEMO.get(key)
     if module is None:
-        module = modules.build(schedule(graph), backend, graph.text()).module
+        module = modules.build(schedule(graph), backend, graph).module
         _MEMO[key] = module
     results, _ = module.forward(*arrays)
     return list(results)

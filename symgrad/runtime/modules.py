@@ -1,15 +1,22 @@
 """Turn a scheduled Program into a loaded module with ``forward``/``backward``, via the cache.
 
 Owns: the per-backend build steps (NumPy: write the module source; C: render kernel + binding,
-compile with ``$CC``), cache keys, the in-process table of loaded modules, and initialising a
-module (allocator, constants, error class). Both backends' modules expose the same API:
-``forward(*params) -> (results, saved)`` and ``backward(*cotangents, saved, *params) -> grads``.
+compile with ``$CC``), cache keys and aliases, the in-process table of loaded modules, and
+initialising a module (allocator, constants, error class). Both backends' modules expose the
+same API: ``forward(*params) -> (results, saved)`` and
+``backward(*cotangents, saved, *params) -> grads``.
+
+A warm process finds its entry through an *alias*: a key computed from the graph (its text with
+provenance and the quoted source lines) instead of the rendered source, so it neither imports
+Jinja2 nor renders anything, and never runs the compiler.
 May import: numpy, ``symgrad.ir``, ``symgrad.backends`` and the rest of ``symgrad.runtime``.
 """
 
 from __future__ import annotations
 
+import hashlib
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
@@ -19,6 +26,7 @@ import numpy as np
 
 from symgrad.backends.schedule import Program
 from symgrad.ir.errors import ArgumentError
+from symgrad.ir.graph import Graph
 from symgrad.runtime import cache
 from symgrad.runtime.load import LoadError, load_extension, load_python_module
 
@@ -27,13 +35,16 @@ BACKENDS = ("numpy", "c")
 
 @dataclass
 class Built:
-    """A loaded module and where it came from."""
+    """A loaded module and the cache entry it came from."""
 
     module: ModuleType
     backend: str
-    sources: dict[str, str]  # name -> text ("forward"/"backward" views are derived by callers)
     path: Path  # the cache entry directory
     compiled_now: bool
+
+    def source(self, name: str) -> str:
+        """A source file of the entry: ``module.py`` (NumPy), ``kernel.c`` or ``module.c`` (C)."""
+        return (self.path / name).read_text()
 
 
 _LOADED: dict[str, Built] = {}
@@ -47,80 +58,128 @@ def _init(module: ModuleType, prog: Program, backend: str) -> None:
         module._init(np.empty, consts, ArgumentError)
 
 
-def build_numpy(prog: Program, graph_text: str) -> Built:
-    from symgrad.backends.numpy_backend import render_numpy
+def graph_alias(graph: Graph, backend: str, **extra: str) -> str:
+    """A key that identifies the generated code of ``graph`` without rendering it."""
+    quoted = hashlib.sha256()
+    for n in graph.order:
+        p = n.provenance
+        if p is not None:
+            quoted.update(f"{p.file}:{p.line}:{p.via}:{p.source}\n".encode())
+    return cache.make_key(
+        kind="program",
+        backend=backend,
+        graph=graph.text(provenance=True),
+        structure=graph.content_hash,
+        quoted=quoted.hexdigest(),
+        **extra,
+    )
 
-    src = render_numpy(prog)
-    key = cache.make_key(kind="numpy-module", source=src)
-    hit = _LOADED.get(key)
+
+def _load(
+    alias: str,
+    backend: str,
+    expect: list[str],
+    loader: Callable[[cache.Entry], ModuleType],
+    render: Callable[[], tuple[str, Callable[[Path], dict[str, Any]]]],
+    prog: Program,
+) -> Built:
+    hit = _LOADED.get(alias)
     if hit is not None:
         return hit
-
-    def build(tmp: Path) -> dict[str, Any]:
-        (tmp / "module.py").write_text(src)
-        return {"backend": "numpy", "graph": graph_text}
-
-    entry, built = cache.get_or_build(key, build, expect=["module.py"])
-    module = load_python_module(entry.file("module.py"), f"sg_numpy_{key[:16]}")
-    _init(module, prog, "numpy")
-    res = Built(module, "numpy", {"module.py": src}, entry.path, built)
-    _LOADED[key] = res
+    for attempt in range(2):
+        key = cache.read_alias(alias)
+        entry = cache.lookup(key, expect) if key else None
+        built_now = False
+        if entry is None:
+            key, build = render()
+            entry, built_now = cache.get_or_build(key, build, expect=expect)
+            cache.write_alias(alias, key)
+        try:
+            module = loader(entry)
+            break
+        except LoadError:
+            assert key is not None
+            cache.discard(key)
+            if attempt:
+                raise
+    _init(module, prog, backend)
+    res = Built(module, backend, entry.path, built_now)
+    _LOADED[alias] = res
     return res
 
 
-def build_c(prog: Program, graph_text: str) -> Built:
-    from symgrad.backends.c_backend import render_c
+def build_numpy(prog: Program, graph: Graph) -> Built:
+    alias = graph_alias(graph, "numpy")
+
+    def render() -> tuple[str, Callable[[Path], dict[str, Any]]]:
+        from symgrad.backends.numpy_backend import render_numpy
+
+        src = render_numpy(prog)
+
+        def build(tmp: Path) -> dict[str, Any]:
+            (tmp / "module.py").write_text(src)
+            return {"backend": "numpy", "graph": graph.text()}
+
+        return cache.make_key(kind="numpy-module", source=src), build
+
+    def loader(entry: cache.Entry) -> ModuleType:
+        return load_python_module(entry.file("module.py"), f"sg_numpy_{entry.key[:16]}")
+
+    return _load(alias, "numpy", ["module.py"], loader, render, prog)
+
+
+def build_c(prog: Program, graph: Graph) -> Built:
     from symgrad.runtime import cc
 
     flags = cc.default_flags()
-    name = f"sg_{prog.graph_hash[:20]}"
-    csrc = render_c(prog, name)
     suffix = cc.extension_suffix()
-    # The key holds what is known without running the compiler, so that a warm process never
-    # runs it (not even `cc --version`); the compiler's argv and version go into meta.json.
-    key = cache.make_key(
-        kind="c-extension", source=csrc.binding, flags=" ".join(flags), cpu=cc.cpu_tag(), ext=suffix
-    )
-    hit = _LOADED.get(key)
-    if hit is not None:
-        return hit
+    name = f"sg_{prog.graph_hash[:20]}"
     artefact = f"{name}{suffix}"
+    alias = graph_alias(graph, "c", flags=" ".join(flags), cpu=cc.cpu_tag(), ext=suffix)
 
-    def build(tmp: Path) -> dict[str, Any]:
-        compiler = cc.find_compiler()
-        (tmp / "kernel.c").write_text(csrc.kernel)
-        (tmp / "module.c").write_text(csrc.binding)
-        t0 = time.perf_counter()
-        argv = cc.build_shared(
-            compiler, [tmp / "module.c"], tmp / artefact, flags, cc.python_include_dirs()
+    def render() -> tuple[str, Callable[[Path], dict[str, Any]]]:
+        from symgrad.backends.c_backend import render_c
+
+        csrc = render_c(prog, name)
+
+        def build(tmp: Path) -> dict[str, Any]:
+            compiler = cc.find_compiler()
+            (tmp / "kernel.c").write_text(csrc.kernel)
+            (tmp / "module.c").write_text(csrc.binding)
+            t0 = time.perf_counter()
+            argv = cc.build_shared(
+                compiler, [tmp / "module.c"], tmp / artefact, flags, cc.python_include_dirs()
+            )
+            return {
+                "backend": "c",
+                "graph": graph.text(),
+                "compiler": compiler.argv0,
+                "compiler_version": compiler.version,
+                "compile_command": argv,
+                "compile_seconds": round(time.perf_counter() - t0, 4),
+            }
+
+        # The key holds what is known without running the compiler, so that a warm process never
+        # runs it (not even `cc --version`); the compiler's argv and version go into meta.json.
+        key = cache.make_key(
+            kind="c-extension",
+            source=csrc.binding,
+            flags=" ".join(flags),
+            cpu=cc.cpu_tag(),
+            ext=suffix,
         )
-        return {
-            "backend": "c",
-            "graph": graph_text,
-            "compiler": compiler.argv0,
-            "compiler_version": compiler.version,
-            "compile_command": argv,
-            "compile_seconds": round(time.perf_counter() - t0, 4),
-        }
+        return key, build
 
-    for attempt in range(2):
-        entry, built = cache.get_or_build(key, build, expect=["kernel.c", "module.c", artefact])
-        try:
-            module = load_extension(entry.file(artefact), name)
-            break
-        except LoadError:
-            if attempt:
-                raise
-            cache.discard(key)
-    _init(module, prog, "c")
-    res = Built(module, "c", {"kernel.c": csrc.kernel, "module.c": csrc.binding}, entry.path, built)
-    _LOADED[key] = res
-    return res
+    def loader(entry: cache.Entry) -> ModuleType:
+        return load_extension(entry.file(artefact), name)
+
+    return _load(alias, "c", ["kernel.c", "module.c", artefact], loader, render, prog)
 
 
-def build(prog: Program, backend: str, graph_text: str) -> Built:
+def build(prog: Program, backend: str, graph: Graph) -> Built:
+    """The loaded module for ``prog`` (scheduled from ``graph``) on ``backend``."""
     if backend == "numpy":
-        return build_numpy(prog, graph_text)
+        return build_numpy(prog, graph)
     if backend == "c":
-        return build_c(prog, graph_text)
+        return build_c(prog, graph)
     raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")

@@ -74,7 +74,7 @@ def test_generated_code_matches_interpreter(
     else:
         graph = Graph(params, [node])
         joint, prog = None, schedule(graph)
-    built = modules.build(prog, backend, graph.text())
+    built = modules.build(prog, backend, graph)
     results, saved = built.module.forward(*arrays)
     ref = evaluate(list(graph.outputs), env, dims=dims)
     assert isinstance(ref, list)

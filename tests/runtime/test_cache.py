@@ -349,7 +349,9 @@ def test_the_root_follows_the_environment_variable(tmp_path, monkeypatch):
 
 def test_default_root_is_the_user_cache_dir(monkeypatch, tmp_path):
     monkeypatch.delenv("SYMGRAD_CACHE_DIR")
-    monkeypatch.setattr(cache.platformdirs, "user_cache_dir", lambda app: str(tmp_path / app))
+    import platformdirs
+
+    monkeypatch.setattr(platformdirs, "user_cache_dir", lambda app: str(tmp_path / app))
     assert cache_root() == tmp_path / "symgrad"
 
 
