@@ -55,13 +55,25 @@ def cold_and_warm(backend: str, reps: int) -> tuple[float, float, float]:
         with tempfile.TemporaryDirectory() as cache:
             env = dict(os.environ, SYMGRAD_CACHE_DIR=cache)
             out = subprocess.run(
-                [sys.executable, "-c", compile_code], env=env, capture_output=True, text=True,
+                [sys.executable, "-c", compile_code],
+                env=env,
+                capture_output=True,
+                text=True,
                 check=True,
             ).stdout
             colds.append(float(out.split()[-1]))
             warm_env = dict(env, CC="false")  # a warm process never runs the compiler
-            warms.append(run(MOONS + compile_code.split("import time")[1].replace(
-                "print(time.perf_counter() - t0)", "") if False else compile_code, warm_env))
+            warms.append(
+                run(
+                    MOONS
+                    + compile_code.split("import time")[1].replace(
+                        "print(time.perf_counter() - t0)", ""
+                    )
+                    if False
+                    else compile_code,
+                    warm_env,
+                )
+            )
             bases.append(run("import numpy", env))
     return statistics.median(colds), statistics.median(warms), statistics.median(bases)
 
@@ -71,9 +83,7 @@ def call_overhead(backend: str, reps: int) -> float:
 
     import symgrad as sg
 
-    f = sg.compile(
-        lambda a, b, c, d, e, g, h, i: a * 1.0, *[sg.Spec((1,))] * 8, backend=backend
-    )
+    f = sg.compile(lambda a, b, c, d, e, g, h, i: a * 1.0, *[sg.Spec((1,))] * 8, backend=backend)
     arrays = [np.ones(1) for _ in range(8)]
     n = 20000
     best = []
@@ -101,8 +111,10 @@ def main() -> None:
         per_call = call_overhead(backend, args.reps)
         rows.append((backend, cold, warm - base, per_call))
     print()
-    print("| backend | cold compile, moons loss (target < 1 s) | warm new process beyond "
-          "python+numpy (target < 0.15 s) | per-call overhead, 8 arrays (target <= 3 us) |")
+    print(
+        "| backend | cold compile, moons loss (target < 1 s) | warm new process beyond "
+        "python+numpy (target < 0.15 s) | per-call overhead, 8 arrays (target <= 3 us) |"
+    )
     print("|---|---|---|---|")
     for backend, cold, warm, per_call in rows:
         print(f"| {backend} | {cold:.3f} s | {warm:.3f} s | {per_call * 1e6:.2f} us |")

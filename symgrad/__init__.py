@@ -44,16 +44,18 @@ from symgrad.ir import (
 from symgrad.ir.errors import ArgumentError, ConcretizationError, DTypeError, ShapeError
 
 
-def compile(fn, *specs_or_arrays, wrt=None, backend=None):  # type: ignore[no-untyped-def]
+def compile(fn, *specs_or_arrays, wrt=None, backend=None, opt=1):  # type: ignore[no-untyped-def]
     """Trace ``fn`` once and compile it to C (or NumPy) code; see :mod:`symgrad.api`.
 
     ``symgrad.compile(fn, *specs_or_arrays, wrt=None, backend=None)`` returns a
     :class:`~symgrad.runtime.compiled.CompiledFunction`. ``backend=None`` uses C when a working
     compiler is found and otherwise NumPy (with one warning); ``"c"`` or ``"numpy"`` force one.
+    ``opt`` is the optimisation level: 0 keeps one statement per VJP rule, 1 (the default)
+    simplifies (CSE, constant folding, x·1, x+0, …), 2 adds larger rewrites.
     """
     from symgrad.api import compile as _compile
 
-    return _compile(fn, *specs_or_arrays, wrt=wrt, backend=backend)
+    return _compile(fn, *specs_or_arrays, wrt=wrt, backend=backend, opt=opt)
 
 
 def _eager_executor(boundary, outputs, arrays):  # type: ignore[no-untyped-def]
@@ -75,12 +77,20 @@ def __getattr__(name: str) -> object:
         from symgrad.autodiff.derive import elementwise
 
         return elementwise
+    if name == "gradcheck":
+        # importing the submodule binds `symgrad.gradcheck` to it: rebind it to the function
+        # (the module is callable too, for code that imported it first)
+        from symgrad.gradcheck import gradcheck
+
+        globals()["gradcheck"] = gradcheck
+        return gradcheck
     raise AttributeError(f"module 'symgrad' has no attribute {name!r}")
 
 
 if TYPE_CHECKING:
     from symgrad._version import __version__
     from symgrad.autodiff.derive import elementwise
+    from symgrad.gradcheck import gradcheck
 
 del _ops
 
@@ -109,6 +119,7 @@ __all__ = [
     "cross_entropy",
     "elementwise",
     "exp",
+    "gradcheck",
     "log",
     "log_softmax",
     "logsumexp",

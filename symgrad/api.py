@@ -18,7 +18,9 @@ from symgrad.backends.schedule import schedule
 from symgrad.frontend.tensor import Tensor
 from symgrad.frontend.trace import Spec, TracedGraph, trace
 from symgrad.ir.errors import ArgumentError, ShapeError
+from symgrad.ir.node import Node
 from symgrad.ir.opdef import fmt_shape
+from symgrad.passes import optimize
 from symgrad.runtime import modules
 from symgrad.runtime.compiled import CompiledFunction
 
@@ -87,6 +89,7 @@ def compile(
     *specs_or_arrays: Any,
     wrt: Any = None,
     backend: str | None = None,
+    opt: int = 1,
 ) -> CompiledFunction:
     """Trace ``fn`` once and compile it (see the README for the full contract)."""
     specs = tuple(Spec.of(s) for s in specs_or_arrays)
@@ -95,7 +98,7 @@ def compile(
         for w in (wrt if isinstance(wrt, list | tuple) else [wrt])
     )
     chosen = resolve_backend(backend)
-    memo_key = (specs, wkey, chosen)
+    memo_key = (specs, wkey, chosen, opt)
     try:
         per_fn = _MEMO.setdefault(fn, {})
     except TypeError:
@@ -114,8 +117,15 @@ def compile(
                 f"got {first.dtype}{fmt_shape(first.shape)}"
             )
         joint = split(graph, positions, n_diff=1)
-    prog = schedule(graph, joint)
-    joint_graph = joint.graph if joint is not None else graph
+    if joint is not None:
+        mapping: dict[int, Node] = {}
+        joint = joint.remap(optimize(joint.graph, opt, mapping), mapping)
+        joint_graph = joint.graph
+        prog = schedule(graph, joint)
+    else:
+        opt_graph = optimize(graph, opt)
+        prog = schedule(opt_graph)
+        joint_graph = opt_graph
     built = modules.build(prog, chosen, joint_graph)
     cf = CompiledFunction(
         getattr(fn, "__name__", "fn"),

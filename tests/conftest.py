@@ -89,3 +89,6 @@ def _private_cache_dir(tmp_path_factory: pytest.TempPathFactory) -> None:
     import os
 
     os.environ.setdefault("SYMGRAD_CACHE_DIR", str(tmp_path_factory.mktemp("symgrad-cache")))
+    # eager backward() compiles one module per graph structure; the suite builds hundreds of
+    # structures, so it uses the NumPy backend unless a test asks for C (tests/runtime/test_eager)
+    os.environ.setdefault("SYMGRAD_BACKEND", "numpy")

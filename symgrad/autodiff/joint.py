@@ -36,6 +36,19 @@ class Joint:
     wrt: tuple[Node, ...]
     cot_map: dict[int, Node]  # id(forward node) -> its cotangent node (for naming g_<name>)
 
+    def remap(self, graph: Graph, mapping: dict[int, Node]) -> Joint:
+        """This joint after its ``graph`` was rewritten into ``graph`` (``mapping``: old id ->
+        new node, as filled by ``symgrad.passes.optimize``)."""
+        n = len(self.outputs)
+        outs, grads = tuple(graph.outputs[:n]), tuple(graph.outputs[n:])
+        cmap = {
+            id(mapping[fid]): mapping[id(c)]
+            for fid, c in self.cot_map.items()
+            if fid in mapping and id(c) in mapping
+        }
+        base = Graph(self.forward.inputs, outs, self.forward.input_names)
+        return partition(base, outs, self.cotangents, grads, self.wrt, cmap)
+
     @property
     def graph(self) -> Graph:
         """The joint graph: inputs and cotangents → outputs and gradients."""
@@ -62,6 +75,18 @@ def split(graph: Graph, wrt: Sequence[int], n_diff: int | None = None) -> Joint:
     cmap = vjp(diff, cots, targets, all_nodes=True)
     assert isinstance(cmap, dict)
     grads = tuple(cmap.get(id(t)) or _zeros(t) for t in targets)
+    return partition(graph, tuple(outs), cots, grads, tuple(targets), cmap)
+
+
+def partition(
+    graph: Graph,
+    outs: tuple[Node, ...],
+    cots: tuple[Node, ...],
+    grads: tuple[Node, ...],
+    targets: tuple[Node, ...],
+    cmap: dict[int, Node],
+) -> Joint:
+    """Split outputs and gradients into a forward and a backward graph (see :class:`Joint`)."""
     fwd_nodes = set(toposort(outs))  # every output: auxiliary ones may be reused too
     inputs = set(graph.inputs)
     reached = toposort(grads, stop=fwd_nodes)
@@ -79,4 +104,4 @@ def split(graph: Graph, wrt: Sequence[int], n_diff: int | None = None) -> Joint:
         *graph.input_names,
     )
     backward = Graph((*cots, *saved, *graph.inputs), grads, bnames)
-    return Joint(forward, backward, tuple(outs), saved, cots, grads, tuple(targets), cmap)
+    return Joint(forward, backward, outs, saved, cots, grads, targets, cmap)

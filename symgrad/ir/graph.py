@@ -198,23 +198,38 @@ def bind_dims(
     dims: dict[str, int] = {}
     where: dict[str, str] = {}
     for k, (n, a) in enumerate(zip(nodes, arrays, strict=True)):
-        nm = names[k] if names is not None else (n.attrs.get("name") or f"input {k}")
         shp = np.shape(a)
-        expected = "(" + ", ".join(str(d) for d in n.shape) + ("," if n.ndim == 1 else "") + ")"
-        if len(shp) != len(n.shape):
-            raise ArgumentError(f"{nm}: expected shape {expected}, got {tuple(shp)}")
-        for d, s in zip(n.shape, shp, strict=True):
-            if isinstance(d, str):
-                if d in dims and dims[d] != s:
-                    raise ArgumentError(
-                        f"{nm}: symbolic dim {d!r} is {s} here but {dims[d]} in {where[d]} "
-                        f"(expected shape {expected}, got {tuple(shp)})"
-                    )
-                dims.setdefault(d, s)
-                where.setdefault(d, nm)
+        want = n.shape
+        if len(shp) != len(want):
+            _shape_error(n, k, names, shp)
+        for d, s in zip(want, shp, strict=True):
+            if d.__class__ is str:
+                if d in dims:
+                    if dims[d] != s:
+                        nm = names[k] if names is not None else _name(n, k)
+                        raise ArgumentError(
+                            f"{nm}: symbolic dim {d!r} is {s} here but {dims[d]} in {where[d]} "
+                            f"(expected shape {_fmt_dims(want)}, got {tuple(shp)})"
+                        )
+                else:
+                    dims[d] = s
+                    where[d] = names[k] if names is not None else _name(n, k)
             elif d != s:
-                raise ArgumentError(f"{nm}: expected shape {expected}, got {tuple(shp)}")
+                _shape_error(n, k, names, shp)
     return dims
+
+
+def _name(n: Node, k: int) -> str:
+    return str(n.attrs.get("name") or f"input {k}")
+
+
+def _fmt_dims(shape: Sequence[Any]) -> str:
+    return "(" + ", ".join(str(d) for d in shape) + ("," if len(shape) == 1 else "") + ")"
+
+
+def _shape_error(n: Node, k: int, names: Sequence[str] | None, shp: tuple[int, ...]) -> None:
+    nm = names[k] if names is not None else _name(n, k)
+    raise ArgumentError(f"{nm}: expected shape {_fmt_dims(n.shape)}, got {tuple(shp)}")
 
 
 def evaluate(

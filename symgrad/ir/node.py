@@ -68,6 +68,7 @@ class Provenance:
 
 
 _OVERRIDE: list[Provenance | None] = []
+_SHARED_SOURCES = frozenset({"input", "const", "constant"})  # by uid, by value, by content
 
 
 @contextmanager
@@ -124,7 +125,11 @@ class Node:
             akey: tuple[Any, ...] = tuple((k, _freeze_value(attrs[k])) for k in sorted(attrs))
         else:
             akey = ()
-        key = (op, tuple(map(id, inputs)), akey, shape, dtype.name)
+        key: tuple[Any, ...] = (op, tuple(map(id, inputs)), akey, shape, dtype.name)
+        if not inputs and op not in _SHARED_SOURCES and provenance is not None:
+            # arange, dimsize: one node per creation site, so that a graph's
+            # provenance never points into another, unrelated model that built the same thing
+            key += (provenance.file, provenance.line)
         node = cls._table.get(key)
         if node is not None:
             return node

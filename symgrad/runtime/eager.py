@@ -14,6 +14,8 @@ from __future__ import annotations
 import os
 from typing import Any
 
+import numpy as np
+
 from symgrad.backends.schedule import schedule
 from symgrad.ir.graph import Graph
 from symgrad.ir.node import Node
@@ -56,5 +58,7 @@ def execute(boundary: list[Node], outputs: list[Node], arrays: list[Any]) -> lis
     if module is None:
         module = modules.build(schedule(graph), backend, graph).module
         _MEMO[key] = module
+    if backend == "c":  # eager values can be views (x.T, slices): C reads contiguous buffers
+        arrays = [a if a.flags.c_contiguous else np.ascontiguousarray(a) for a in arrays]
     results, _ = module.forward(*arrays)
     return list(results)

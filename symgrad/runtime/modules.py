@@ -88,18 +88,18 @@ def _load(
         return hit
     for attempt in range(2):
         key = cache.read_alias(alias)
-        entry = cache.lookup(key, expect) if key else None
+        found = cache.lookup(key, expect) if key else None
         built_now = False
-        if entry is None:
+        if found is None:
             key, build = render()
-            entry, built_now = cache.get_or_build(key, build, expect=expect)
+            found, built_now = cache.get_or_build(key, build, expect=expect)
             cache.write_alias(alias, key)
+        entry = found
         try:
             module = loader(entry)
             break
-        except LoadError:
-            assert key is not None
-            cache.discard(key)
+        except LoadError:  # an artefact that does not load: drop it and build again, once
+            cache.discard(entry.key)
             if attempt:
                 raise
     _init(module, prog, backend)
