@@ -77,6 +77,14 @@ def __getattr__(name: str) -> object:
         from symgrad.autodiff.derive import elementwise
 
         return elementwise
+    if name == "compile_step":
+        from symgrad.step import compile_step
+
+        return compile_step
+    if name == "optim":
+        import symgrad.optim as optim
+
+        return optim
     if name == "gradcheck":
         # importing the submodule binds `symgrad.gradcheck` to it: rebind it to the function
         # (the module is callable too, for code that imported it first)
@@ -89,7 +97,9 @@ def __getattr__(name: str) -> object:
 
 if TYPE_CHECKING:
     from symgrad._version import __version__
+    from symgrad import optim
     from symgrad.autodiff.derive import elementwise
+    from symgrad.step import compile_step
     from symgrad.gradcheck import gradcheck
 
 del _ops
@@ -115,6 +125,7 @@ __all__ = [
     "__version__",
     "arange",
     "compile",
+    "compile_step",
     "concatenate",
     "cross_entropy",
     "elementwise",
@@ -127,6 +138,7 @@ __all__ = [
     "minimum",
     "nn",
     "one_hot",
+    "optim",
     "relu",
     "sigmoid",
     "softmax",

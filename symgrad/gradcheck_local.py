@@ -202,7 +202,9 @@ def _check_node(
             minus = _eval(node, moved)
             numeric = float(np.sum(u * (plus - minus))) / (2 * eps)
             rule = float(np.sum(ct * v))
-            scale = float(np.sum(np.abs(u * (plus - minus)))) / (2 * eps)
+            # the size of u·J·v's terms (its L2 norm): a rule off by a factor 1 + rtol is
+            # off by about rtol times this; differences in float64 are far more accurate
+            scale = float(np.sqrt(np.sum((u * (plus - minus)) ** 2))) / (2 * eps)
             tol = atol + rtol * max(scale, abs(rule))
             err = abs(numeric - rule)
             if err <= tol:

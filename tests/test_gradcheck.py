@@ -8,6 +8,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import inspect
+import itertools
 import random
 import time
 from collections.abc import Callable, Iterator
@@ -54,16 +55,13 @@ def line_of(marker: str) -> int:
 
 @contextlib.contextmanager
 def corrupted(name: str, factor: float = 1.5) -> Iterator[None]:
-    """Replace op ``name``'s VJP rule by one that scales its first cotangent by ``factor``."""
+    """Replace op ``name``'s VJP rule by one that scales its cotangents by ``factor``."""
     old = get_op(name)
     assert old.vjp is not None
     rule = old.vjp
 
     def wrong(g: Any, out: Any, *inputs: Any, **attrs: Any) -> tuple[Any, ...]:
-        cts = list(rule(g, out, *inputs, **attrs))
-        k = next(i for i, ct in enumerate(cts) if ct is not None)
-        cts[k] = cts[k] * factor
-        return tuple(cts)
+        return tuple(None if ct is None else ct * factor for ct in rule(g, out, *inputs, **attrs))
 
     _REGISTRY[name] = dataclasses.replace(old, vjp=wrong)
     try:
@@ -108,7 +106,10 @@ def op_loss(name: str, case: Case) -> tuple[Callable[..., Tensor], list[np.ndarr
     """``sum(op(*inputs) * w)`` with fixed random weights ``w``, and the inputs it takes."""
     node = apply(name, tuple(case.inputs), case.attrs)
     rng = np.random.default_rng(len(name))
-    w = rng.uniform(0.5, 1.5, tuple(int(d) for d in node.shape)).astype(node.dtype.np)
+    # float32-exact weights: the float32 graph promoted to float64 is the float64 graph, so
+    # the C code of the combined graph below is compiled once for both
+    w = rng.uniform(0.5, 1.5, tuple(int(d) for d in node.shape)).astype(np.float32)
+    w = w.astype(node.dtype.np)
 
     def build(*nodes: Any) -> Any:
         it = iter(nodes)
@@ -314,7 +315,7 @@ def ops_of(report_fn: Callable[..., Tensor], arrays: list[np.ndarray]) -> set[st
 
 
 @settings(
-    max_examples=12,
+    max_examples=25,
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
 )
@@ -372,7 +373,7 @@ def bigrams() -> tuple[np.ndarray, np.ndarray]:
     xs, ys = [], []
     for w in WORDS:
         chs = [".", *w, "."]
-        for a, b in zip(chs, chs[1:], strict=False):
+        for a, b in itertools.pairwise(chs):
             xs.append(STOI[a])
             ys.append(STOI[b])
     return np.array(xs), np.array(ys)
@@ -468,7 +469,7 @@ def test_ties_and_kinks_that_agree_are_still_reported() -> None:
 def test_a_float32_model_is_evaluated_in_float64(backend: str) -> None:
     rng = np.random.default_rng(0)
     x = rng.standard_normal((5, 3)).astype(np.float32)
-    w = sg.Tensor(rng.standard_normal((3, 2)).astype(np.float32), requires_grad=True)
+    w = sg.Tensor(rng.standard_normal((3, 2)).astype(np.float32), requires_grad=True, label="w")
 
     def f32_loss(x: Tensor) -> Tensor:
         return ((x @ w).tanh() * 0.5).sum()  # captured float32 leaf, float32 constant
@@ -490,7 +491,7 @@ def test_a_300x300_matrix_is_checked_by_projections_fast(backend: str) -> None:
     X = rng.standard_normal((8, 300))
 
     def layer(W: Tensor, X: Tensor) -> Tensor:
-        return ((X @ W).tanh() ** 2).mean()
+        return ((X @ W).tanh() ** 2).sum()
 
     t0 = time.perf_counter()
     report = sg.gradcheck(layer, W, X, wrt=0, backend=backend)
@@ -508,7 +509,7 @@ def test_a_300x300_matrix_is_checked_by_projections_fast(backend: str) -> None:
 
 
 def test_wrt_selects_inputs_like_compile() -> None:
-    w = sg.Tensor(np.array([0.5, -0.25]), requires_grad=True)
+    w = sg.Tensor(np.array([0.5, -0.25]), requires_grad=True, label="w")
     idx = np.array([1, 0, 1])
 
     def f(x: Tensor, i: Tensor) -> Tensor:

@@ -88,7 +88,7 @@ class CompiledFunction:
         return f"<CompiledFunction {self.__name__} backend={self.backend!r}{w}>"
 
     # -- calling ----------------------------------------------------------------------------------
-    def _arguments(self, args: tuple[Any, ...]) -> list[Any]:
+    def _arguments(self, args: tuple[Any, ...], extra: Sequence[Any] = ()) -> list[Any]:
         if len(args) != self.n_args:
             names = ", ".join(self._names[: self.n_args])
             raise ArgumentError(
@@ -114,6 +114,7 @@ class CompiledFunction:
             arrays.append(a)
         for t in self.captures:
             arrays.append(t._data)
+        arrays.extend(extra)
         bind_dims([n for _, n in self._params], arrays, self._names)
         return arrays
 

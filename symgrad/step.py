@@ -1,0 +1,126 @@
+"""``symgrad.compile_step``: forward + backward + optimiser update as one generated function.
+
+Owns: building the step graph (the loss, its gradients with respect to the optimiser's
+parameters, and the update as graph nodes; optimiser state and per-step scalars are extra
+inputs and outputs), and :class:`CompiledStep`, which runs it and writes the new parameter
+values into the parameters' arrays in place. It is the fastest way to train and what
+``symgrad.export(..., train_step=...)`` ships. May import: every symgrad layer.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from symgrad.api import _wrt_positions, resolve_backend
+from symgrad.autodiff.vjp import vjp
+from symgrad.backends.schedule import schedule
+from symgrad.frontend.trace import Spec, trace
+from symgrad.ir.errors import ArgumentError, ShapeError
+from symgrad.ir.graph import Graph
+from symgrad.ir.opdef import const, fmt_shape
+from symgrad.ops.source import make_input
+from symgrad.optim import Optimizer
+from symgrad.passes import optimize
+from symgrad.runtime import modules
+from symgrad.runtime.compiled import CompiledFunction
+
+
+class CompiledStep:
+    """``step(*batch) -> loss``: one training step; parameters are updated in place."""
+
+    def __init__(self, fn: CompiledFunction, optimizer: Optimizer, n_params: int) -> None:
+        self.function = fn
+        self.optimizer = optimizer
+        self._n_params = n_params
+
+    def source(self, which: str = "all") -> str:
+        """The generated step: loss, gradients and update in one function (``"forward"``)."""
+        return self.function.source(which)
+
+    @property
+    def graph(self) -> Graph:
+        return self.function.graph
+
+    @property
+    def backend(self) -> str:
+        return self.function.backend
+
+    def __call__(self, *batch: Any) -> float:
+        opt = self.optimizer
+        dtype = opt.params[0].dtype.np
+        scalars = [np.asarray(c, dtype=dtype) for c in opt.scalars_next()]
+        arrays = self.function._arguments(batch, [*opt.state(), *scalars])
+        results, _ = self.function._fwd(*arrays)
+        loss = results[0]
+        new_p = results[1 : 1 + self._n_params]
+        for p, v in zip(opt.params, new_p, strict=True):
+            data = p._data
+            if data is not None and data.flags.writeable and data.shape == np.shape(v):
+                np.copyto(data, v)
+            else:
+                p.data = v
+        opt.set_state([np.array(a) for a in results[1 + self._n_params :]])
+        return float(loss)
+
+    def __repr__(self) -> str:
+        return f"<CompiledStep {self.function.__name__} backend={self.backend!r}>"
+
+
+def compile_step(
+    loss_fn: Callable[..., Any],
+    *specs_or_arrays: Any,
+    optimizer: Optimizer,
+    backend: str | None = None,
+    opt: int = 1,
+) -> CompiledStep:
+    """Compile one training step of ``loss_fn`` (which closes over ``optimizer.params``)."""
+    specs = tuple(Spec.of(s) for s in specs_or_arrays)
+    chosen = resolve_backend(backend)
+    graph = trace(loss_fn, *specs)
+    loss = graph.outputs[0]
+    if loss.shape != () or not loss.dtype.is_float:
+        raise ShapeError(
+            f"compile_step: the loss must be a float scalar, got {loss.dtype}{fmt_shape(loss.shape)}"
+        )
+    positions = _wrt_positions(list(optimizer.params), graph)
+    params = [graph.inputs[k] for k in positions]
+    if len(set(positions)) != len(positions):
+        raise ArgumentError("compile_step: a parameter appears twice in the optimizer")
+    cmap = vjp([loss], [const(1.0, loss.dtype)], params, all_nodes=True)
+    assert isinstance(cmap, dict)
+    grads = []
+    for p in params:
+        g = cmap.get(id(p))
+        grads.append(g if g is not None else const(0.0, p.dtype) * p)
+    state = [
+        make_input(np.shape(a), np.asarray(a).dtype, f"{name}{k}")
+        for name, arrays in _state_groups(optimizer)
+        for k, a in enumerate(arrays)
+    ]
+    scalars = [
+        make_input((), optimizer.params[0].dtype, f"hyper{k}")
+        for k in range(len(optimizer.scalars()))
+    ]
+    new_p, new_s = optimizer.update_nodes(params, grads, state, scalars)
+    names = [*graph.input_names, *(n.attrs["name"] for n in state + scalars)]
+    step_graph = Graph([*graph.inputs, *state, *scalars], [loss, *new_p, *new_s], names)
+    step_graph = optimize(step_graph, opt)
+    prog = schedule(step_graph)
+    built = modules.build(prog, chosen, step_graph)
+    fn = CompiledFunction(
+        getattr(loss_fn, "__name__", "step"), graph, graph.n_args, graph.captures, [], prog,
+        built, step_graph,
+    )
+    return CompiledStep(fn, optimizer, len(params))
+
+
+def _state_groups(optimizer: Optimizer) -> list[tuple[str, list[np.ndarray]]]:
+    names = optimizer.state_names()
+    arrays = optimizer.state()
+    if not names:
+        return []
+    per = len(arrays) // len(names)
+    return [(nm, arrays[i * per : (i + 1) * per]) for i, nm in enumerate(names)]
