@@ -96,11 +96,11 @@ def __getattr__(name: str) -> object:
 
 
 if TYPE_CHECKING:
-    from symgrad._version import __version__
     from symgrad import optim
+    from symgrad._version import __version__
     from symgrad.autodiff.derive import elementwise
-    from symgrad.step import compile_step
     from symgrad.gradcheck import gradcheck
+    from symgrad.step import compile_step
 
 del _ops
 

@@ -97,8 +97,9 @@ def compile(
         id(w) if isinstance(w, Tensor) else w
         for w in (wrt if isinstance(wrt, list | tuple) else [wrt])
     )
-    chosen = resolve_backend(backend)
-    memo_key = (specs, wkey, chosen, opt)
+    if backend is not None and backend not in modules.BACKENDS:
+        raise ValueError(f"backend must be one of {modules.BACKENDS}, got {backend!r}")
+    memo_key = (specs, wkey, backend, opt)
     try:
         per_fn = _MEMO.setdefault(fn, {})
     except TypeError:
@@ -126,7 +127,9 @@ def compile(
         opt_graph = optimize(graph, opt)
         prog = schedule(opt_graph)
         joint_graph = opt_graph
-    built = modules.build(prog, chosen, joint_graph)
+    built = modules.cached(prog, "c", joint_graph) if backend is None else None
+    if built is None:
+        built = modules.build(prog, resolve_backend(backend), joint_graph)
     cf = CompiledFunction(
         getattr(fn, "__name__", "fn"),
         graph,

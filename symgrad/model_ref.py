@@ -14,6 +14,7 @@ May import: the standard library and ``symgrad.ir.errors`` (a top-level helper o
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import importlib.util
 import sys
@@ -96,10 +97,8 @@ def import_path(path: Path) -> ModuleType:
             raise
         raise ModelRefError(f"cannot import {path}: {_one_line(e)}") from e
     finally:
-        try:
+        with contextlib.suppress(ValueError):
             sys.path.remove(str(resolved.parent))
-        except ValueError:
-            pass
     return module
 
 

@@ -55,13 +55,17 @@ def line_of(marker: str) -> int:
 
 @contextlib.contextmanager
 def corrupted(name: str, factor: float = 1.5) -> Iterator[None]:
-    """Replace op ``name``'s VJP rule by one that scales its cotangents by ``factor``."""
+    """Replace op ``name``'s VJP rule by one that scales the cotangent of input k by
+    ``factor * (1 + k/4)`` (different factors, so that ``x - x`` still shows it)."""
     old = get_op(name)
     assert old.vjp is not None
     rule = old.vjp
 
     def wrong(g: Any, out: Any, *inputs: Any, **attrs: Any) -> tuple[Any, ...]:
-        return tuple(None if ct is None else ct * factor for ct in rule(g, out, *inputs, **attrs))
+        cts = rule(g, out, *inputs, **attrs)
+        return tuple(
+            None if ct is None else ct * (factor * (1 + k / 4)) for k, ct in enumerate(cts)
+        )
 
     _REGISTRY[name] = dataclasses.replace(old, vjp=wrong)
     try:
@@ -131,6 +135,22 @@ def test_every_op_passes_on_the_numpy_backend(name: str, variant: Variant, dtype
     report = sg.gradcheck(loss, *args, backend="numpy")
     assert report.ok, str(report)
     assert report.evaluated_in_float64 == any(a.dtype == np.float32 for a in args) or name == "cast"
+
+
+@pytest.mark.parametrize(
+    ("name", "variant", "dtype"), [p for p in sweep_cases() if p.values[2] == "float64"]
+)
+def test_no_correct_rule_is_blamed(name: str, variant: Variant, dtype: str) -> None:
+    """The localiser's own check passes every built-in rule (no false culprits); gradcheck runs
+    it on float64 graphs only (float32 ones are promoted first)."""
+    from symgrad.gradcheck_local import check_rules, reference_values
+
+    case = variant.build(_rng_for(name, variant), np.dtype(dtype))
+    loss, args = op_loss(name, case)
+    graph = sg.trace(loss, *args)
+    vals = reference_values(graph, args)
+    wrt = [n for n in graph.inputs if n.dtype.is_float]
+    assert check_rules(graph, vals, wrt, 1e-6, 1e-5, 1e-3, seed=0) == []
 
 
 def all_ops_loss(dtype: str) -> tuple[Callable[..., Tensor], list[np.ndarray]]:
@@ -234,6 +254,15 @@ def test_a_wrong_builtin_rule_is_localised_to_its_op_and_line(
     assert any("(vjp tanh)" in s for s in c.statements)
     assert "the VJP of tanh, for its input 0 (f64[4,2])" in str(report)
     assert sg.gradcheck(tanh_model, x, w, backend=backend).ok  # restored
+
+
+def test_the_wrong_rule_closest_to_the_output_is_named_first(fresh_cache: Path) -> None:
+    with corrupted("tanh"):
+        report = sg.gradcheck(uses_badsq, np.array([0.3, -0.4, 0.5]), backend="numpy")
+    c = report.culprit
+    assert c is not None and c.site is not None
+    assert c.site.op == "tanh" and c.others == 1  # badsq is wrong too, further from the output
+    assert "1 more node(s) further up the graph disagree too" in str(report)
 
 
 def test_a_code_generation_bug_is_told_apart_from_a_wrong_rule(fresh_cache: Path) -> None:

@@ -230,25 +230,24 @@ def accepts_flag(compiler: Compiler, flag: str) -> bool:
     return known
 
 
-def default_flags(native: bool = True, compiler: Compiler | None = None) -> list[str]:
-    """``-O2 -fPIC -shared -std=c99``, plus ``-march=native`` when ``native`` and accepted.
+def default_flags(native: bool = True) -> list[str]:
+    """``-O2 -fPIC -shared -std=c99``, plus ``-march=native`` when ``native``.
 
-    ``compiler`` defaults to :func:`find_compiler`. When no compiler can be found the native
-    flag is assumed accepted (nothing can be built anyway, and this keeps the flags -- and so
-    the cache keys -- of a compiler-less process equal to those of the process that built the
-    entries). Include :func:`cpu_tag` in the cache key whenever the result has native flags.
+    Decided without running the compiler, so that the flags -- and the cache keys made from
+    them -- are known to a warm process that never runs it. A compiler that rejects the native
+    flag is handled at build time (:func:`without_native`). ``$SYMGRAD_NATIVE=0`` turns the
+    native flag off. Include :func:`cpu_tag` in the cache key whenever the result has native
+    flags.
     """
     flags = list(BASE_FLAGS)
-    if not native:
-        return flags
-    if compiler is None:
-        try:
-            compiler = find_compiler()
-        except NoCompilerError:
-            return [*flags, NATIVE_FLAG]
-    if accepts_flag(compiler, NATIVE_FLAG):
+    if native and os.environ.get("SYMGRAD_NATIVE", "1") != "0":
         flags.append(NATIVE_FLAG)
     return flags
+
+
+def without_native(flags: Sequence[str]) -> list[str]:
+    """``flags`` minus CPU-specific ones (the fallback when a compiler rejects them)."""
+    return [f for f in flags if not f.endswith("=native")]
 
 
 def has_native_flags(flags: Sequence[str]) -> bool:

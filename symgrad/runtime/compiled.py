@@ -88,6 +88,12 @@ class CompiledFunction:
         return f"<CompiledFunction {self.__name__} backend={self.backend!r}{w}>"
 
     # -- calling ----------------------------------------------------------------------------------
+    def _converted(self, args: tuple[Any, ...]) -> list[Any]:
+        arrays = self._arguments(args)
+        if self.backend == "c":
+            arrays = [a if a.flags.c_contiguous else np.ascontiguousarray(a) for a in arrays]
+        return arrays
+
     def _arguments(self, args: tuple[Any, ...], extra: Sequence[Any] = ()) -> list[Any]:
         if len(args) != self.n_args:
             names = ", ".join(self._names[: self.n_args])
@@ -119,10 +125,19 @@ class CompiledFunction:
         return arrays
 
     def __call__(self, *args: Any) -> Any:
-        arrays = self._arguments(args)
-        if self.backend == "c":
-            arrays = [a if a.flags.c_contiguous else np.ascontiguousarray(a) for a in arrays]
-        results, saved = self._fwd(*arrays)
+        if self.backend == "c" and len(args) == self.n_args:
+            # fast path: the generated binding checks dtypes, shapes and symbolic dims itself;
+            # anything that is not a contiguous buffer (lists, numbers, views) raises TypeError
+            # and takes the converting path below
+            arrays = [*args, *(t._data for t in self.captures)]
+            try:
+                results, saved = self._fwd(*arrays)
+            except TypeError:
+                arrays = self._converted(args)
+                results, saved = self._fwd(*arrays)
+        else:
+            arrays = self._converted(args)
+            results, saved = self._fwd(*arrays)
         out = results[0] if self._single else tuple(results)
         if self._bwd is None:
             return out

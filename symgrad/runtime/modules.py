@@ -82,10 +82,15 @@ def _load(
     loader: Callable[[cache.Entry], ModuleType],
     render: Callable[[], tuple[str, Callable[[Path], dict[str, Any]]]],
     prog: Program,
-) -> Built:
+    build_ok: bool = True,
+) -> Built | None:
     hit = _LOADED.get(alias)
     if hit is not None:
         return hit
+    if not build_ok:
+        key = cache.read_alias(alias)
+        if not key or cache.lookup(key, expect) is None:
+            return None
     for attempt in range(2):
         key = cache.read_alias(alias)
         found = cache.lookup(key, expect) if key else None
@@ -108,7 +113,7 @@ def _load(
     return res
 
 
-def build_numpy(prog: Program, graph: Graph) -> Built:
+def build_numpy(prog: Program, graph: Graph, build_ok: bool = True) -> Built | None:
     alias = graph_alias(graph, "numpy")
 
     def render() -> tuple[str, Callable[[Path], dict[str, Any]]]:
@@ -125,10 +130,10 @@ def build_numpy(prog: Program, graph: Graph) -> Built:
     def loader(entry: cache.Entry) -> ModuleType:
         return load_python_module(entry.file("module.py"), f"sg_numpy_{entry.key[:16]}")
 
-    return _load(alias, "numpy", ["module.py"], loader, render, prog)
+    return _load(alias, "numpy", ["module.py"], loader, render, prog, build_ok)
 
 
-def build_c(prog: Program, graph: Graph) -> Built:
+def build_c(prog: Program, graph: Graph, build_ok: bool = True) -> Built | None:
     from symgrad.runtime import cc
 
     flags = cc.default_flags()
@@ -147,9 +152,15 @@ def build_c(prog: Program, graph: Graph) -> Built:
             (tmp / "kernel.c").write_text(csrc.kernel)
             (tmp / "module.c").write_text(csrc.binding)
             t0 = time.perf_counter()
-            argv = cc.build_shared(
-                compiler, [tmp / "module.c"], tmp / artefact, flags, cc.python_include_dirs()
-            )
+            inc = cc.python_include_dirs()
+            try:
+                argv = cc.build_shared(compiler, [tmp / "module.c"], tmp / artefact, flags, inc)
+            except cc.CompileError:
+                if not cc.has_native_flags(flags):
+                    raise
+                # a compiler that rejects -march=native (or its target): build portable code
+                portable = cc.without_native(flags)
+                argv = cc.build_shared(compiler, [tmp / "module.c"], tmp / artefact, portable, inc)
             return {
                 "backend": "c",
                 "graph": graph.text(),
@@ -173,13 +184,19 @@ def build_c(prog: Program, graph: Graph) -> Built:
     def loader(entry: cache.Entry) -> ModuleType:
         return load_extension(entry.file(artefact), name)
 
-    return _load(alias, "c", ["kernel.c", "module.c", artefact], loader, render, prog)
+    return _load(alias, "c", ["kernel.c", "module.c", artefact], loader, render, prog, build_ok)
 
 
 def build(prog: Program, backend: str, graph: Graph) -> Built:
     """The loaded module for ``prog`` (scheduled from ``graph``) on ``backend``."""
-    if backend == "numpy":
-        return build_numpy(prog, graph)
-    if backend == "c":
-        return build_c(prog, graph)
-    raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
+    if backend not in BACKENDS:
+        raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
+    built = (build_numpy if backend == "numpy" else build_c)(prog, graph)
+    assert built is not None
+    return built
+
+
+def cached(prog: Program, backend: str, graph: Graph) -> Built | None:
+    """The module when it is already built (in this process or on disk), else None: never
+    renders, never runs the compiler."""
+    return (build_numpy if backend == "numpy" else build_c)(prog, graph, build_ok=False)

@@ -74,7 +74,7 @@ def _build_all(
     compiler: cc.Compiler, out_dir: Path, items: dict[str, tuple[Graph, list[int] | None]]
 ) -> dict[str, Built]:
     """Schedule, render and compile every graph (compiler runs in parallel), then load."""
-    flags = cc.default_flags(compiler=compiler)
+    flags = cc.default_flags()
     suffix = cc.extension_suffix()
     jobs: dict[str, tuple[Graph, Program, Joint | None, CSource]] = {}
     for name, (graph, wrt) in items.items():
@@ -583,7 +583,7 @@ def test_calling_before_init_is_an_error(compiler: cc.Compiler, tmp_path: Path) 
     src.write_text(render_c(prog, "sgt_uninit").binding)
     so = tmp_path / f"sgt_uninit{cc.extension_suffix()}"
     cc.build_shared(
-        compiler, [src], so, cc.default_flags(compiler=compiler), cc.python_include_dirs()
+        compiler, [src], so, cc.default_flags(), cc.python_include_dirs()
     )
     m = load_extension(so, "sgt_uninit")
     with pytest.raises(RuntimeError, match="_init"):
@@ -664,7 +664,7 @@ def test_kernels_compile_without_warnings_as_strict_c99(
         path = tmp_path / f"{name}.c"
         path.write_text(src.kernel)
         files.append(path)
-    native = [f for f in cc.default_flags(compiler=compiler) if f.startswith("-march")]
+    native = [f for f in cc.default_flags() if f.startswith("-march")]
     strict = ["-std=c99", "-Wall", "-Wextra", "-Werror", "-pedantic", "-O2", *native, "-c"]
 
     def check(path: Path) -> str:
