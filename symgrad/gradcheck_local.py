@@ -361,7 +361,8 @@ def _culprit_lines(c: Culprit) -> list[str]:
     m, s = c.mismatch, c.site
     user = " (declared with symgrad.elementwise)" if s.user_op else ""
     out = [
-        f"the rule that disagrees: the VJP of {s.label}{user}, for its input {m.input_index} "
+        f"failed on {', '.join(c.backends)}; the rule that disagrees: the VJP of {s.label}{user}, "
+        f"for its input {m.input_index} "
         f"({m.input_type})",
         f"  at {s.where()}",
     ]
@@ -378,7 +379,7 @@ def _culprit_lines(c: Culprit) -> list[str]:
     else:
         out.append("  generated code: no statement of its own (its result is shared or reused)")
     if c.others:
-        out.append(f"  {c.others} more node(s) further up the graph disagree too")
+        out.append(f"  the rules of {c.others} more node(s), further from the output, disagree too")
     return out
 
 

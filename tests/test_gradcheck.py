@@ -262,7 +262,7 @@ def test_the_wrong_rule_closest_to_the_output_is_named_first(fresh_cache: Path) 
     c = report.culprit
     assert c is not None and c.site is not None
     assert c.site.op == "tanh" and c.others == 1  # badsq is wrong too, further from the output
-    assert "1 more node(s) further up the graph disagree too" in str(report)
+    assert "the rules of 1 more node(s), further from the output, disagree too" in str(report)
 
 
 def test_a_code_generation_bug_is_told_apart_from_a_wrong_rule(fresh_cache: Path) -> None:

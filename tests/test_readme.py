@@ -53,3 +53,32 @@ def test_documented_output_matches(tmp_path: Path, monkeypatch: pytest.MonkeyPat
 def test_readme_starts_with_the_two_commands() -> None:
     head = README.read_text().split("\n## ")[0]
     assert "make demo" in head and "make test" in head
+
+
+@pytest.mark.cc
+def test_c_excerpt_is_real(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The C excerpt's lines appear, in order, in the C backward pass of the snippet before it."""
+    from symgrad.runtime.cc import compiler_available
+
+    if not compiler_available():
+        pytest.skip("no working C compiler")
+    monkeypatch.setenv("SYMGRAD_CACHE_DIR", str(tmp_path))
+    text = README.read_text()
+    marker = text.index("<!-- excerpt of the C backward pass")
+    code = [c for c in python_blocks() if text.index(c) < marker][-1]
+    excerpt = text[marker:].split("```c\n", 1)[1].split("```", 1)[0]
+    code = code.replace('backend="numpy"', 'backend="c"').replace(
+        'print(f.source("backward"), end="")', 'source = f.source("backward")'
+    )
+    linecache.cache["README.md"] = (len(code), None, code.splitlines(True), "README.md")
+    ns: dict[str, object] = {"__name__": "readme"}
+    exec(compile(code, "README.md", "exec"), ns)
+    lines = str(ns["source"]).splitlines()
+    at = 0
+    for want in excerpt.splitlines():
+        if want.strip() == "...":
+            continue
+        while at < len(lines) and lines[at] != want:
+            at += 1
+        assert at < len(lines), f"README C excerpt line not found (in order): {want!r}"
+        at += 1
