@@ -53,7 +53,10 @@ class Optimizer:
         return [self.lr]
 
     def update_nodes(
-        self, params: Sequence[Node], grads: Sequence[Node], state: Sequence[Node],
+        self,
+        params: Sequence[Node],
+        grads: Sequence[Node],
+        state: Sequence[Node],
         scalars: Sequence[Node],
     ) -> tuple[list[Node], list[Node]]:
         """New parameters and new state as graph nodes."""
@@ -75,7 +78,10 @@ class Optimizer:
         return self.scalars()
 
     def apply_arrays(
-        self, params: list[np.ndarray], grads: list[np.ndarray], state: list[np.ndarray],
+        self,
+        params: list[np.ndarray],
+        grads: list[np.ndarray],
+        state: list[np.ndarray],
         scalars: list[float],
     ) -> tuple[list[np.ndarray], list[np.ndarray]]:
         """The same update as :meth:`update_nodes`, evaluated by the reference interpreter."""
@@ -103,8 +109,8 @@ class Optimizer:
 def _grad_array(p: Tensor) -> np.ndarray:
     g = p.grad
     if g is None:
-        return np.zeros(p.node.shape, dtype=p.dtype.np)
-    return np.asarray(g, dtype=p.dtype.np).reshape(p.node.shape)
+        return np.zeros(p.numpy().shape, dtype=p.dtype.np)
+    return np.asarray(g, dtype=p.dtype.np).reshape(p.numpy().shape)
 
 
 def _scale(x: Node, c: Node) -> Node:
@@ -115,13 +121,16 @@ class SGD(Optimizer):
     """``p -= lr * (g + weight_decay * p)``, with PyTorch's momentum (``b = μ b + g``)."""
 
     def __init__(
-        self, params: Iterable[Tensor], lr: float = 0.1, momentum: float = 0.0,
+        self,
+        params: Iterable[Tensor],
+        lr: float = 0.1,
+        momentum: float = 0.0,
         weight_decay: float = 0.0,
     ) -> None:
         super().__init__(params, lr)
         self.momentum = float(momentum)
         self.weight_decay = float(weight_decay)
-        self.buf = [np.zeros(p.node.shape, dtype=p.dtype.np) for p in self.params]
+        self.buf = [np.zeros(p.numpy().shape, dtype=p.dtype.np) for p in self.params]
 
     def state_names(self) -> tuple[str, ...]:
         return ("momentum_buffer",) if self.momentum else ()
@@ -134,7 +143,10 @@ class SGD(Optimizer):
             self.buf = [np.asarray(a) for a in arrays]
 
     def update_nodes(
-        self, params: Sequence[Node], grads: Sequence[Node], state: Sequence[Node],
+        self,
+        params: Sequence[Node],
+        grads: Sequence[Node],
+        state: Sequence[Node],
         scalars: Sequence[Node],
     ) -> tuple[list[Node], list[Node]]:
         (lr,) = scalars
@@ -155,15 +167,19 @@ class Adam(Optimizer):
     """Adam (Kingma & Ba) as in PyTorch: bias-corrected moments, ``eps`` outside the sqrt."""
 
     def __init__(
-        self, params: Iterable[Tensor], lr: float = 1e-3, betas: tuple[float, float] = (0.9, 0.999),
-        eps: float = 1e-8, weight_decay: float = 0.0,
+        self,
+        params: Iterable[Tensor],
+        lr: float = 1e-3,
+        betas: tuple[float, float] = (0.9, 0.999),
+        eps: float = 1e-8,
+        weight_decay: float = 0.0,
     ) -> None:
         super().__init__(params, lr)
         self.b1, self.b2 = (float(b) for b in betas)
         self.eps = float(eps)
         self.weight_decay = float(weight_decay)
-        self.m = [np.zeros(p.node.shape, dtype=p.dtype.np) for p in self.params]
-        self.v = [np.zeros(p.node.shape, dtype=p.dtype.np) for p in self.params]
+        self.m = [np.zeros(p.numpy().shape, dtype=p.dtype.np) for p in self.params]
+        self.v = [np.zeros(p.numpy().shape, dtype=p.dtype.np) for p in self.params]
 
     def state_names(self) -> tuple[str, ...]:
         return ("exp_avg", "exp_avg_sq")
@@ -183,7 +199,10 @@ class Adam(Optimizer):
         return [self.lr / c1, math.sqrt(c2)]  # step size, sqrt of the 2nd-moment correction
 
     def update_nodes(
-        self, params: Sequence[Node], grads: Sequence[Node], state: Sequence[Node],
+        self,
+        params: Sequence[Node],
+        grads: Sequence[Node],
+        state: Sequence[Node],
         scalars: Sequence[Node],
     ) -> tuple[list[Node], list[Node]]:
         step, sqrt_c2 = scalars

@@ -83,7 +83,8 @@ def compile_step(
     loss = graph.outputs[0]
     if loss.shape != () or not loss.dtype.is_float:
         raise ShapeError(
-            f"compile_step: the loss must be a float scalar, got {loss.dtype}{fmt_shape(loss.shape)}"
+            "compile_step: the loss must be a float scalar, got "
+            f"{loss.dtype}{fmt_shape(loss.shape)}"
         )
     positions = _wrt_positions(list(optimizer.params), graph)
     params = [graph.inputs[k] for k in positions]
@@ -111,8 +112,14 @@ def compile_step(
     prog = schedule(step_graph)
     built = modules.build(prog, chosen, step_graph)
     fn = CompiledFunction(
-        getattr(loss_fn, "__name__", "step"), graph, graph.n_args, graph.captures, [], prog,
-        built, step_graph,
+        getattr(loss_fn, "__name__", "step"),
+        graph,
+        graph.n_args,
+        graph.captures,
+        [],
+        prog,
+        built,
+        step_graph,
     )
     return CompiledStep(fn, optimizer, len(params))
 

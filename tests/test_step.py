@@ -59,7 +59,10 @@ def test_compiled_step_matches_the_eager_optimizer(make, kwargs, backend: str) -
         return ((fused(X).reshape(X.shape[0]) - y) ** 2).mean()
 
     step = sg.compile_step(
-        loss, sg.Spec(("n", 3)), sg.Spec(("n",)), optimizer=make(fused.parameters(), **kwargs),
+        loss,
+        sg.Spec(("n", 3)),
+        sg.Spec(("n",)),
+        optimizer=make(fused.parameters(), **kwargs),
         backend=backend,
     )
     opt = make(eager.parameters(), **kwargs)
@@ -81,7 +84,10 @@ def test_adam_matches_a_hand_written_reference() -> None:
     w0 = np.random.default_rng(3).standard_normal(3)
     w = sg.Tensor(w0.copy(), requires_grad=True)
     step = sg.compile_step(
-        lambda X, y: ((X @ w - y) ** 2).mean(), X, y, optimizer=Adam([w], lr=0.05),
+        lambda X, y: ((X @ w - y) ** 2).mean(),
+        X,
+        y,
+        optimizer=Adam([w], lr=0.05),
         backend="numpy",
     )
     ref = _adam_reference(w0, lambda v: 2 * X.T @ (X @ v - y) / len(y), 5)
@@ -110,7 +116,8 @@ def test_micrograd_values_train_with_a_compiled_step() -> None:
 def test_parameters_must_be_used_by_the_loss() -> None:
     stranger = sg.Tensor(np.ones(3), requires_grad=True)
     with pytest.raises(sg.ArgumentError, match="not used by the function"):
-        sg.compile_step(lambda x: (x * 2.0).sum(), sg.Spec((3,)), optimizer=SGD([stranger]),
-                        backend="numpy")
+        sg.compile_step(
+            lambda x: (x * 2.0).sum(), sg.Spec((3,)), optimizer=SGD([stranger]), backend="numpy"
+        )
     with pytest.raises(ValueError, match="empty parameter list"):
         SGD([])

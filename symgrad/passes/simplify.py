@@ -17,8 +17,10 @@ from symgrad.passes.rewrite import Rule
 
 
 def _is(node: Node, value: float) -> bool:
-    return node.op == "const" and not isinstance(node.attrs["value"], bool) and (
-        node.attrs["value"] == value
+    return (
+        node.op == "const"
+        and not isinstance(node.attrs["value"], bool)
+        and (node.attrs["value"] == value)
     )
 
 

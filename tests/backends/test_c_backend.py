@@ -582,9 +582,7 @@ def test_calling_before_init_is_an_error(compiler: cc.Compiler, tmp_path: Path) 
     src = tmp_path / "sgt_uninit.c"
     src.write_text(render_c(prog, "sgt_uninit").binding)
     so = tmp_path / f"sgt_uninit{cc.extension_suffix()}"
-    cc.build_shared(
-        compiler, [src], so, cc.default_flags(), cc.python_include_dirs()
-    )
+    cc.build_shared(compiler, [src], so, cc.default_flags(), cc.python_include_dirs())
     m = load_extension(so, "sgt_uninit")
     with pytest.raises(RuntimeError, match="_init"):
         m.forward(np.ones(2))
