@@ -35,7 +35,13 @@ def _relative(text: str) -> str:
     return text
 
 
-CASES = [("neuron", "numpy"), ("tanh_layer", "numpy"), ("bigram", "numpy")]
+CASES = [
+    ("neuron", "numpy"),
+    ("tanh_layer", "numpy"),
+    ("bigram", "numpy"),
+    ("neuron", "c"),
+    ("tanh_layer", "c"),
+]
 
 
 @pytest.mark.parametrize(("name", "backend"), CASES)

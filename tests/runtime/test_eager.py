@@ -78,3 +78,21 @@ def test_large_graphs_use_numpy_even_when_c_is_available(monkeypatch: pytest.Mon
     monkeypatch.setenv("SYMGRAD_BACKEND", "c")
     monkeypatch.setenv("SYMGRAD_EAGER_C_MAX_NODES", "10")
     assert eager.choose_backend(11) == "numpy"
+
+
+@pytest.mark.cc
+def test_value_backward_runs_compiled_c_and_reuses_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    from symgrad.runtime.cc import compiler_available
+
+    if not compiler_available():
+        pytest.skip("no working C compiler")
+    monkeypatch.setenv("SYMGRAD_BACKEND", "c")
+    for step in range(3):
+        a, b = sg.Value(1.5 + step), sg.Value(-0.5)
+        c = (a * b).tanh() * a
+        c.backward()
+        t = np.tanh(a.data * b.data)
+        assert a.grad == pytest.approx((1 - t * t) * b.data * a.data + t, rel=1e-12)
+    assert len(eager._MEMO) == 1
+    ((_, backend),) = eager._MEMO.keys()
+    assert backend == "c"

@@ -1,0 +1,190 @@
+"""The micrograd moons demo (MLP 2→16→16→1, n=100, max-margin loss + 1e-4·L2, lr decay), one
+training step timed per framework, all from the same initial weights (as ../shared/peers).
+
+Rows: hand-written NumPy backprop (the reference), symgrad's fused step (`compile_step`) on the
+C and NumPy backends, symgrad eager in micrograd form (`Value` model code, `loss.backward()`),
+and PyTorch eager when it is installed. Prints median step time, ratio to the reference and the
+loss after the last step (every row computes the same trajectory).
+
+    .venv/bin/python benchmarks/moons.py [--steps 100] [--eager-steps 2]
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import statistics
+import time
+from collections.abc import Callable
+
+import numpy as np
+
+import symgrad as sg
+
+SIZES = [2, 16, 16, 1]
+ALPHA = 1e-4
+
+
+def moons(n: int = 100, noise: float = 0.1, seed: int = 1337) -> tuple[np.ndarray, np.ndarray]:
+    """make_moons-style data with NumPy (labels -1/+1)."""
+    rng = np.random.default_rng(seed)
+    a = np.pi * rng.random(n // 2)
+    b = np.pi * rng.random(n - n // 2)
+    X = np.concatenate([np.c_[np.cos(a), np.sin(a)], np.c_[1 - np.cos(b), 0.5 - np.sin(b)]])
+    X += noise * rng.standard_normal(X.shape)
+    y = np.concatenate([-np.ones(n // 2), np.ones(n - n // 2)])
+    return X, y
+
+
+def init() -> list[np.ndarray]:
+    rng = np.random.default_rng(1337)
+    out = []
+    for nin, nout in zip(SIZES[:-1], SIZES[1:], strict=True):
+        out += [rng.uniform(-1, 1, size=(nout, nin)), np.zeros(nout)]
+    return out
+
+
+def lr_at(k: int) -> float:
+    return 1.0 - 0.9 * k / 100
+
+
+def numpy_step(P: list[np.ndarray], X: np.ndarray, y: np.ndarray, k: int) -> float:
+    W1, b1, W2, b2, W3, b3 = P
+    a1 = X @ W1.T + b1
+    h1 = np.maximum(a1, 0.0)
+    a2 = h1 @ W2.T + b2
+    h2 = np.maximum(a2, 0.0)
+    s = (h2 @ W3.T)[:, 0] + b3[0]
+    m = 1.0 - y * s
+    reg = sum(float(p.ravel() @ p.ravel()) for p in P)
+    loss = np.maximum(m, 0.0).mean() + ALPHA * reg
+    ds = np.where(m > 0, -y, 0.0) / len(y)
+    dW3, db3 = ds @ h2, ds.sum()
+    da2 = np.outer(ds, W3[0]) * (a2 > 0)
+    dW2, db2 = da2.T @ h1, da2.sum(0)
+    da1 = (da2 @ W2) * (a1 > 0)
+    dW1, db1 = da1.T @ X, da1.sum(0)
+    lr, c = lr_at(k), 2 * ALPHA
+    for p, g in zip(P, (dW1, db1, dW2, db2, dW3[None, :], np.array([db3])), strict=True):
+        p -= lr * (g + c * p)
+    return float(loss)
+
+
+def symgrad_step(backend: str, X: np.ndarray, y: np.ndarray) -> Callable[[int], float]:
+    params = [sg.Tensor(p.copy(), requires_grad=True) for p in init()]
+
+    def loss(X: sg.Tensor, y: sg.Tensor) -> sg.Tensor:
+        W1, b1, W2, b2, W3, b3 = params
+        h1 = (X @ W1.T + b1).relu()
+        h2 = (h1 @ W2.T + b2).relu()
+        s = (h2 @ W3.T).reshape(X.shape[0]) + b3
+        reg = sum(((p * p).sum() for p in params), 0.0)
+        return (1.0 - y * s).relu().mean() + ALPHA * reg
+
+    opt = sg.optim.SGD(params, lr=1.0)
+    step = sg.compile_step(loss, X, y, optimizer=opt, backend=backend)
+
+    def run(k: int) -> float:
+        opt.lr = lr_at(k)
+        return step(X, y)
+
+    return run
+
+
+def eager_step(X: np.ndarray, y: np.ndarray) -> Callable[[int], float]:
+    random.seed(0)
+    model = sg.nn.MLP(2, [16, 16, 1])
+    P = init()
+    for layer, W, b in zip(model.layers, P[0::2], P[1::2], strict=True):
+        for i, neuron in enumerate(layer.neurons):
+            for j, w in enumerate(neuron.w):
+                w.data = float(W[i, j])
+            neuron.b.data = float(b[i])
+
+    def run(k: int) -> float:
+        inputs = [list(map(sg.Value, row)) for row in X.tolist()]
+        scores = list(map(model, inputs))
+        losses = [(1 + -yi * si).relu() for yi, si in zip(y.tolist(), scores, strict=True)]
+        total = sum(losses) * (1.0 / len(losses)) + ALPHA * sum(p * p for p in model.parameters())
+        model.zero_grad()
+        total.backward()
+        for p in model.parameters():
+            p.data -= lr_at(k) * p.grad
+        return total.data
+
+    return run
+
+
+def torch_step(X: np.ndarray, y: np.ndarray) -> Callable[[int], float] | None:
+    try:
+        import torch
+    except ImportError:
+        return None
+    P = [torch.tensor(p, requires_grad=True) for p in init()]
+    Xt, yt = torch.from_numpy(X), torch.from_numpy(y)
+
+    def run(k: int) -> float:
+        W1, b1, W2, b2, W3, b3 = P
+        h1 = torch.relu(Xt @ W1.T + b1)
+        h2 = torch.relu(h1 @ W2.T + b2)
+        s = (h2 @ W3.T)[:, 0] + b3[0]
+        loss = torch.relu(1 - yt * s).mean() + ALPHA * sum((p * p).sum() for p in P)
+        loss.backward()
+        with torch.no_grad():
+            for p in P:
+                p -= lr_at(k) * p.grad
+                p.grad = None
+        return float(loss)
+
+    return run
+
+
+def timed(run: Callable[[int], float], steps: int) -> tuple[float, float, float]:
+    times, loss = [], 0.0
+    for k in range(steps):
+        t0 = time.perf_counter()
+        loss = run(k)
+        times.append(time.perf_counter() - t0)
+    rest = times[1:] or times
+    return statistics.median(rest), times[0], loss
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--steps", type=int, default=100)
+    ap.add_argument("--eager-steps", type=int, default=2)
+    args = ap.parse_args()
+    X, y = moons()
+    P = init()
+    rows: list[tuple[str, float, float, float]] = []
+    med, first, loss = timed(lambda k: numpy_step(P, X, y, k), args.steps)
+    rows.append(("NumPy hand-written backprop (reference)", med, first, loss))
+    from symgrad.runtime.cc import compiler_available
+
+    for backend in ("c", "numpy"):
+        if backend == "c" and not compiler_available():
+            continue
+        t0 = time.perf_counter()
+        run = symgrad_step(backend, X, y)
+        setup = time.perf_counter() - t0
+        med, first, loss = timed(run, args.steps)
+        rows.append((f"symgrad compile_step, {backend} (compile {setup:.2f} s)", med, first, loss))
+    t = torch_step(X, y)
+    if t is not None:
+        med, first, loss = timed(t, args.steps)
+        rows.append(("PyTorch eager", med, first, loss))
+    med, first, loss = timed(eager_step(X, y), args.eager_steps)
+    rows.append((f"symgrad eager, micrograd form ({args.eager_steps} steps)", med, first, loss))
+    ref = rows[0][1]
+    print(f"\nmoons MLP 2-16-16-1, n=100, float64, {args.steps} steps\n")
+    print("| row | median step | first step | x reference | loss after the last step |")
+    print("|---|---|---|---|---|")
+    for name, med, first, loss in rows:
+        print(
+            f"| {name} | {med * 1e6:.1f} us | {first * 1e3:.1f} ms | {med / ref:.3g} | "
+            f"{loss:.12g} |"
+        )
+
+
+if __name__ == "__main__":
+    main()
