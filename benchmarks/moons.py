@@ -12,6 +12,7 @@ loss after the last step (every row computes the same trajectory).
 from __future__ import annotations
 
 import argparse
+import itertools
 import random
 import statistics
 import time
@@ -39,7 +40,7 @@ def moons(n: int = 100, noise: float = 0.1, seed: int = 1337) -> tuple[np.ndarra
 def init() -> list[np.ndarray]:
     rng = np.random.default_rng(1337)
     out = []
-    for nin, nout in zip(SIZES[:-1], SIZES[1:], strict=True):
+    for nin, nout in itertools.pairwise(SIZES):
         out += [rng.uniform(-1, 1, size=(nout, nin)), np.zeros(nout)]
     return out
 
