@@ -81,6 +81,10 @@ def __getattr__(name: str) -> object:
         from symgrad.step import compile_step
 
         return compile_step
+    if name == "export":
+        from symgrad.export import export
+
+        return export
     if name == "optim":
         import symgrad.optim as optim
 
@@ -99,6 +103,7 @@ if TYPE_CHECKING:
     from symgrad import optim
     from symgrad._version import __version__
     from symgrad.autodiff.derive import elementwise
+    from symgrad.export import export
     from symgrad.gradcheck import gradcheck
     from symgrad.step import compile_step
 
@@ -130,6 +135,7 @@ __all__ = [
     "cross_entropy",
     "elementwise",
     "exp",
+    "export",
     "gradcheck",
     "log",
     "log_softmax",

@@ -17,7 +17,7 @@ import numpy as np
 from symgrad.api import _wrt_positions, resolve_backend
 from symgrad.autodiff.vjp import vjp
 from symgrad.backends.schedule import schedule
-from symgrad.frontend.trace import Spec, trace
+from symgrad.frontend.trace import Spec, TracedGraph, trace
 from symgrad.ir.errors import ArgumentError, ShapeError
 from symgrad.ir.graph import Graph
 from symgrad.ir.opdef import const, fmt_shape
@@ -77,8 +77,34 @@ def compile_step(
     opt: int = 1,
 ) -> CompiledStep:
     """Compile one training step of ``loss_fn`` (which closes over ``optimizer.params``)."""
-    specs = tuple(Spec.of(s) for s in specs_or_arrays)
     chosen = resolve_backend(backend)
+    graph, step_graph, n_params = build_step_graph(loss_fn, specs_or_arrays, optimizer, opt)
+    prog = schedule(step_graph)
+    built = modules.build(prog, chosen, step_graph)
+    fn = CompiledFunction(
+        getattr(loss_fn, "__name__", "step"),
+        graph,
+        graph.n_args,
+        graph.captures,
+        [],
+        prog,
+        built,
+        step_graph,
+    )
+    return CompiledStep(fn, optimizer, n_params)
+
+
+def build_step_graph(
+    loss_fn: Callable[..., Any],
+    specs_or_arrays: tuple[Any, ...],
+    optimizer: Optimizer,
+    opt: int = 1,
+) -> tuple[TracedGraph, Graph, int]:
+    """The traced loss and the optimised step graph: inputs are the loss function's arguments,
+    its captured leaves, the optimiser state and the per-step scalars (``hyper<k>``); outputs are
+    the loss, the new parameters (in the optimiser's order) and the new state. Also returns the
+    number of parameters. ``symgrad.export`` builds its training step with this too."""
+    specs = tuple(Spec.of(s) for s in specs_or_arrays)
     graph = trace(loss_fn, *specs)
     loss = graph.outputs[0]
     if loss.shape != () or not loss.dtype.is_float:
@@ -108,20 +134,7 @@ def compile_step(
     new_p, new_s = optimizer.update_nodes(params, grads, state, scalars)
     names = [*graph.input_names, *(n.attrs["name"] for n in state + scalars)]
     step_graph = Graph([*graph.inputs, *state, *scalars], [loss, *new_p, *new_s], names)
-    step_graph = optimize(step_graph, opt)
-    prog = schedule(step_graph)
-    built = modules.build(prog, chosen, step_graph)
-    fn = CompiledFunction(
-        getattr(loss_fn, "__name__", "step"),
-        graph,
-        graph.n_args,
-        graph.captures,
-        [],
-        prog,
-        built,
-        step_graph,
-    )
-    return CompiledStep(fn, optimizer, len(params))
+    return graph, optimize(step_graph, opt), len(params)
 
 
 def _state_groups(optimizer: Optimizer) -> list[tuple[str, list[np.ndarray]]]:

@@ -8,13 +8,21 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+# CI runs the same examples every time (reproducible); local runs explore new ones.
+from hypothesis import settings as _hyp_settings
+
 import symgrad  # noqa: F401  (declares the built-in ops before any test looks at the registry)
+
+_hyp_settings.register_profile("ci", derandomize=True, print_blob=True)
+if os.environ.get("CI"):
+    _hyp_settings.load_profile("ci")
 
 REPO_ROOT = Path(__file__).parents[1]
 NAMES_PATH = REPO_ROOT.parent / "shared/data/names.txt"

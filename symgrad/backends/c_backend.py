@@ -107,8 +107,12 @@ class _Slot:
 class _FunctionPrinter:
     """One kernel function: storage of each value, statements, copies into the outputs."""
 
-    def __init__(self, prog: Program, fn: Function, names: _CNames, pr: OpPrinter) -> None:
+    def __init__(
+        self, prog: Program, fn: Function, names: _CNames, pr: OpPrinter, external: bool = False
+    ) -> None:
         self.prog, self.fn, self.names, self.pr = prog, fn, names, pr
+        self.external = external  # scratch memory is the caller's (_scratch_mem, _scratch_cap)
+        self.reserve: list[str] = []  # the reservations, for <fn>_scratch_bytes
         self.params = {id(n): names.of[p] for p, n in fn.params}
         self.targets = {id(s.node): names.of[s.target] for s in fn.stmts}
         self.used: set[str] = set()  # C names the code reads
@@ -172,7 +176,16 @@ class _FunctionPrinter:
         code = ["/* scratch memory: one block for every intermediate value */"]
         for k, (name, n, ct) in enumerate(scratch):
             code.append(f"_at[{k}] = _sg_reserve(&_top, {n}, sizeof({ct})); /* {name} */")
-        code += ["_scratch = (char *)_sg_arena(_top);", "if (_scratch == NULL) SG_NOMEM();"]
+            self.reserve.append(f"(void)_sg_reserve(&_top, {n}, sizeof({ct})); /* {name} */")
+        if self.external:
+            code += [
+                "if (_scratch_mem == NULL || _top > SIZE_MAX - 64 || _top + 64 > _scratch_cap)",
+                "    SG_NOMEM();",
+                "_scratch = (char *)_scratch_mem + (64 - (uintptr_t)_scratch_mem % 64) % 64;",
+            ]
+        else:
+            self.pr.helpers.add("arena")
+            code += ["_scratch = (char *)_sg_arena(_top);", "if (_scratch == NULL) SG_NOMEM();"]
         for k, (name, _, ct) in enumerate(scratch):
             code.append(f"{name} = ({ct} *)(_scratch + _at[{k}]);")
         return decls, code
@@ -203,6 +216,8 @@ class _FunctionPrinter:
         for k in consts:
             sig.append(f"const {self.consts[k].dtype.c_type} *restrict {self.names.of[f'_C[{k}]']}")
         sig += [f"{s.node.dtype.c_type} *restrict {s.name}" for s in self.slots]
+        if self.external:
+            sig += ["void *restrict _scratch_mem", "size_t _scratch_cap"]
         params = ", ".join(f"{p}: {type_str(n)}" for p, n in self.fn.params)
         doc = f"{cname}: ({params}) -> ({', '.join(type_str(s.node) for s in self.slots)})"
         return {
@@ -214,8 +229,11 @@ class _FunctionPrinter:
             "decls": decls + arena_decls,
             "body": arena + body,
             "tail": tail,
-            "heap": ["_scratch"] if scratch else [],
+            "heap": ["_scratch"] if scratch and not self.external else [],
             "consts": consts,
+            "external": self.external,
+            "unused_scratch": self.external and not scratch,
+            "reserve": self.reserve,
         }
 
 
@@ -223,8 +241,14 @@ _DIMS = "_dims"
 _ERR = "_err"
 
 
-def render_c(prog: Program, module_name: str) -> CSource:
-    """The kernel and binding sources of ``prog``; the extension module is ``module_name``."""
+def render_c(prog: Program, module_name: str, external_scratch: bool = False) -> CSource:
+    """The kernel and binding sources of ``prog``; the extension module is ``module_name``.
+
+    ``external_scratch=True`` (used by ``symgrad.export``; the binding then cannot be built)
+    makes every kernel function take the caller's scratch memory as two last parameters,
+    ``void *restrict _scratch_mem, size_t _scratch_cap`` (no ``malloc``; too small or NULL is
+    ``SG_ERR_NOMEM``), and adds ``size_t sg_<pass>_scratch_bytes(const sg_dims *)``, the bytes
+    it needs (any alignment: 64 bytes of slack are included)."""
     if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", module_name):
         raise ValueError(f"module_name must be a C identifier, got {module_name!r}")
     names = _CNames(prog)
@@ -242,7 +266,7 @@ def render_c(prog: Program, module_name: str) -> CSource:
     for fn in (f for f in (prog.forward, prog.backward) if f is not None):
         used_dims.clear()
         pr.fails = False
-        fp = _FunctionPrinter(prog, fn, names, pr)
+        fp = _FunctionPrinter(prog, fn, names, pr, external_scratch)
         info = fp.render(f"sg_{fn.name}")
         bound = {d for _, n in fn.params for d in n.shape if isinstance(d, str)}
         if used_dims - bound:
