@@ -12,7 +12,7 @@ from collections.abc import Sequence
 
 from symgrad.ir.errors import ShapeError, SymgradError
 from symgrad.ir.graph import toposort
-from symgrad.ir.node import Node, Provenance, Shape, provenance_override
+from symgrad.ir.node import _OVERRIDE, Node, Provenance, Shape
 from symgrad.ir.opdef import apply, const, fmt_shape, get_op
 
 
@@ -79,7 +79,8 @@ def vjp(
             raise MissingRuleError(f"op {n.op!r} is differentiable but has no VJP rule")
         p = n.provenance
         via = Provenance(p.file, p.line, p.function, f"vjp {n.op}") if p else None
-        with provenance_override(via):
+        _OVERRIDE.append(via)  # nodes built by the rule carry the forward node's provenance
+        try:
             raw = op.vjp(g, n, *n.inputs, **n.attrs)
             if len(raw) != len(n.inputs):
                 raise MissingRuleError(
@@ -90,6 +91,8 @@ def vjp(
                 None if ct is None or id(inp) not in need else unbroadcast(ct, inp.shape)
                 for inp, ct in zip(n.inputs, raw, strict=True)
             )
+        finally:
+            _OVERRIDE.pop()
         for inp, ct in zip(n.inputs, cts, strict=True):
             if ct is None:
                 continue
@@ -101,8 +104,11 @@ def vjp(
             if prev is None:
                 cot[id(inp)] = ct
             else:
-                with provenance_override(via):
+                _OVERRIDE.append(via)
+                try:
                     cot[id(inp)] = prev + ct
+                finally:
+                    _OVERRIDE.pop()
     if all_nodes:
         return cot
     return [cot.get(id(w)) for w in wrt]

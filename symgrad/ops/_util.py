@@ -17,6 +17,14 @@ def ew_infer(float_only: bool = True, out_dtype: DType | None = None) -> Any:
     """Shape rule of an elementwise op: broadcast the inputs, unify their dtypes."""
 
     def infer(inputs: tuple[Node, ...], attrs: dict[str, Any]) -> tuple[Shape, DType]:
+        first = inputs[0]
+        if all(i.shape == first.shape and i.dtype is first.dtype for i in inputs):
+            if float_only and not first.dtype.is_float:  # the common case: no broadcasting
+                raise DTypeError(
+                    f"expected floating-point input(s), got {first.dtype}; cast with "
+                    ".astype('float64')"
+                )
+            return first.shape, (out_dtype or first.dtype)
         dt = unify_dtypes("", inputs)
         if float_only and not dt.is_float:
             raise DTypeError(
