@@ -360,6 +360,11 @@ class OpPrinter:
             "}",
         ]
 
+    def op_class_index(self, node: Node, out: str) -> list[str]:
+        (i,) = node.inputs
+        c = node.attrs["num_classes"]
+        return self._check(node, i, str(c), "SG_ERR_CLASS", "0") + self.copy(node, i, out)
+
     # -- sources ----------------------------------------------------------------------------------
     def op_arange(self, node: Node, out: str) -> list[str]:
         return self.fill(out, Mono.of(node.attrs["n"]).c(self.dim), "_i")

@@ -25,8 +25,10 @@ _HELPERS = {
     "scatter_add": ("scatter_add", "check"),
     "unslice": ("unslice",),
     "one_hot": ("one_hot",),
+    "class_index": ("class_index",),
 }
-_WHERE_ARG = {"gather", "scatter_add", "one_hot"}  # helpers that report the model line
+# helpers that report the model line
+_WHERE_ARG = {"gather", "scatter_add", "one_hot", "class_index"}
 _COMMENT_COL = 44
 
 

@@ -134,3 +134,32 @@ register(
         doc="one_hot(i, num_classes): 1.0 at each index along a new last axis",
     )
 )
+
+
+def _class_index_infer(inputs: tuple[Node, ...], attrs: dict[str, Any]) -> tuple[Shape, DType]:
+    (i,) = inputs
+    _check_index_dtypes((i,), "class_index")
+    return i.shape, INT64
+
+
+def _class_index_eval(ctx: Any, i: Any) -> Any:
+    n = ctx.attrs["num_classes"]
+    if i.size and (i.min() < 0 or i.max() >= n):
+        bad = i[(i < 0) | (i >= n)].ravel()[0]
+        raise IndexRangeError(f"one_hot: class {int(bad)} is out of range [0, {n})")
+    return i
+
+
+register(
+    OpDef(
+        "class_index",
+        Kind.INDEX,
+        1,
+        eval=_class_index_eval,
+        infer=_class_index_infer,
+        differentiable=False,
+        emit={"numpy": "_class_index({0}, {num_classes})"},
+        doc="the indices unchanged, checked to lie in [0, num_classes) like one_hot's (used when "
+        "one_hot(i) @ W is rewritten as a row gather)",
+    )
+)

@@ -3,7 +3,8 @@
 Owns: :func:`optimize` and ``LEVELS``. Level 0 leaves the graph as differentiated (every
 statement maps one-to-one to a VJP rule: best for reading). Level 1 (the default) runs canonical
 ordering (CSE), constant folding and algebraic simplification to a fixpoint. Level 2 is level 1
-plus the rewrites that change the shape of the computation (see docs/architecture.md).
+plus the rewrites that change the shape of the computation: ``one_hot(i) @ W`` as a row gather
+and its backward as a scatter-add (``passes/onehot.py``).
 May import: ``symgrad.ir``, ``symgrad.ops`` and the other pass modules.
 """
 
@@ -14,6 +15,7 @@ from symgrad.ir.node import Node
 from symgrad.ir.opdef import registry
 from symgrad.passes.canonical import commutative_rule, structural_keys
 from symgrad.passes.fold import fold
+from symgrad.passes.onehot import RULES as ONEHOT_RULES
 from symgrad.passes.rewrite import Rule, rewrite
 from symgrad.passes.simplify import RULES
 
@@ -35,6 +37,8 @@ def optimize(graph: Graph, level: int = 1, mapping: dict[int, Node] | None = Non
     rules: dict[str, list[Rule]] = {}
     for name, op in registry().items():
         rules[name] = [fold, *RULES.get(name, ())] + ([order] if op.commutative else [])
+        if level >= 2:
+            rules[name] += ONEHOT_RULES.get(name, [])
     out = graph
     total = {id(n): n for n in graph.order}
     for _ in range(4):  # a rewrite can expose another one upstream of it

@@ -426,6 +426,14 @@ SWEEP: dict[str, list[Variant]] = {
         Variant("pairs", _gather_pairs, lambda attrs, x, i, j: x[i, j]),
     ],
     "scatter_add": [Variant("rows", _scatter_add, _scatter_add_np)],
+    "class_index": [
+        Variant(
+            "2x3",
+            lambda rng, dt: _case([rng.integers(0, 4, (2, 3))], {"num_classes": 4}),
+            lambda attrs, i: i,
+            float_generic=False,
+        )
+    ],
     "one_hot": [
         Variant("f64", _one_hot("float64"), _one_hot_np, float_generic=False),
         Variant("f32", _one_hot("float32"), _one_hot_np, float_generic=False),

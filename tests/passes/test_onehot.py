@@ -1,0 +1,47 @@
+"""Level 2 rewrites ``one_hot(i) @ W`` into a row gather and its backward into a scatter-add,
+keeping one_hot's range check and the values."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import symgrad as sg
+from tests.test_bigram_training import loss_fn, reference_step
+
+BACKENDS = ["numpy", pytest.param("c", marks=pytest.mark.cc)]
+
+
+def _compile(backend: str, opt: int):  # type: ignore[no-untyped-def]
+    if backend == "c":
+        from symgrad.runtime.cc import compiler_available
+
+        if not compiler_available():
+            pytest.skip("no working C compiler")
+    specs = [sg.Spec((27, 27)), sg.Spec(("n",), "int64"), sg.Spec(("n",), "int64")]
+    return sg.compile(loss_fn, *specs, wrt=0, backend=backend, opt=opt)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_bigram_at_level_two_gathers_and_matches(backend: str) -> None:
+    f = _compile(backend, 2)
+    ops = [n.op for n in f.graph.order]
+    assert "one_hot" not in ops and "gather" in ops and "scatter_add" in ops
+    rng = np.random.default_rng(0)
+    xs, ys = rng.integers(0, 27, 500), rng.integers(0, 27, 500)
+    W = rng.standard_normal((27, 27))
+    loss, (gW,) = f(W, xs, ys)
+    want_loss, want_g = reference_step(W, xs, ys)
+    assert float(loss) == pytest.approx(want_loss, rel=1e-12)
+    np.testing.assert_allclose(gW, want_g, rtol=1e-10, atol=1e-14)
+    assert "one_hot" in [n.op for n in _compile(backend, 1).graph.order]
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_the_range_check_of_one_hot_survives_the_rewrite(backend: str) -> None:
+    f = _compile(backend, 2)
+    W = np.zeros((27, 27))
+    with pytest.raises(IndexError, match=r"class -1 is out of range \[0, 27\)"):
+        f(W, np.array([-1, 2]), np.array([1, 2]))
+    with pytest.raises(IndexError, match=r"class 27 is out of range"):
+        f(W, np.array([27, 2]), np.array([1, 2]))
