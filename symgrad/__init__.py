@@ -82,8 +82,11 @@ def __getattr__(name: str) -> object:
 
         return compile_step
     if name == "export":
+        # importing the submodule binds `symgrad.export` to it: rebind it to the function
+        # (the module is callable too, for code that imported it first)
         from symgrad.export import export
 
+        globals()["export"] = export
         return export
     if name == "optim":
         import symgrad.optim as optim

@@ -23,8 +23,9 @@ from __future__ import annotations
 
 import datetime
 import keyword
-import math
 import re
+import sys
+import types
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -325,7 +326,7 @@ def _specs_of(args: list[tuple[str, Node]]) -> list[tuple[str, str, str]]:
 
 
 def write_numpy(exp: Export, out: Path) -> None:
-    arrays: dict[str, np.ndarray] = {f"w{k}": w for k, w in enumerate(exp.weights)}
+    arrays: dict[str, Any] = {f"w{k}": w for k, w in enumerate(exp.weights)}
     parts = [p for p in (exp.forward, exp.step) if p is not None]
     kernels = []
     for p in parts:
@@ -407,4 +408,11 @@ def _write_readme(exp: Export, out: Path, backend: str) -> None:
     (out / "README.md").write_text(text, encoding="utf-8")
 
 
-_ = math
+class _CallableModule(types.ModuleType):
+    """``symgrad.export`` stays callable when the submodule was imported first."""
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Path:
+        return export(*args, **kwargs)
+
+
+sys.modules[__name__].__class__ = _CallableModule

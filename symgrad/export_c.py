@@ -60,9 +60,10 @@ def c_array(name: str, a: np.ndarray, storage: str = "static const") -> str:
 
 def _rename(kernel: str, prefix: str) -> str:
     kernel = re.sub(r"\b_sg_(\w+)", rf"_{prefix}_\1", kernel)
+    kernel = re.sub(r"\bsg_forward_scratch_bytes\b", f"{prefix}_scratch_bytes", kernel)
     for ident in ("sg_forward", "sg_dims", "sg_error", "sg_site_text", "sg_bool_is_one_byte"):
         kernel = re.sub(rf"\b{ident}\b", f"{prefix}_{ident[3:]}", kernel)
-    return re.sub(r"\b(\w+)_kernel_forward_scratch_bytes\b", r"\1_kernel_scratch_bytes", kernel)
+    return kernel
 
 
 def _used_consts(kernel: str) -> list[int]:
@@ -117,9 +118,7 @@ def _part_info(exp: Export, part: Part, tag: str, ids: _Ids) -> dict[str, Any]:
                 "ctype": n.dtype.c_type,
                 "dtype": n.dtype.name,
                 "shape": shape_text(n.shape),
-                "size": " * ".join(
-                    dim_ids[d] if isinstance(d, str) else str(d) for d in n.shape
-                )
+                "size": " * ".join(dim_ids[d] if isinstance(d, str) else str(d) for d in n.shape)
                 or "1",
             }
         )
@@ -141,11 +140,10 @@ def _part_info(exp: Export, part: Part, tag: str, ids: _Ids) -> dict[str, Any]:
         "prefix": prefix,
         "kernel": kernel,
         "consts": [
-            (f"{prefix}_c{k}", c_array(f"{prefix}_c{k}", part.prog.consts[k].array))
-            for k in consts
+            (f"{prefix}_c{k}", c_array(f"{prefix}_c{k}", part.prog.consts[k].array)) for k in consts
         ],
         "dims": [(dim_ids[d], block_comment(repr(d))) for d in dims],
-        "dims_init": ", ".join(dim_ids[d] if d in dim_ids else "0" for d in all_dims) or "0",
+        "dims_init": ", ".join(dim_ids.get(d, "0") for d in all_dims) or "0",
         "args": args,
         "outs": outs,
         "weights": part.weights,

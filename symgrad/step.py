@@ -52,8 +52,16 @@ class CompiledStep:
         opt = self.optimizer
         dtype = opt.params[0].dtype.np
         scalars = [np.asarray(c, dtype=dtype) for c in opt.scalars_next()]
-        arrays = self.function._arguments(batch, [*opt.state(), *scalars])
-        results, _ = self.function._fwd(*arrays)
+        fn = self.function
+        extra = [*opt.state(), *scalars]
+        if fn.backend == "c" and len(batch) == fn.n_args:
+            # the generated binding validates every argument itself (see CompiledFunction)
+            try:
+                results, _ = fn._fwd(*batch, *(t._data for t in fn.captures), *extra)
+            except TypeError:
+                results, _ = fn._fwd(*fn._converted_with(batch, extra))
+        else:
+            results, _ = fn._fwd(*fn._converted_with(batch, extra))
         loss = results[0]
         new_p = results[1 : 1 + self._n_params]
         for p, v in zip(opt.params, new_p, strict=True):

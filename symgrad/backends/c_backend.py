@@ -284,6 +284,7 @@ def render_c(prog: Program, module_name: str, external_scratch: bool = False) ->
         helpers=sorted(pr.helpers),
         functions=functions,
         error_codes=ERROR_CODES,
+        external_scratch=external_scratch,
     )
     binding = render(
         "c/binding.c.j2",

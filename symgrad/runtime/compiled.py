@@ -89,7 +89,11 @@ class CompiledFunction:
 
     # -- calling ----------------------------------------------------------------------------------
     def _converted(self, args: tuple[Any, ...]) -> list[Any]:
-        arrays = self._arguments(args)
+        return self._converted_with(args, ())
+
+    def _converted_with(self, args: tuple[Any, ...], extra: Sequence[Any]) -> list[Any]:
+        """Validated and converted arrays for the arguments, the captures and ``extra``."""
+        arrays = self._arguments(args, extra)
         if self.backend == "c":
             arrays = [a if a.flags.c_contiguous else np.ascontiguousarray(a) for a in arrays]
         return arrays
