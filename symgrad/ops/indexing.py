@@ -114,12 +114,17 @@ def _one_hot_infer(inputs: tuple[Node, ...], attrs: dict[str, Any]) -> tuple[Sha
     return i.shape + (n,), as_dtype(attrs["dtype"])
 
 
-def _one_hot_eval(ctx: Any, i: Any) -> Any:
-    n = ctx.attrs["num_classes"]
+def check_classes(i: Any, n: int) -> Any:
+    """``i``, whose values must be classes in ``[0, n)`` (one_hot's rule: no wrap-around)."""
     if i.size and (i.min() < 0 or i.max() >= n):
         bad = i[(i < 0) | (i >= n)].ravel()[0]
         raise IndexRangeError(f"one_hot: class {int(bad)} is out of range [0, {n})")
-    return (i[..., None] == np.arange(n)).astype(ctx.dtype)
+    return i
+
+
+def _one_hot_eval(ctx: Any, i: Any) -> Any:
+    n = ctx.attrs["num_classes"]
+    return (check_classes(i, n)[..., None] == np.arange(n)).astype(ctx.dtype)
 
 
 register(
@@ -143,11 +148,7 @@ def _class_index_infer(inputs: tuple[Node, ...], attrs: dict[str, Any]) -> tuple
 
 
 def _class_index_eval(ctx: Any, i: Any) -> Any:
-    n = ctx.attrs["num_classes"]
-    if i.size and (i.min() < 0 or i.max() >= n):
-        bad = i[(i < 0) | (i >= n)].ravel()[0]
-        raise IndexRangeError(f"one_hot: class {int(bad)} is out of range [0, {n})")
-    return i
+    return check_classes(i, ctx.attrs["num_classes"])
 
 
 register(
