@@ -4,7 +4,8 @@ local rules, and run (later: emit and compile) the forward and backward passes.
 Owns: the public API, by re-export only. May import: every symgrad layer.
 """
 
-from typing import TYPE_CHECKING
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 from symgrad import nn
 from symgrad import ops as _ops  # declares the built-in ops
@@ -44,7 +45,13 @@ from symgrad.ir import (
 from symgrad.ir.errors import ArgumentError, ConcretizationError, DTypeError, ShapeError
 
 
-def compile(fn, *specs_or_arrays, wrt=None, backend=None, opt=1):  # type: ignore[no-untyped-def]
+def compile(  # the public name shadows the builtin on purpose
+    fn: Callable[..., Any],
+    *specs_or_arrays: Any,
+    wrt: Any = None,
+    backend: str | None = None,
+    opt: int = 1,
+) -> "CompiledFunction":
     """Trace ``fn`` once and compile it to C (or NumPy) code; see :mod:`symgrad.api`.
 
     ``symgrad.compile(fn, *specs_or_arrays, wrt=None, backend=None)`` returns a
@@ -58,7 +65,7 @@ def compile(fn, *specs_or_arrays, wrt=None, backend=None, opt=1):  # type: ignor
     return _compile(fn, *specs_or_arrays, wrt=wrt, backend=backend, opt=opt)
 
 
-def _eager_executor(boundary, outputs, arrays):  # type: ignore[no-untyped-def]
+def _eager_executor(boundary: list[Node], outputs: list[Node], arrays: list[Any]) -> list[Any]:
     from symgrad.runtime.eager import execute
 
     return execute(boundary, outputs, arrays)
@@ -108,6 +115,7 @@ if TYPE_CHECKING:
     from symgrad.autodiff.derive import elementwise
     from symgrad.export import export
     from symgrad.gradcheck import gradcheck
+    from symgrad.runtime.compiled import CompiledFunction
     from symgrad.step import compile_step
 
 del _ops

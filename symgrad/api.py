@@ -1,16 +1,15 @@
 """The pipeline driver: ``symgrad.compile`` (trace → differentiate → schedule → generate →
 cache → load).
 
-Owns: resolving ``wrt`` (argument indices and captured leaves), choosing the backend (C when a
-compiler works, else NumPy with one warning), and the in-process memo that skips tracing when
-the same function is compiled again with the same specs. May import: every symgrad layer.
+Owns: resolving ``wrt`` (argument indices and captured leaves), the optimisation level, and the
+in-process memo that skips tracing when the same function is compiled again with the same specs
+(the backend choice is ``runtime.modules.load``'s). May import: every symgrad layer.
 """
 
 from __future__ import annotations
 
-import warnings
 import weakref
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from typing import Any
 
 from symgrad.autodiff.joint import split
@@ -25,7 +24,6 @@ from symgrad.runtime import modules
 from symgrad.runtime.compiled import CompiledFunction
 
 _MEMO: weakref.WeakKeyDictionary[Any, dict[Any, CompiledFunction]] = weakref.WeakKeyDictionary()
-_warned_fallback = False
 
 
 def _wrt_positions(wrt: Any, graph: TracedGraph) -> list[int]:
@@ -59,29 +57,6 @@ def _wrt_positions(wrt: Any, graph: TracedGraph) -> list[int]:
             )
         pos.append(k)
     return pos
-
-
-def resolve_backend(backend: str | None) -> str:
-    """``None`` means C when a compiler works, else NumPy (with one warning)."""
-    global _warned_fallback
-    if backend is not None:
-        if backend not in modules.BACKENDS:
-            raise ValueError(f"backend must be one of {modules.BACKENDS}, got {backend!r}")
-        return backend
-    from symgrad.runtime import cc
-
-    try:
-        cc.find_compiler()
-        return "c"
-    except cc.CompileError as e:
-        if not _warned_fallback:
-            warnings.warn(
-                f"no working C compiler ({e}); symgrad uses the NumPy backend",
-                RuntimeWarning,
-                stacklevel=3,
-            )
-            _warned_fallback = True
-        return "numpy"
 
 
 def compile(
@@ -127,9 +102,7 @@ def compile(
         opt_graph = optimize(graph, opt)
         prog = schedule(opt_graph)
         joint_graph = opt_graph
-    built = modules.cached(prog, "c", joint_graph) if backend is None else None
-    if built is None:
-        built = modules.build(prog, resolve_backend(backend), joint_graph)
+    built = modules.load(prog, backend, joint_graph)
     cf = CompiledFunction(
         getattr(fn, "__name__", "fn"),
         graph,
@@ -142,6 +115,3 @@ def compile(
     )
     per_fn[memo_key] = cf
     return cf
-
-
-_ = Sequence

@@ -20,7 +20,7 @@ Handler = Callable[[argparse.Namespace], int]
 
 def _cmd_ops(args: argparse.Namespace) -> int:
     """Print the op catalogue (Markdown), generated from the op registry."""
-    from symgrad.ir.opdef import catalogue_markdown
+    from symgrad.ops.catalogue import catalogue_markdown
 
     text = catalogue_markdown()
     sys.stdout.write(text if text.endswith("\n") else text + "\n")

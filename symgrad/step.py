@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from symgrad.api import _wrt_positions, resolve_backend
+from symgrad.api import _wrt_positions
 from symgrad.autodiff.vjp import vjp
 from symgrad.backends.schedule import schedule
 from symgrad.frontend.trace import Spec, TracedGraph, trace
@@ -85,10 +85,11 @@ def compile_step(
     opt: int = 1,
 ) -> CompiledStep:
     """Compile one training step of ``loss_fn`` (which closes over ``optimizer.params``)."""
-    chosen = resolve_backend(backend)
+    if backend is not None:
+        modules.resolve_backend(backend)  # reject a bad name before tracing
     graph, step_graph, n_params = build_step_graph(loss_fn, specs_or_arrays, optimizer, opt)
     prog = schedule(step_graph)
-    built = modules.build(prog, chosen, step_graph)
+    built = modules.load(prog, backend, step_graph)
     fn = CompiledFunction(
         getattr(loss_fn, "__name__", "step"),
         graph,

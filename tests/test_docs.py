@@ -15,7 +15,7 @@ def test_op_catalogue_is_current() -> None:
         [
             sys.executable,
             "-c",
-            "from symgrad.ir.opdef import catalogue_markdown as c; print(c(), end='')",
+            "from symgrad.ops.catalogue import catalogue_markdown as c; print(c(), end='')",
         ],
         capture_output=True,
         text=True,

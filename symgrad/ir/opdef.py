@@ -201,25 +201,3 @@ def shape_size(shape: Shape) -> int | None:
     """The number of elements, or None when a dim is symbolic."""
     ints = [d for d in shape if isinstance(d, int)]
     return math.prod(ints) if len(ints) == len(shape) else None
-
-
-# -- the op catalogue (docs/ops.md is generated from this) ---------------------------------
-def catalogue_markdown() -> str:
-    """A Markdown table of every registered op, generated from the registry."""
-    import symgrad.ops  # noqa: F401  (declares the built-in ops)
-
-    lines = [
-        "# Op catalogue",
-        "",
-        "Generated from the op registry by `symgrad ops` — do not edit by hand.",
-        "",
-        "| op | kind | inputs | differentiable | description |",
-        "|---|---|---|---|---|",
-    ]
-    for name in sorted(_REGISTRY):
-        op = _REGISTRY[name]
-        arity = "variadic" if op.arity is None else str(op.arity)
-        diff = "yes" if op.differentiable else "no"
-        doc = " ".join(op.doc.split()) or "-"
-        lines.append(f"| `{name}` | {op.kind.value} | {arity} | {diff} | {doc} |")
-    return "\n".join(lines) + "\n"

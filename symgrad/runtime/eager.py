@@ -32,9 +32,7 @@ def c_node_limit() -> int:
 
 
 def choose_backend(n_nodes: int) -> str:
-    from symgrad.api import resolve_backend
-
-    backend = resolve_backend(os.environ.get("SYMGRAD_BACKEND") or None)
+    backend = modules.resolve_backend(os.environ.get("SYMGRAD_BACKEND") or None)
     if backend == "c" and (n_nodes > c_node_limit() or not _c_backend_present()):
         return "numpy"
     return backend

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import time
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -194,6 +195,39 @@ def build(prog: Program, backend: str, graph: Graph) -> Built:
     built = (build_numpy if backend == "numpy" else build_c)(prog, graph)
     assert built is not None
     return built
+
+
+_warned_fallback = False
+
+
+def resolve_backend(backend: str | None) -> str:
+    """``None`` means C when a compiler works, else NumPy (with one warning per process)."""
+    global _warned_fallback
+    if backend is not None:
+        if backend not in BACKENDS:
+            raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
+        return backend
+    from symgrad.runtime import cc
+
+    try:
+        cc.find_compiler()
+        return "c"
+    except cc.CompileError as e:
+        if not _warned_fallback:
+            warnings.warn(
+                f"no working C compiler ({e}); symgrad uses the NumPy backend",
+                RuntimeWarning,
+                stacklevel=4,
+            )
+            _warned_fallback = True
+        return "numpy"
+
+
+def load(prog: Program, backend: str | None, graph: Graph) -> Built:
+    """The module for ``prog`` on ``backend``; ``None`` prefers C: an already-built C module is
+    used without probing the compiler, else C when a compiler works, else NumPy."""
+    built = cached(prog, "c", graph) if backend is None else None
+    return built if built is not None else build(prog, resolve_backend(backend), graph)
 
 
 def cached(prog: Program, backend: str, graph: Graph) -> Built | None:
