@@ -5,7 +5,7 @@ scratch memory, return codes, the ``<name>_params`` / ``<name>_opt_state`` struc
 training step), weights and recorded examples as ``static const`` arrays, and renaming the
 kernel's identifiers (``sg_forward``, ``sg_dims``, ``_sg_*`` helpers ...) so that the forward
 and training kernels share one translation unit. The kernels come from
-``symgrad.backends.c_backend.render_c(..., external_scratch=True)``. May import: numpy,
+``symgrad.backends.c_backend.render_c``. May import: numpy,
 ``symgrad.backends``, ``symgrad.ir`` and ``symgrad.export``.
 """
 
@@ -27,7 +27,7 @@ from symgrad.ir.dtypes import as_dtype
 from symgrad.ir.node import Node
 
 _WRAPPER_NAMES = frozenset(
-    "params state scratch scratch_bytes loss rc d e h base kernel_scratch".split()
+    "params state scratch scratch_bytes loss rc d e h t own ns np_ base kernel_scratch".split()
 )
 _TOL = {"float64": "1e-9", "float32": "1e-4", "int64": "0", "bool": "0"}
 
@@ -75,11 +75,13 @@ def _used_consts(kernel: str) -> list[int]:
 class _Ids:
     """C identifiers for user names: safe names stay, others become ``<kind><k>``."""
 
-    def __init__(self) -> None:
+    def __init__(self, prefix: str = "") -> None:
         self.taken: set[str] = set(_WRAPPER_NAMES)
+        self.prefix = prefix.lower()  # the export's own identifiers (model_forward, ...)
 
     def get(self, name: str, fallback: str) -> str:
         ok = is_safe_name(name) and name not in _C_RESERVED and not _MACRO_LIKE.match(name)
+        ok = ok and not (self.prefix and name.lower().startswith(self.prefix))
         nm = name if ok else fallback
         while nm in self.taken:
             nm += "_"
@@ -104,10 +106,10 @@ def _bind(part: Part) -> dict[str, int]:
 
 def _part_info(exp: Export, part: Part, tag: str, ids: _Ids) -> dict[str, Any]:
     prefix = f"{exp.name}_{tag}"
-    src = render_c(part.prog, f"{exp.name}_{tag}", external_scratch=True).kernel
+    src = render_c(part.prog, f"{exp.name}_{tag}").kernel
     consts = _used_consts(src)
     kernel = _rename(src, f"{prefix}_kernel")
-    kernel = "\n".join(kernel.splitlines()[1:])  # its header line: the file has one
+    kernel = kernel.split("\n", 1)[1].removesuffix("\n")  # not splitlines(): see text.py
     dims = _dims_of(part)
     dim_ids = {d: ids.get(part.prog.dim_vars[d], f"dim{k}") for k, d in enumerate(dims)}
     args = []
@@ -156,7 +158,7 @@ def _size(shape: tuple[Any, ...]) -> int:
 
 
 def write_c(exp: Export, out: Path) -> None:
-    ids = _Ids()
+    ids = _Ids(f"{exp.name}_")
     name = exp.name
     fwd = _part_info(exp, exp.forward, "fwd", ids)
     step = _part_info(exp, exp.step, "step", ids) if exp.step is not None else None

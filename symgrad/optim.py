@@ -77,6 +77,11 @@ class Optimizer:
         self.t += 1
         return self.scalars()
 
+    def scalar_arrays(self) -> list[np.ndarray]:
+        """:meth:`scalars_next` as 0-d arrays of the parameters' dtype (a step's inputs)."""
+        dt = self.params[0].dtype.np
+        return [np.asarray(c, dtype=dt) for c in self.scalars_next()]
+
     def apply_arrays(
         self,
         params: list[np.ndarray],

@@ -50,31 +50,39 @@ class CompiledStep:
 
     def __call__(self, *batch: Any) -> float:
         opt = self.optimizer
-        dtype = opt.params[0].dtype.np
-        scalars = [np.asarray(c, dtype=dtype) for c in opt.scalars_next()]
         fn = self.function
-        extra = [*opt.state(), *scalars]
+        extra = [*opt.state(), *opt.scalar_arrays()]
         if fn.backend == "c" and len(batch) == fn.n_args:
-            # the generated binding validates every argument itself (see CompiledFunction)
+            # the generated binding validates every argument itself (see CompiledFunction) and
+            # writes the new parameter values into the parameters' arrays
             try:
                 results, _ = fn._fwd(*batch, *(t._data for t in fn.captures), *extra)
             except TypeError:
-                results, _ = fn._fwd(*fn._converted_with(batch, extra))
+                results = self._call_converted(batch, extra)
         else:
-            results, _ = fn._fwd(*fn._converted_with(batch, extra))
-        loss = results[0]
-        new_p = results[1 : 1 + self._n_params]
-        for p, v in zip(opt.params, new_p, strict=True):
+            results = self._call_converted(batch, extra)
+        return float(results[0])
+
+    def _call_converted(self, batch: tuple[Any, ...], extra: list[Any]) -> Any:
+        """The slow path: parameters made writable contiguous arrays of their dtype (they are
+        updated in place), the batch converted and checked."""
+        for p in self.optimizer.params:
             data = p._data
-            if data is not None and data.flags.writeable and data.shape == np.shape(v):
-                np.copyto(data, v)
-            else:
-                p.data = v
-        opt.set_state([np.array(a) for a in results[1 + self._n_params :]])
-        return float(loss)
+            if not (isinstance(data, np.ndarray) and _writable(data) and data.dtype == p.dtype.np):
+                p.data = np.array(data, dtype=p.dtype.np, order="C")
+        state = self.optimizer.state()
+        if not all(_writable(a) for a in state):
+            self.optimizer.set_state([np.array(a, order="C") for a in state])
+            extra = [*self.optimizer.state(), *extra[len(state) :]]
+        results, _ = self.function._fwd(*self.function._converted_with(batch, extra))
+        return results
 
     def __repr__(self) -> str:
         return f"<CompiledStep {self.function.__name__} backend={self.backend!r}>"
+
+
+def _writable(a: Any) -> bool:
+    return isinstance(a, np.ndarray) and a.flags.writeable and a.flags.c_contiguous
 
 
 def compile_step(
@@ -88,7 +96,14 @@ def compile_step(
     if backend is not None:
         modules.resolve_backend(backend)  # reject a bad name before tracing
     graph, step_graph, n_params = build_step_graph(loss_fn, specs_or_arrays, optimizer, opt)
-    prog = schedule(step_graph)
+    # the new parameters (outputs 1..n) overwrite the parameters' arrays (the inputs at
+    # `positions`), and the new optimiser state (the outputs after them) the state's arrays
+    positions = _wrt_positions(list(optimizer.params), graph)
+    n_state = len(optimizer.state())
+    first_state = len(graph.inputs)
+    inplace = [(1 + k, p) for k, p in enumerate(positions)]
+    inplace += [(1 + n_params + j, first_state + j) for j in range(n_state)]
+    prog = schedule(step_graph, inplace=inplace)
     built = modules.load(prog, backend, step_graph)
     fn = CompiledFunction(
         getattr(loss_fn, "__name__", "step"),

@@ -121,3 +121,53 @@ def test_parameters_must_be_used_by_the_loss() -> None:
         )
     with pytest.raises(ValueError, match="empty parameter list"):
         SGD([])
+
+
+# --- in place: the step writes parameters and optimiser state into their own arrays ------------
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("make", [lambda ps: SGD(ps, lr=0.1, momentum=0.9), lambda ps: Adam(ps)])
+def test_the_step_updates_parameter_and_state_arrays_in_place(make, backend: str) -> None:  # type: ignore[no-untyped-def]
+    _need(backend)
+    X, y = _data()
+    lin = sg.nn.Linear(3, 1, rng=1)
+    opt = make(lin.parameters())
+
+    def loss(X, y):  # type: ignore[no-untyped-def]
+        return ((lin(X).reshape(X.shape[0]) - y) ** 2).mean()
+
+    step = sg.compile_step(loss, X, y, optimizer=opt, backend=backend)
+    params = [p._data for p in lin.parameters()]
+    state = opt.state()
+    before = [a.copy() for a in params + state]
+    losses = [step(X, y) for _ in range(3)]
+    assert losses[2] < losses[0]
+    assert all(p._data is a for p, a in zip(lin.parameters(), params, strict=True))
+    assert all(s is a for s, a in zip(opt.state(), state, strict=True))
+    assert all(not np.array_equal(a, b) for a, b in zip(params + state, before, strict=True))
+    if backend == "c":
+        assert "(updated in place)" in step.source()
+    else:
+        assert "[...] = " in step.source()
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_a_read_only_parameter_array_is_replaced_by_a_private_copy(backend: str) -> None:
+    _need(backend)
+    X, y = _data()
+    lin = sg.nn.Linear(3, 1, rng=1)
+    frozen = np.array(lin.weight.data)
+    frozen.setflags(write=False)
+    lin.weight.data = frozen
+    opt = SGD(lin.parameters(), lr=0.1)
+
+    def loss(X, y):  # type: ignore[no-untyped-def]
+        return ((lin(X).reshape(X.shape[0]) - y) ** 2).mean()
+
+    step = sg.compile_step(loss, X, y, optimizer=opt, backend=backend)
+    first = step(X, y)
+    second = step(X, y)
+    assert second < first
+    assert lin.weight._data is not frozen and lin.weight._data.flags.writeable
+    assert not np.array_equal(lin.weight.data, frozen)  # learned, and the caller's array is intact

@@ -29,6 +29,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+from symgrad.backends.c_fusion import fused_loop, fusion_groups
 from symgrad.backends.c_kernels import ALIAS_OPS, ERROR_CODES, OpPrinter, elementwise_template
 from symgrad.backends.c_loops import prod
 from symgrad.backends.schedule import Function, Program
@@ -107,11 +108,8 @@ class _Slot:
 class _FunctionPrinter:
     """One kernel function: storage of each value, statements, copies into the outputs."""
 
-    def __init__(
-        self, prog: Program, fn: Function, names: _CNames, pr: OpPrinter, external: bool = False
-    ) -> None:
+    def __init__(self, prog: Program, fn: Function, names: _CNames, pr: OpPrinter) -> None:
         self.prog, self.fn, self.names, self.pr = prog, fn, names, pr
-        self.external = external  # scratch memory is the caller's (_scratch_mem, _scratch_cap)
         self.reserve: list[str] = []  # the reservations, for <fn>_scratch_bytes
         self.params = {id(n): names.of[p] for p, n in fn.params}
         self.targets = {id(s.node): names.of[s.target] for s in fn.stmts}
@@ -119,8 +117,12 @@ class _FunctionPrinter:
         self.consts: dict[int, Node] = {}  # index in prog.consts -> node, for those read
         taken = set(names.taken)  # output buffers are named afresh in each function
         self.slots: list[_Slot] = []
-        for k, node in enumerate(fn.outputs):
-            base = f"out{k}" if k < fn.n_results else f"saved{k - fn.n_results}"
+        self.updated = {p for _, p in fn.inplace}  # parameters written in place
+        kept = fn.returned()
+        n_res = sum(k < fn.n_results for k in kept)
+        for j, k in enumerate(kept):
+            node = fn.outputs[k]
+            base = f"out{j}" if j < n_res else f"saved{j - n_res}"
             while base in taken:
                 base += "_"
             taken.add(base)
@@ -147,9 +149,17 @@ class _FunctionPrinter:
         decls: list[str] = []
         body: list[str] = []
         scratch: list[tuple[str, str, str]] = []
+        results = {id(n) for n in self.fn.outputs}
+        groups = fusion_groups([s.node for s in self.fn.stmts], results)
+        members = {id(m) for ms in groups.values() for m in ms}
+        where = {id(s.node): s.where for s in self.fn.stmts}
         for s in self.fn.stmts:
             node, tgt = s.node, self.targets[id(s.node)]
             ct = node.dtype.c_type
+            if id(node) in members:  # computed in its group's loop, at the group's root
+                continue
+            for m in groups.get(id(node), []):
+                body.append(f"/* {block_comment(f'{self.targets[id(m)]}: {where[id(m)]}')} */")
             body.append(f"/* {block_comment(f'{tgt}: {s.where}')} */")
             alias = node.op in ALIAS_OPS and node.inputs[0].op != "const"
             if id(node) in direct:
@@ -163,6 +173,8 @@ class _FunctionPrinter:
                 scratch.append((tgt, prod(node.shape).c(pr.dim), ct))
             if node.op in ALIAS_OPS:  # into a result buffer, or of a literal
                 body += pr.copy(node, node.inputs[0], tgt)
+            elif id(node) in groups:
+                body += fused_loop(pr, node, groups[id(node)], tgt, self.targets)
             else:
                 body += pr.statement(node, tgt)
         return decls, body, scratch
@@ -177,23 +189,31 @@ class _FunctionPrinter:
         for k, (name, n, ct) in enumerate(scratch):
             code.append(f"_at[{k}] = _sg_reserve(&_top, {n}, sizeof({ct})); /* {name} */")
             self.reserve.append(f"(void)_sg_reserve(&_top, {n}, sizeof({ct})); /* {name} */")
-        if self.external:
-            code += [
-                "if (_scratch_mem == NULL || _top > SIZE_MAX - 64 || _top + 64 > _scratch_cap)",
-                "    SG_NOMEM();",
-                "_scratch = (char *)_scratch_mem + (64 - (uintptr_t)_scratch_mem % 64) % 64;",
-            ]
-        else:
-            self.pr.helpers.add("arena")
-            code += ["_scratch = (char *)_sg_arena(_top);", "if (_scratch == NULL) SG_NOMEM();"]
+        code += [
+            "if (_scratch_mem == NULL || _top > SIZE_MAX - 64 || _top + 64 > _scratch_cap)",
+            "    SG_NOMEM();",
+            "_scratch = (char *)_scratch_mem + (64 - (uintptr_t)_scratch_mem % 64) % 64;",
+        ]
         for k, (name, _, ct) in enumerate(scratch):
             code.append(f"{name} = ({ct} *)(_scratch + _at[{k}]);")
         return decls, code
 
     def tail(self) -> list[str]:
         """Copies into the outputs not written by their statement (inputs, constants, aliases,
-        repeated outputs, literals)."""
+        repeated outputs, literals), then the in-place updates of parameters (last: every
+        statement has read the old values by then)."""
         out: list[str] = []
+        for k, p in self.fn.inplace:
+            node, (pname, pnode) = self.fn.outputs[k], self.fn.params[p]
+            if node is pnode:
+                continue
+            cname, ct = self.names.of[pname], node.dtype.c_type
+            n = prod(node.shape).c(self.pr.dim)
+            out.append(f"/* {cname} (updated in place): {type_str(node)} */")
+            if node.op == "const":
+                out += self.pr.fill(cname, n, self.pr.at(node, "0"))
+            else:
+                out.append(f"memcpy({cname}, {self.ref(node)}, (size_t)({n}) * sizeof({ct}));")
         for slot in self.slots:
             if slot.direct:
                 continue
@@ -211,13 +231,15 @@ class _FunctionPrinter:
         arena_decls, arena = self.arena(scratch)
         tail = self.tail()
         sig = [f"const sg_dims *restrict {_DIMS}", f"sg_error *restrict {_ERR}"]
-        sig += [f"const {n.dtype.c_type} *restrict {self.names.of[p]}" for p, n in self.fn.params]
+        for k, (p, n) in enumerate(self.fn.params):
+            # an updated parameter is read and written through one pointer: no restrict
+            ct, var = n.dtype.c_type, self.names.of[p]
+            sig.append(f"{ct} *{var}" if k in self.updated else f"const {ct} *restrict {var}")
         consts = sorted(self.consts)
         for k in consts:
             sig.append(f"const {self.consts[k].dtype.c_type} *restrict {self.names.of[f'_C[{k}]']}")
         sig += [f"{s.node.dtype.c_type} *restrict {s.name}" for s in self.slots]
-        if self.external:
-            sig += ["void *restrict _scratch_mem", "size_t _scratch_cap"]
+        sig += ["void *restrict _scratch_mem", "size_t _scratch_cap"]
         params = ", ".join(f"{p}: {type_str(n)}" for p, n in self.fn.params)
         doc = f"{cname}: ({params}) -> ({', '.join(type_str(s.node) for s in self.slots)})"
         return {
@@ -229,10 +251,8 @@ class _FunctionPrinter:
             "decls": decls + arena_decls,
             "body": arena + body,
             "tail": tail,
-            "heap": ["_scratch"] if scratch and not self.external else [],
             "consts": consts,
-            "external": self.external,
-            "unused_scratch": self.external and not scratch,
+            "unused_scratch": not scratch,
             "reserve": self.reserve,
         }
 
@@ -241,14 +261,16 @@ _DIMS = "_dims"
 _ERR = "_err"
 
 
-def render_c(prog: Program, module_name: str, external_scratch: bool = False) -> CSource:
+def render_c(prog: Program, module_name: str) -> CSource:
     """The kernel and binding sources of ``prog``; the extension module is ``module_name``.
 
-    ``external_scratch=True`` (used by ``symgrad.export``; the binding then cannot be built)
-    makes every kernel function take the caller's scratch memory as two last parameters,
-    ``void *restrict _scratch_mem, size_t _scratch_cap`` (no ``malloc``; too small or NULL is
-    ``SG_ERR_NOMEM``), and adds ``size_t sg_<pass>_scratch_bytes(const sg_dims *)``, the bytes
-    it needs (any alignment: 64 bytes of slack are included)."""
+    Every kernel function takes the caller's scratch memory as two last parameters,
+    ``void *restrict _scratch_mem, size_t _scratch_cap`` (the kernel never calls ``malloc``;
+    too small or NULL is ``SG_ERR_NOMEM``), and ``size_t sg_<pass>_scratch_bytes(const sg_dims
+    *)`` says how many bytes it needs (any alignment: 64 bytes of slack are included). The
+    binding keeps one block per module and reuses it across calls while it holds the GIL (a
+    fresh block when it releases the GIL around a large call), so a warm call allocates
+    nothing but its results; ``symgrad.export`` hands the choice to the library's user."""
     if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", module_name):
         raise ValueError(f"module_name must be a C identifier, got {module_name!r}")
     names = _CNames(prog)
@@ -266,7 +288,7 @@ def render_c(prog: Program, module_name: str, external_scratch: bool = False) ->
     for fn in (f for f in (prog.forward, prog.backward) if f is not None):
         used_dims.clear()
         pr.fails = False
-        fp = _FunctionPrinter(prog, fn, names, pr, external_scratch)
+        fp = _FunctionPrinter(prog, fn, names, pr)
         info = fp.render(f"sg_{fn.name}")
         bound = {d for _, n in fn.params for d in n.shape if isinstance(d, str)}
         if used_dims - bound:
@@ -284,7 +306,6 @@ def render_c(prog: Program, module_name: str, external_scratch: bool = False) ->
         helpers=sorted(pr.helpers),
         functions=functions,
         error_codes=ERROR_CODES,
-        external_scratch=external_scratch,
     )
     binding = render(
         "c/binding.c.j2",
@@ -315,6 +336,7 @@ def _arg_desc(
         "sym": [index[d] if isinstance(d, str) else -1 for d in shape],
         "expected": c_string(fmt_shape(tuple(shape))),
         "static": all(isinstance(d, int) for d in shape),
+        "writable": False,
     }
 
 
@@ -328,6 +350,9 @@ def _binding_info(
     """What the binding needs to know of one function: argument tables and the kernel call."""
     index = {d: k for k, (d, _) in enumerate(dim_fields)}
     params = [_arg_desc(p, n.shape, n.dtype.name, index) for p, n in fn.params]
+    updated = {p for _, p in fn.inplace}
+    for k, desc in enumerate(params):
+        desc["writable"] = k in updated
     outs = [_arg_desc(s.name, s.node.shape, s.node.dtype.name, index) for s in slots]
     py_params = [p for p, _ in fn.params]
     n_cot = n_saved = 0
@@ -339,7 +364,10 @@ def _binding_info(
     n_args = len(py_params)
     ret = "(results, saved)" if fn.name == "forward" else "grads"
     plural = "argument" if n_args == 1 else "arguments"
-    call = [f"(const {n.dtype.c_type} *)_in[{k}].buf" for k, (_, n) in enumerate(fn.params)]
+    call = [
+        f"({'' if k in updated else 'const '}{n.dtype.c_type} *)_in[{k}].buf"
+        for k, (_, n) in enumerate(fn.params)
+    ]
     for k in info["consts"]:
         ct = as_dtype(prog.consts[k].array.dtype).c_type
         call.append(f"(const {ct} *)sgb_consts[{k}].buf")
@@ -350,7 +378,7 @@ def _binding_info(
         "cname": info["cname"],
         "params": params,
         "outs": outs,
-        "n_results": fn.n_results,
+        "n_results": sum(k < fn.n_results for k in fn.returned()),
         "n_cot": n_cot,
         "n_saved": n_saved,
         "n_args": n_args,

@@ -125,13 +125,22 @@ class NumpyPrinter:
             code = f"{s.target} = {self.expr(s.node)}"
             pad = max(0, _COMMENT_COL - len(code))
             body.append({"code": code, "comment": line_comment(s.where), "pad": pad})
-        outs = [self.operand(o) for o in fn.outputs]
-        results, saved = outs[: fn.n_results], outs[fn.n_results :]
+        for k, p in fn.inplace:  # parameters updated in place, after every other statement
+            pname, pnode = fn.params[p]
+            if fn.outputs[k] is not pnode:
+                code = f"{pname}[...] = {self.operand(fn.outputs[k])}"
+                pad = max(0, _COMMENT_COL - len(code))
+                body.append({"code": code, "comment": "updated in place", "pad": pad})
+        kept = fn.returned()
+        outs = [self.operand(fn.outputs[k]) for k in kept]
+        n_res = sum(k < fn.n_results for k in kept)
+        results, saved = outs[:n_res], outs[n_res:]
         ret = _tuple(results) + (", " + _tuple(saved) if fn.name == "forward" else "")
         return {
             "name": fn.name,
             "params": params,
-            "signature": f"({sig}) -> " + _tuple([type_str(o) for o in fn.outputs[: fn.n_results]]),
+            "signature": f"({sig}) -> "
+            + _tuple([type_str(fn.outputs[k]) for k in kept if k < fn.n_results]),
             "prologue": prologue,
             "body": body,
             "ret": ret,

@@ -9,6 +9,7 @@ May import: ``symgrad.ir``, ``symgrad.ops``, ``symgrad.autodiff`` and ``symgrad.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from symgrad.autodiff.joint import Joint
@@ -35,6 +36,14 @@ class Function:
     stmts: list[Stmt]
     outputs: list[Node]
     n_results: int  # the first n_results outputs are results; the rest are saved values
+    # (output index, parameter index): results written into that parameter's array (updated in
+    # place: the caller's buffer) after everything else, instead of being returned
+    inplace: list[tuple[int, int]] = field(default_factory=list)
+
+    def returned(self) -> list[int]:
+        """Indices of the outputs the function returns (all but the in-place ones)."""
+        done = {k for k, _ in self.inplace}
+        return [k for k in range(len(self.outputs)) if k not in done]
 
 
 @dataclass
@@ -152,8 +161,12 @@ def _function(
     return Function(name, params, dims, stmts, list(graph.outputs), n_results)
 
 
-def schedule(graph: Graph, joint: Joint | None = None) -> Program:
-    """Schedule the forward pass of ``graph`` (and the backward pass when ``joint`` is given)."""
+def schedule(
+    graph: Graph, joint: Joint | None = None, inplace: Sequence[tuple[int, int]] = ()
+) -> Program:
+    """Schedule the forward pass of ``graph`` (and the backward pass when ``joint`` is given).
+    ``inplace`` pairs (output, input) indices of ``graph`` whose output overwrites the input's
+    array instead of being returned (``compile_step``'s parameter updates)."""
     namer = _Namer()
     fwd_graph = joint.forward if joint is not None else graph
     pnames = param_names(list(graph.input_names))
@@ -169,6 +182,14 @@ def schedule(graph: Graph, joint: Joint | None = None) -> Program:
     )
     n_out = len(graph.outputs)
     prog.forward = _function(prog, namer, "forward", fwd_graph, n_out, {})
+    for out, inp in inplace:
+        if not (0 <= out < n_out and 0 <= inp < len(graph.inputs)):
+            raise ValueError(f"inplace pair {(out, inp)} is out of range")
+        if graph.outputs[out].shape != graph.inputs[inp].shape or (
+            graph.outputs[out].dtype is not graph.inputs[inp].dtype
+        ):
+            raise ValueError(f"inplace pair {(out, inp)}: the output and input types differ")
+    prog.forward.inplace = list(inplace)
     if joint is not None:
         hints: dict[int, str] = {}
         for node, nm in zip(joint.wrt, [namer.names[id(w)] for w in joint.wrt], strict=True):

@@ -36,6 +36,11 @@ from symgrad.ir.errors import SymgradError
 #: that the generated code and gradcheck rely on.
 BASE_FLAGS: tuple[str, ...] = ("-O2", "-fPIC", "-shared", "-std=c99")
 NATIVE_FLAG = "-march=native"
+#: Added after the base flags (GCC's spelling; a compiler that rejects them builds with the base
+#: flags): ``-O3`` vectorises the loops, and without the parameter GCC fully unrolls the short
+#: fixed-length loops of small models and then vectorises them badly (2-3x slower; see
+#: docs/architecture.md, "Compiler flags").
+TUNING_FLAGS: tuple[str, ...] = ("-O3", "--param=max-completely-peel-times=1")
 STDERR_LIMIT = 4000
 VERSION_TIMEOUT = 30.0
 
@@ -231,7 +236,7 @@ def accepts_flag(compiler: Compiler, flag: str) -> bool:
 
 
 def default_flags(native: bool = True) -> list[str]:
-    """``-O2 -fPIC -shared -std=c99``, plus ``-march=native`` when ``native``.
+    """``-O2 -fPIC -shared -std=c99`` and the tuning flags, plus ``-march=native`` when ``native``.
 
     Decided without running the compiler, so that the flags -- and the cache keys made from
     them -- are known to a warm process that never runs it. A compiler that rejects the native
@@ -239,15 +244,16 @@ def default_flags(native: bool = True) -> list[str]:
     native flag off. Include :func:`cpu_tag` in the cache key whenever the result has native
     flags.
     """
-    flags = list(BASE_FLAGS)
+    flags = [*BASE_FLAGS, *TUNING_FLAGS]
     if native and os.environ.get("SYMGRAD_NATIVE", "1") != "0":
         flags.append(NATIVE_FLAG)
     return flags
 
 
 def without_native(flags: Sequence[str]) -> list[str]:
-    """``flags`` minus CPU-specific ones (the fallback when a compiler rejects them)."""
-    return [f for f in flags if not f.endswith("=native")]
+    """``flags`` minus CPU-specific and compiler-specific ones (the fallback when a compiler
+    rejects them)."""
+    return [f for f in flags if not f.endswith("=native") and f not in TUNING_FLAGS]
 
 
 def has_native_flags(flags: Sequence[str]) -> bool:

@@ -26,6 +26,7 @@ from typing import Any
 import numpy as np
 
 from symgrad.backends.schedule import Program
+from symgrad.backends.templating import fingerprint
 from symgrad.ir.errors import ArgumentError
 from symgrad.ir.graph import Graph
 from symgrad.runtime import cache
@@ -65,10 +66,12 @@ def graph_alias(graph: Graph, backend: str, **extra: str) -> str:
     for n in graph.order:
         p = n.provenance
         if p is not None:
-            quoted.update(f"{p.file}:{p.line}:{p.via}:{p.source}\n".encode())
+            text = f"{p.file}:{p.line}:{p.via}:{p.source}\n"
+            quoted.update(text.encode("utf-8", "surrogatepass"))  # paths may hold surrogates
     return cache.make_key(
         kind="program",
         backend=backend,
+        codegen=fingerprint(),
         graph=graph.text(provenance=True),
         structure=graph.content_hash,
         quoted=quoted.hexdigest(),
@@ -115,7 +118,7 @@ def _load(
 
 
 def build_numpy(prog: Program, graph: Graph, build_ok: bool = True) -> Built | None:
-    alias = graph_alias(graph, "numpy")
+    alias = graph_alias(graph, "numpy", inplace=repr(prog.forward.inplace))
 
     def render() -> tuple[str, Callable[[Path], dict[str, Any]]]:
         from symgrad.backends.numpy_backend import render_numpy
@@ -139,9 +142,16 @@ def build_c(prog: Program, graph: Graph, build_ok: bool = True) -> Built | None:
 
     flags = cc.default_flags()
     suffix = cc.extension_suffix()
-    name = f"sg_{prog.graph_hash[:20]}"
+    name = f"sg_{prog.graph_hash[:20]}" + ("_inplace" if prog.forward.inplace else "")
     artefact = f"{name}{suffix}"
-    alias = graph_alias(graph, "c", flags=" ".join(flags), cpu=cc.cpu_tag(), ext=suffix)
+    alias = graph_alias(
+        graph,
+        "c",
+        flags=" ".join(flags),
+        cpu=cc.cpu_tag(),
+        ext=suffix,
+        inplace=repr(prog.forward.inplace),
+    )
 
     def render() -> tuple[str, Callable[[Path], dict[str, Any]]]:
         from symgrad.backends.c_backend import render_c
@@ -157,10 +167,10 @@ def build_c(prog: Program, graph: Graph, build_ok: bool = True) -> Built | None:
             try:
                 argv = cc.build_shared(compiler, [tmp / "module.c"], tmp / artefact, flags, inc)
             except cc.CompileError:
-                if not cc.has_native_flags(flags):
-                    raise
-                # a compiler that rejects -march=native (or its target): build portable code
                 portable = cc.without_native(flags)
+                if portable == list(flags):
+                    raise
+                # a compiler that rejects -march=native or GCC's tuning flags: portable code
                 argv = cc.build_shared(compiler, [tmp / "module.c"], tmp / artefact, portable, inc)
             return {
                 "backend": "c",

@@ -148,10 +148,11 @@ def test_a_vanished_compiler_is_a_no_compiler_error(tmp_path):
 
 
 def test_default_flags_never_fast_math(monkeypatch):
-    assert default_flags(native=False) == ["-O2", "-fPIC", "-shared", "-std=c99"]
+    assert default_flags(native=False) == [*BASE_FLAGS, *cc.TUNING_FLAGS]
+    assert cc.TUNING_FLAGS == ("-O3", "--param=max-completely-peel-times=1")
     flags = default_flags()
     assert flags[:4] == list(BASE_FLAGS)
-    assert set(flags[4:]) <= {"-march=native"}
+    assert set(flags[4:]) <= {"-march=native", *cc.TUNING_FLAGS}
     assert not any("fast-math" in f for f in flags)
 
 
@@ -167,8 +168,8 @@ def test_a_compiler_rejecting_native_flags_still_builds(tmp_path, monkeypatch):
     picky = tmp_path / "picky-cc"
     picky.write_text(
         "#!/bin/sh\n"
-        'for a in "$@"; do [ "$a" = -march=native ] && '
-        '{ echo "error: unrecognized -march=native" >&2; exit 1; }; done\n'
+        'for a in "$@"; do case "$a" in -march=native|--param=*) '
+        'echo "error: unrecognized $a" >&2; exit 1;; esac; done\n'
         'exec cc "$@"\n'
     )
     picky.chmod(0o755)
@@ -177,19 +178,20 @@ def test_a_compiler_rejecting_native_flags_still_builds(tmp_path, monkeypatch):
     f = sg.compile(lambda x: (x * 3.25).sum(), sg.Spec((3,)), backend="c")
     assert float(f(np.ones(3))) == 9.75
     meta = (f.cache_path / "meta.json").read_text()
-    assert "-march=native" not in meta.split('"compile_command"')[1].split("]")[0]
+    command = meta.split('"compile_command"')[1].split("]")[0]
+    assert "-march=native" not in command and "--param" not in command
 
 
 def test_flags_are_decided_without_running_the_compiler(monkeypatch):
     monkeypatch.setattr(cc.subprocess, "run", None)  # any attempt to run a program would fail
-    assert default_flags() == [*BASE_FLAGS, "-march=native"]
+    assert default_flags() == [*BASE_FLAGS, *cc.TUNING_FLAGS, "-march=native"]
     monkeypatch.setenv("SYMGRAD_NATIVE", "0")
-    assert default_flags() == list(BASE_FLAGS)
+    assert default_flags() == [*BASE_FLAGS, *cc.TUNING_FLAGS]
 
 
 def test_without_a_compiler_native_is_assumed(monkeypatch):
     monkeypatch.setenv("CC", "false")
-    assert default_flags() == [*BASE_FLAGS, "-march=native"]
+    assert default_flags() == [*BASE_FLAGS, *cc.TUNING_FLAGS, "-march=native"]
     assert cc.has_native_flags(default_flags()) and not cc.has_native_flags(list(BASE_FLAGS))
 
 
