@@ -32,6 +32,9 @@ from typing import Any
 from symgrad.backends.c_fusion import fused_loop, fusion_groups
 from symgrad.backends.c_kernels import ALIAS_OPS, ERROR_CODES, OpPrinter, elementwise_template
 from symgrad.backends.c_loops import prod
+from symgrad.backends.c_memory import FOREVER, plan
+from symgrad.backends.c_memory import describe as describe_memory
+from symgrad.backends.c_region import region_code, stored_ref
 from symgrad.backends.schedule import Function, Program
 from symgrad.backends.templating import render
 from symgrad.backends.text import block_comment, c_string, line_comment
@@ -92,9 +95,13 @@ def _template_identifiers(prog: Program) -> set[str]:
     """Every identifier in the Program's elementwise templates (libm functions, helpers)."""
     out: set[str] = set()
     for fn in (prog.forward, prog.backward):
-        for s in fn.stmts if fn is not None else []:
-            if get_op(s.node.op).kind is Kind.ELEMENTWISE:
-                out.update(_IDENT.findall(elementwise_template(s.node)))
+        if fn is None:
+            continue
+        nodes = [s.node for s in fn.stmts]
+        nodes += [g.node for g in fn.region.groups] if fn.region is not None else []
+        for node in nodes:
+            if get_op(node.op).kind is Kind.ELEMENTWISE:
+                out.update(_IDENT.findall(elementwise_template(node)))
     return out
 
 
@@ -113,7 +120,17 @@ class _FunctionPrinter:
         self.reserve: list[str] = []  # the reservations, for <fn>_scratch_bytes
         self.params = {id(n): names.of[p] for p, n in fn.params}
         self.targets = {id(s.node): names.of[s.target] for s in fn.stmts}
+        stored: set[int] = set()
+        if fn.region is not None:  # compacted values read later stay in their V slots
+            for n in fn.region.stores:
+                self.targets[id(n)] = stored_ref(fn.region, n)
+                stored.add(id(n))
         self.used: set[str] = set()  # C names the code reads
+        self.pos = 0  # the statement being printed (liveness for buffer reuse)
+        self.memory = ""  # the scratch memory report (c_memory.describe)
+        self.born: dict[str, int] = {}  # value -> the statement writing it
+        self.last: dict[str, int] = {}  # name -> the last statement reading it
+        self.aliases: list[tuple[str, str]] = []  # (alias, name) read through another name
         self.consts: dict[int, Node] = {}  # index in prog.consts -> node, for those read
         taken = set(names.taken)  # output buffers are named afresh in each function
         self.slots: list[_Slot] = []
@@ -126,7 +143,11 @@ class _FunctionPrinter:
             while base in taken:
                 base += "_"
             taken.add(base)
-            direct = id(node) in self.targets and all(s.node is not node for s in self.slots)
+            direct = (
+                id(node) in self.targets
+                and id(node) not in stored
+                and all(s.node is not node for s in self.slots)
+            )
             self.slots.append(_Slot(base, node, direct))
         pr.ref = self.ref
 
@@ -140,6 +161,7 @@ class _FunctionPrinter:
         else:
             name = self.targets[id(node)]
         self.used.add(name)
+        self.last[name] = self.pos
         return name
 
     def statements(self) -> tuple[list[str], list[str], list[tuple[str, str, str]]]:
@@ -153,8 +175,21 @@ class _FunctionPrinter:
         groups = fusion_groups([s.node for s in self.fn.stmts], results)
         members = {id(m) for ms in groups.values() for m in ms}
         where = {id(s.node): s.where for s in self.fn.stmts}
-        for s in self.fn.stmts:
+        region = self.fn.region
+        for k, s in enumerate([*self.fn.stmts, None]):
+            self.pos = 2 * k + 1
+            if region is not None and k == region.at:
+                code, arrays = region_code(pr, region)
+                for name, count, ct in arrays:
+                    decls.append(f"{ct} *{name} = NULL;")
+                    scratch.append((name, count, ct))
+                    self.born[name], self.last[name] = self.pos, FOREVER  # read in place later
+                body += code
+            if s is None:
+                break
+            self.pos = 2 * k + 2
             node, tgt = s.node, self.targets[id(s.node)]
+            self.born[tgt] = self.pos
             ct = node.dtype.c_type
             if id(node) in members:  # computed in its group's loop, at the group's root
                 continue
@@ -166,7 +201,9 @@ class _FunctionPrinter:
                 decls.append(f"{ct} *const {tgt} = {direct[id(node)]};")
             elif alias:
                 decls.append(f"const {ct} *{tgt} = NULL;")
-                body.append(f"{tgt} = {self.ref(node.inputs[0])};")
+                src = self.ref(node.inputs[0])
+                self.aliases.append((tgt, src))
+                body.append(f"{tgt} = {src};")
                 continue
             else:
                 decls.append(f"{ct} *{tgt} = NULL;")
@@ -184,18 +221,21 @@ class _FunctionPrinter:
         if not scratch:
             return [], []
         self.pr.helpers.add("reserve")
-        decls = [f"size_t _at[{len(scratch)}], _top = 0;", "char *_scratch = NULL;"]
-        code = ["/* scratch memory: one block for every intermediate value */"]
-        for k, (name, n, ct) in enumerate(scratch):
-            code.append(f"_at[{k}] = _sg_reserve(&_top, {n}, sizeof({ct})); /* {name} */")
-            self.reserve.append(f"(void)_sg_reserve(&_top, {n}, sizeof({ct})); /* {name} */")
+        p = plan(scratch, self.born, self.last, self.aliases)
+        self.memory = describe_memory(p)
+        decls = [f"size_t _at[{len(p.blocks)}], _top = 0;", "char *_scratch = NULL;"]
+        code = [f"/* {self.memory}: a value's block is reused once it is dead */"]
+        for k, (n, ct) in enumerate(p.blocks):
+            users = ", ".join(nm for nm, _, _ in scratch if p.block_of[nm] == k)
+            code.append(f"_at[{k}] = _sg_reserve(&_top, {n}, sizeof({ct})); /* {users} */")
+            self.reserve.append(f"(void)_sg_reserve(&_top, {n}, sizeof({ct}));")
         code += [
             "if (_scratch_mem == NULL || _top > SIZE_MAX - 64 || _top + 64 > _scratch_cap)",
             "    SG_NOMEM();",
             "_scratch = (char *)_scratch_mem + (64 - (uintptr_t)_scratch_mem % 64) % 64;",
         ]
-        for k, (name, _, ct) in enumerate(scratch):
-            code.append(f"{name} = ({ct} *)(_scratch + _at[{k}]);")
+        for name, _, ct in scratch:
+            code.append(f"{name} = ({ct} *)(_scratch + _at[{p.block_of[name]}]);")
         return decls, code
 
     def tail(self) -> list[str]:
@@ -228,8 +268,9 @@ class _FunctionPrinter:
 
     def render(self, cname: str) -> dict[str, Any]:
         decls, body, scratch = self.statements()
-        arena_decls, arena = self.arena(scratch)
+        self.pos = FOREVER  # what the tail reads lives to the end
         tail = self.tail()
+        arena_decls, arena = self.arena(scratch)
         sig = [f"const sg_dims *restrict {_DIMS}", f"sg_error *restrict {_ERR}"]
         for k, (p, n) in enumerate(self.fn.params):
             # an updated parameter is read and written through one pointer: no restrict

@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
+from symgrad.backends.compact import Region, describe
 from symgrad.backends.schedule import Function, Program
 from symgrad.backends.templating import render
 from symgrad.backends.text import line_comment, py_string
@@ -26,9 +27,11 @@ _HELPERS = {
     "unslice": ("unslice",),
     "one_hot": ("one_hot",),
     "class_index": ("class_index",),
+    "softmax_nll": ("softmax_nll", "check"),
+    "softmax_nll_grad": ("softmax_nll", "check"),
 }
 # helpers that report the model line
-_WHERE_ARG = {"gather", "scatter_add", "one_hot", "class_index"}
+_WHERE_ARG = {"gather", "scatter_add", "one_hot", "class_index", "softmax_nll", "softmax_nll_grad"}
 _COMMENT_COL = 44
 
 
@@ -99,12 +102,13 @@ class NumpyPrinter:
             f["const"] = self.prog.operand(node)
         return f
 
-    def expr(self, node: Node) -> str:
+    def expr(self, node: Node, operands: list[str] | None = None) -> str:
+        """The expression of ``node``; ``operands`` replaces its inputs' names."""
         op = get_op(node.op)
         template = op.emit.get("numpy")
         if template is None:
             raise NotImplementedError(f"op {node.op!r} has no NumPy emission")
-        args = [self.operand(i) for i in node.inputs]
+        args = operands if operands is not None else [self.operand(i) for i in node.inputs]
         self.helpers.update(_HELPERS.get(node.op, ()))
         text = (
             template(args, node)
@@ -121,7 +125,13 @@ class NumpyPrinter:
         prologue: list[str] = []
         sig = ", ".join(f"{name}: {type_str(n)}" for name, n in fn.params)
         body: list[dict[str, Any]] = []
-        for s in fn.stmts:
+        for k, s in enumerate([*fn.stmts, None]):
+            if fn.region is not None and k == fn.region.at:
+                for code, comment in region_lines(self, fn.region):
+                    pad = max(0, _COMMENT_COL - len(code))
+                    body.append({"code": code, "comment": line_comment(comment), "pad": pad})
+            if s is None:
+                break
             code = f"{s.target} = {self.expr(s.node)}"
             pad = max(0, _COMMENT_COL - len(code))
             body.append({"code": code, "comment": line_comment(s.where), "pad": pad})
@@ -139,8 +149,11 @@ class NumpyPrinter:
         return {
             "name": fn.name,
             "params": params,
-            "signature": f"({sig}) -> "
-            + _tuple([type_str(fn.outputs[k]) for k in kept if k < fn.n_results]),
+            "signature": line_comment(
+                f"({sig}) -> "
+                + _tuple([type_str(fn.outputs[k]) for k in kept if k < fn.n_results]),
+                limit=10_000,
+            ),
             "prologue": prologue,
             "body": body,
             "ret": ret,
@@ -187,3 +200,37 @@ def render_numpy(prog: Program) -> str:
         helpers=sorted(pr.helpers),
         functions=functions,
     )
+
+
+def region_lines(pr: NumpyPrinter, region: Region) -> list[tuple[str, str]]:
+    """(code, comment) lines of a compacted scalar region (see ``backends.compact``): one V
+    array per dtype, the copies in, one vector statement per group, the values read later."""
+    v = {dt: f"_v_{dt}" for dt in region.n_slots}
+    slot = region.slots
+    out: list[tuple[str, str]] = []
+    head = f"{len(region.nodes)} scalar statements as {len(region.groups)} vector statements"
+    for dt, count in sorted(region.n_slots.items()):
+        out.append((f"{v[dt]} = np.empty({count}, dtype=np.{dt})", head))
+        head = ""
+    for n in region.literals + region.loads:
+        out.append((f"{v[n.dtype.name]}[{slot[id(n)]}] = {pr.operand(n)}", ""))
+    table = pr.operand(region.table)
+    for e in region.picks:
+        a, b = e.at, e.at + e.count
+        src = f"{pr.operand(e.array)}.reshape(-1)"
+        out.append(
+            (f"{v[e.array.dtype.name]}[{table}[{a}:{b}]] = {src}[{table}[{b}:{b + e.count}]]", "")
+        )
+    for g in region.groups:
+        node, c = g.node, g.count
+        args = [
+            f"{v[i.dtype.name]}[{f'{table}[{a}:{a + c}]' if c > 1 else slot[id(i)]}]"
+            for a, i in zip(g.ins, node.inputs, strict=True)
+        ]
+        lhs = (
+            f"{v[node.dtype.name]}[{f'{table}[{g.out}:{g.out + c}]' if c > 1 else slot[id(node)]}]"
+        )
+        out.append((f"{lhs} = {pr.expr(node, args)}", describe(region, g)))
+    for n in region.stores:  # read later: a 0-d array of its own
+        out.append((f"{pr.prog.operand(n)} = np.array({v[n.dtype.name]}[{slot[id(n)]}])", ""))
+    return out

@@ -11,12 +11,16 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from symgrad.autodiff.joint import Joint
 from symgrad.backends.text import is_safe_name
 from symgrad.ir.graph import Graph
 from symgrad.ir.node import Node
 from symgrad.ops.source import ConstArray
+
+if TYPE_CHECKING:
+    from symgrad.backends.compact import Region
 
 
 @dataclass
@@ -39,6 +43,9 @@ class Function:
     # (output index, parameter index): results written into that parameter's array (updated in
     # place: the caller's buffer) after everything else, instead of being returned
     inplace: list[tuple[int, int]] = field(default_factory=list)
+    # scalar statements compacted into vector statements (backends.compact), run before
+    # stmts[region.at]; None for most functions
+    region: Region | None = None
 
     def returned(self) -> list[int]:
         """Indices of the outputs the function returns (all but the in-place ones)."""
@@ -203,4 +210,9 @@ def schedule(
         for c in joint.cotangents:
             namer.claim(c, str(c.attrs["name"]))
         prog.backward = _function(prog, namer, "backward", joint.backward, len(joint.grads), hints)
+    from symgrad.backends import compact  # it builds on this module
+
+    for fn in (prog.forward, prog.backward):
+        if fn is not None:
+            compact.compact(prog, fn, compact.THRESHOLD)
     return prog

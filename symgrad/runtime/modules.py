@@ -60,6 +60,13 @@ def _init(module: ModuleType, prog: Program, backend: str) -> None:
         module._init(np.empty, consts, ArgumentError)
 
 
+def _layout(prog: Program) -> str:
+    """What else than the graph decides the generated code: parameters updated in place and
+    which functions are compacted (``backends.compact``)."""
+    fns = [f for f in (prog.forward, prog.backward) if f is not None]
+    return repr((prog.forward.inplace, [f.region is not None for f in fns]))
+
+
 def graph_alias(graph: Graph, backend: str, **extra: str) -> str:
     """A key that identifies the generated code of ``graph`` without rendering it."""
     quoted = hashlib.sha256()
@@ -118,7 +125,7 @@ def _load(
 
 
 def build_numpy(prog: Program, graph: Graph, build_ok: bool = True) -> Built | None:
-    alias = graph_alias(graph, "numpy", inplace=repr(prog.forward.inplace))
+    alias = graph_alias(graph, "numpy", layout=_layout(prog))
 
     def render() -> tuple[str, Callable[[Path], dict[str, Any]]]:
         from symgrad.backends.numpy_backend import render_numpy
@@ -150,7 +157,7 @@ def build_c(prog: Program, graph: Graph, build_ok: bool = True) -> Built | None:
         flags=" ".join(flags),
         cpu=cc.cpu_tag(),
         ext=suffix,
-        inplace=repr(prog.forward.inplace),
+        layout=_layout(prog),
     )
 
     def render() -> tuple[str, Callable[[Path], dict[str, Any]]]:
@@ -235,9 +242,35 @@ def resolve_backend(backend: str | None) -> str:
 
 def load(prog: Program, backend: str | None, graph: Graph) -> Built:
     """The module for ``prog`` on ``backend``; ``None`` prefers C: an already-built C module is
-    used without probing the compiler, else C when a compiler works, else NumPy."""
+    used without probing the compiler, else C when a compiler works, else NumPy. With
+    ``backend=None`` a C build that fails (the compiler reports an error, or the artefact does
+    not load) falls back to NumPy with a warning quoting the error; an explicit ``"c"`` raises
+    it (:class:`~symgrad.runtime.cc.CompileError` or ``LoadError``)."""
     built = cached(prog, "c", graph) if backend is None else None
-    return built if built is not None else build(prog, resolve_backend(backend), graph)
+    if built is not None:
+        return built
+    chosen = resolve_backend(backend)
+    if backend is not None or chosen != "c":
+        return build(prog, chosen, graph)
+    return build_c_or_numpy(prog, graph)
+
+
+def build_c_or_numpy(prog: Program, graph: Graph) -> Built:
+    """C when it builds and loads, else NumPy with a :class:`RuntimeWarning` quoting why."""
+    from symgrad.runtime import cc
+
+    try:
+        return build(prog, "c", graph)
+    except (cc.CompileError, LoadError) as e:
+        lines = str(e).splitlines()
+        shown = "\n".join(lines[:12]) + ("\n  ..." if len(lines) > 12 else "")
+        warnings.warn(
+            f"the C backend failed for this function, so symgrad uses the NumPy backend for "
+            f"it:\n{shown}",
+            RuntimeWarning,
+            stacklevel=4,
+        )
+        return build(prog, "numpy", graph)
 
 
 def cached(prog: Program, backend: str, graph: Graph) -> Built | None:
