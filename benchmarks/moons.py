@@ -3,22 +3,37 @@ training step timed per framework, all from the same initial weights (as ../shar
 
 Rows: hand-written NumPy backprop (the reference), symgrad's fused step (`compile_step`) on the
 C and NumPy backends, symgrad eager in micrograd form (`Value` model code, `loss.backward()`),
-and PyTorch eager when it is installed. Prints median step time, ratio to the reference and the
-loss after the last step (every row computes the same trajectory).
+and PyTorch eager when it is installed. Prints setup (cold compile), first step, median step,
+spread, ratio to the reference and the loss after the last step (every row computes the same
+trajectory).
 
-    .venv/bin/python benchmarks/moons.py [--steps 100] [--eager-steps 2]
+    .venv/bin/python benchmarks/moons.py [--steps 100] [--reps 1] [--eager-steps 2]
+    .venv/bin/python benchmarks/moons.py --quick      # 3 steps, 1 rep
 """
 
 from __future__ import annotations
 
 import argparse
+import functools
 import itertools
 import random
-import statistics
 import time
-from collections.abc import Callable
+from typing import Any
 
 import numpy as np
+from _common import (
+    Row,
+    Start,
+    Step,
+    add_common_args,
+    apply_quick,
+    c_compiler,
+    machine_line,
+    optional_module,
+    print_table,
+    private_cache,
+    run_rows,
+)
 
 import symgrad as sg
 
@@ -49,6 +64,14 @@ def lr_at(k: int) -> float:
     return 1.0 - 0.9 * k / 100
 
 
+def make_numpy(X: np.ndarray, y: np.ndarray) -> Start:
+    def start() -> Step:
+        P = init()
+        return lambda k: numpy_step(P, X, y, k)
+
+    return start
+
+
 def numpy_step(P: list[np.ndarray], X: np.ndarray, y: np.ndarray, k: int) -> float:
     W1, b1, W2, b2, W3, b3 = P
     a1 = X @ W1.T + b1
@@ -71,8 +94,9 @@ def numpy_step(P: list[np.ndarray], X: np.ndarray, y: np.ndarray, k: int) -> flo
     return float(loss)
 
 
-def symgrad_step(backend: str, X: np.ndarray, y: np.ndarray) -> Callable[[int], float]:
-    params = [sg.Tensor(p.copy(), requires_grad=True) for p in init()]
+def make_symgrad(X: np.ndarray, y: np.ndarray, backend: str) -> Start:
+    P0 = init()
+    params = [sg.Tensor(p.copy(), requires_grad=True) for p in P0]
 
     def loss(X: sg.Tensor, y: sg.Tensor) -> sg.Tensor:
         W1, b1, W2, b2, W3, b3 = params
@@ -89,10 +113,15 @@ def symgrad_step(backend: str, X: np.ndarray, y: np.ndarray) -> Callable[[int], 
         opt.lr = lr_at(k)
         return step(X, y)
 
-    return run
+    def start() -> Step:
+        for p, p0 in zip(params, P0, strict=True):
+            np.copyto(p.data, p0)  # in place: the compiled step reads the arrays at every call
+        return run
+
+    return start
 
 
-def eager_step(X: np.ndarray, y: np.ndarray) -> Callable[[int], float]:
+def eager_step(X: np.ndarray, y: np.ndarray) -> Step:
     random.seed(0)
     model = sg.nn.MLP(2, [16, 16, 1])
     P = init()
@@ -116,77 +145,60 @@ def eager_step(X: np.ndarray, y: np.ndarray) -> Callable[[int], float]:
     return run
 
 
-def torch_step(X: np.ndarray, y: np.ndarray) -> Callable[[int], float] | None:
-    try:
-        import torch
-    except ImportError:
-        return None
-    P = [torch.tensor(p, requires_grad=True) for p in init()]
+def make_torch(torch: Any, X: np.ndarray, y: np.ndarray) -> Start:
     Xt, yt = torch.from_numpy(X), torch.from_numpy(y)
 
-    def run(k: int) -> float:
-        W1, b1, W2, b2, W3, b3 = P
-        h1 = torch.relu(Xt @ W1.T + b1)
-        h2 = torch.relu(h1 @ W2.T + b2)
-        s = (h2 @ W3.T)[:, 0] + b3[0]
-        loss = torch.relu(1 - yt * s).mean() + ALPHA * sum((p * p).sum() for p in P)
-        loss.backward()
-        with torch.no_grad():
-            for p in P:
-                p -= lr_at(k) * p.grad
-                p.grad = None
-        return float(loss)
+    def start() -> Step:
+        P = [torch.tensor(p, requires_grad=True) for p in init()]
 
-    return run
+        def run(k: int) -> float:
+            W1, b1, W2, b2, W3, b3 = P
+            h1 = torch.relu(Xt @ W1.T + b1)
+            h2 = torch.relu(h1 @ W2.T + b2)
+            s = (h2 @ W3.T)[:, 0] + b3[0]
+            loss = torch.relu(1 - yt * s).mean() + ALPHA * sum((p * p).sum() for p in P)
+            loss.backward()
+            with torch.no_grad():
+                for p in P:
+                    p -= lr_at(k) * p.grad
+                    p.grad = None
+            return float(loss)
 
+        return run
 
-def timed(run: Callable[[int], float], steps: int) -> tuple[float, float, float]:
-    times, loss = [], 0.0
-    for k in range(steps):
-        t0 = time.perf_counter()
-        loss = run(k)
-        times.append(time.perf_counter() - t0)
-    rest = times[1:] or times
-    return statistics.median(rest), times[0], loss
+    return start
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--steps", type=int, default=100)
-    ap.add_argument("--eager-steps", type=int, default=2)
-    args = ap.parse_args()
+def main(argv: list[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    add_common_args(ap, steps=100, reps=1)
+    ap.add_argument("--eager-steps", type=int, default=2, help="steps of the eager row (0: none)")
+    args = ap.parse_args(argv)
+    apply_quick(args)
+    private_cache()
+    t_start = time.perf_counter()
     X, y = moons()
-    P = init()
-    rows: list[tuple[str, float, float, float]] = []
-    med, first, loss = timed(lambda k: numpy_step(P, X, y, k), args.steps)
-    rows.append(("NumPy hand-written backprop (reference)", med, first, loss))
-    from symgrad.runtime.cc import compiler_available
-
+    rows = [Row("NumPy hand-written backprop (reference)", lambda: make_numpy(X, y))]
     for backend in ("c", "numpy"):
-        if backend == "c" and not compiler_available():
+        if backend == "c" and c_compiler() is None:
             continue
-        t0 = time.perf_counter()
-        run = symgrad_step(backend, X, y)
-        setup = time.perf_counter() - t0
-        med, first, loss = timed(run, args.steps)
-        rows.append((f"symgrad compile_step, {backend} (compile {setup:.2f} s)", med, first, loss))
-    t = torch_step(X, y)
-    if t is not None:
-        med, first, loss = timed(t, args.steps)
-        rows.append(("PyTorch eager", med, first, loss))
+        make = functools.partial(make_symgrad, X, y, backend)
+        rows.append(Row(f"symgrad compile_step, {backend}", make))
+    peers: list[str] = []
+    torch = None if args.no_peers else optional_module("torch")
+    if torch is not None:
+        peers.append("torch")
+        rows.append(Row("PyTorch eager", lambda: make_torch(torch, X, y)))
     if args.eager_steps > 0:  # slow: about 10 s per step until issue #4's eager work lands
-        med, first, loss = timed(eager_step(X, y), args.eager_steps)
         label = f"symgrad eager, micrograd form ({args.eager_steps} steps)"
-        rows.append((label, med, first, loss))
-    ref = rows[0][1]
-    print(f"\nmoons MLP 2-16-16-1, n=100, float64, {args.steps} steps\n")
-    print("| row | median step | first step | x reference | loss after the last step |")
-    print("|---|---|---|---|---|")
-    for name, med, first, loss in rows:
-        print(
-            f"| {name} | {med * 1e6:.1f} us | {first * 1e3:.1f} ms | {med / ref:.3g} | "
-            f"{loss:.12g} |"
-        )
+        rows.append(Row(label, lambda: lambda: eager_step(X, y), steps=args.eager_steps, reps=1))
+    results = run_rows(rows, args.steps, args.reps)
+    title = (
+        f"moons MLP 2-16-16-1, n=100, float64, {args.steps} steps × {args.reps} "
+        f"rep{'s' if args.reps > 1 else ''}"
+    )
+    print_table(title, machine_line(peers), results)
+    print(f"\ntotal wall time {time.perf_counter() - t_start:.1f} s")
 
 
 if __name__ == "__main__":

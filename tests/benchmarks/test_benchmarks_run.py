@@ -1,0 +1,79 @@
+"""The benchmark scripts (``benchmarks/*.py``) run end to end at tiny sizes, print their table,
+and every symgrad row computes the same loss as the hand-written NumPy reference row.
+
+Each script runs in a subprocess without the PyTorch/JAX rows (``--no-peers``), on the session's
+private symgrad cache. The C rows are expected exactly when symgrad finds a working C compiler
+(the scripts leave them out otherwise). float32 workloads: rtol 1e-4 after 2 steps.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from symgrad.runtime.cc import compiler_available
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+BENCH = REPO_ROOT / "benchmarks"
+RTOL = 1e-4
+
+# script -> (arguments, the suffixes of its symgrad rows after the backend)
+CASES: dict[str, tuple[list[str], list[str]]] = {
+    "bigram": (["--n", "2000", "--steps", "2"], [", opt=1", ", opt=2"]),
+    "mlp": (["--steps", "2"], [", opt=1", ", opt=2"]),
+    "moons": (["--steps", "2", "--eager-steps", "0"], [""]),
+}
+
+
+def run_script(name: str, args: list[str]) -> str:
+    proc = subprocess.run(
+        [sys.executable, str(BENCH / f"{name}.py"), *args, "--no-peers"],
+        capture_output=True,
+        text=True,
+        cwd=str(REPO_ROOT),
+        env=dict(os.environ),
+        timeout=300,
+    )
+    assert proc.returncode == 0, f"{name}.py exited with {proc.returncode}:\n{proc.stderr}"
+    return proc.stdout
+
+
+def parse_table(out: str) -> dict[str, dict[str, str]]:
+    """{row name: {column header: cell}} of the Markdown table in ``out``."""
+    lines = [ln for ln in out.splitlines() if ln.startswith("|")]
+    assert len(lines) >= 3, f"no table in the output:\n{out}"
+
+    def cells(line: str) -> list[str]:
+        return [c.strip() for c in re.split(r"(?<!\\)\|", line.strip())[1:-1]]
+
+    header = cells(lines[0])
+    assert header[0] == "row" and set(cells(lines[1])) == {"---"}
+    return {cells(ln)[0]: dict(zip(header, cells(ln), strict=True)) for ln in lines[2:]}
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_benchmark_runs_and_symgrad_matches_the_reference(name: str, names_path: Path) -> None:
+    args, suffixes = CASES[name]
+    if name != "moons":
+        args = [*args, "--data", str(names_path)]
+    out = run_script(name, args)
+    assert out.lstrip().startswith("machine: "), out
+    table = parse_table(out)
+
+    ref_name, ref = next(iter(table.items()))
+    assert "reference" in ref_name and ref["× reference"] == "1", ref
+    ref_loss = float(ref["loss after the last step"])
+
+    backends = ["c", "numpy"] if compiler_available() else ["numpy"]
+    expected = {f"symgrad compile_step, {b}{s}" for b in backends for s in suffixes}
+    symgrad_rows = {k: v for k, v in table.items() if k.startswith("symgrad")}
+    assert set(symgrad_rows) == expected, list(table)
+    for row_name, row in symgrad_rows.items():
+        assert not row["setup"].startswith("FAILED"), f"{row_name}: {row['setup']}"
+        loss = float(row["loss after the last step"])
+        assert loss == pytest.approx(ref_loss, rel=RTOL), (row_name, loss, ref_loss)
