@@ -2,8 +2,9 @@
 training step timed per framework, all from the same initial weights (as ../shared/peers).
 
 Rows: hand-written NumPy backprop (the reference), symgrad's fused step (`compile_step`) on the
-C and NumPy backends, symgrad eager in micrograd form (`Value` model code, `loss.backward()`),
-and PyTorch eager when it is installed. Prints setup (cold compile), first step, median step,
+C and NumPy backends, the same step compiled from micrograd's `Value` model code, symgrad eager
+in micrograd form (`Value` model code, `loss.backward()`), and PyTorch eager when installed.
+Prints setup (cold compile), first step, median step,
 spread, ratio to the reference and the loss after the last step (every row computes the same
 trajectory).
 
@@ -121,7 +122,8 @@ def make_symgrad(X: np.ndarray, y: np.ndarray, backend: str) -> Start:
     return start
 
 
-def eager_step(X: np.ndarray, y: np.ndarray) -> Step:
+def micrograd_model() -> sg.nn.MLP:
+    """micrograd's MLP (Values), holding the shared initial weights."""
     random.seed(0)
     model = sg.nn.MLP(2, [16, 16, 1])
     P = init()
@@ -130,6 +132,39 @@ def eager_step(X: np.ndarray, y: np.ndarray) -> Step:
             for j, w in enumerate(neuron.w):
                 w.data = float(W[i, j])
             neuron.b.data = float(b[i])
+    return model
+
+
+def make_micrograd_compiled(X: np.ndarray, y: np.ndarray, backend: str) -> Start:
+    """The demo's Value model code, unchanged, traced once and compiled as one training step
+    (a ~190,000-node scalar graph, printed compacted: see symgrad/backends/compact.py)."""
+    model = micrograd_model()
+    params = model.parameters()
+
+    def loss(X: sg.Tensor, y: sg.Tensor) -> Any:
+        inputs = [[X[i, 0], X[i, 1]] for i in range(X.shape[0])]
+        scores = list(map(model, inputs))
+        losses = [(1 + -y[i] * si).relu() for i, si in enumerate(scores)]
+        return sum(losses) * (1.0 / len(losses)) + ALPHA * sum(p * p for p in params)
+
+    opt = sg.optim.SGD(params, lr=1.0)
+    step = sg.compile_step(loss, X, y, optimizer=opt, backend=backend)
+    start_values = [p.data for p in params]
+
+    def run(k: int) -> float:
+        opt.lr = lr_at(k)
+        return step(X, y)
+
+    def start() -> Step:
+        for p, v in zip(params, start_values, strict=True):
+            p._data[...] = v  # in place: the compiled step updates these arrays
+        return run
+
+    return start
+
+
+def eager_step(X: np.ndarray, y: np.ndarray) -> Step:
+    model = micrograd_model()
 
     def run(k: int) -> float:
         inputs = [list(map(sg.Value, row)) for row in X.tolist()]
@@ -173,6 +208,12 @@ def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     add_common_args(ap, steps=100, reps=1)
     ap.add_argument("--eager-steps", type=int, default=2, help="steps of the eager row (0: none)")
+    ap.add_argument(
+        "--micrograd-steps",
+        type=int,
+        default=20,
+        help="steps of the compiled micrograd-form row (0: none; its compile takes a minute)",
+    )
     args = ap.parse_args(argv)
     apply_quick(args)
     private_cache()
@@ -184,6 +225,11 @@ def main(argv: list[str] | None = None) -> None:
             continue
         make = functools.partial(make_symgrad, X, y, backend)
         rows.append(Row(f"symgrad compile_step, {backend}", make))
+    if args.micrograd_steps > 0:
+        backend = "c" if c_compiler() is not None else "numpy"
+        make = functools.partial(make_micrograd_compiled, X, y, backend)
+        label = f"symgrad compile_step, micrograd form (Value code), {backend}"
+        rows.append(Row(label, make, steps=args.micrograd_steps, reps=1))
     peers: list[str] = []
     torch = None if args.no_peers else optional_module("torch")
     if torch is not None:

@@ -195,13 +195,20 @@ def _element(node: Node) -> tuple[Node, int] | None:
     return x, offset
 
 
+_WHERE: dict[tuple[str, str, int, str], str] = {}
+
+
 def _where(node: Node) -> str:
     p = node.provenance
-    label = op_label(node.op)
     if p is None:
-        return label
-    via = f" ({p.via.split(' ', 1)[0]} {op_label(p.via.split(' ', 1)[1])})" if " " in p.via else ""
-    return f"{p.short}{via}"
+        return op_label(node.op)
+    key = (node.op, p.file, p.line, p.via)
+    text = _WHERE.get(key)
+    if text is None:
+        kind, _, of = p.via.partition(" ")
+        via = f" ({kind} {op_label(of)})" if of else ""
+        text = _WHERE[key] = f"{p.short}{via}"
+    return text
 
 
 def _constant(prog: Program, array: np.ndarray) -> Node:

@@ -80,12 +80,27 @@ def op_label(op: str) -> str:
     return op
 
 
+_DESCRIBED: dict[tuple[str, str, int, str], str] = {}
+
+
 def describe(node: Node) -> str:
     """``op  file:line  source text`` (and ``vjp <op>`` for derived nodes)."""
     p = node.provenance
-    label = op_label(node.op)
     if p is None:
-        return label
+        return op_label(node.op)
+    key = (node.op, p.file, p.line, p.via)
+    text = _DESCRIBED.get(key)
+    if text is None:
+        if len(_DESCRIBED) > 100_000:
+            _DESCRIBED.clear()
+        text = _DESCRIBED[key] = _describe(node)
+    return text
+
+
+def _describe(node: Node) -> str:
+    p = node.provenance
+    assert p is not None
+    label = op_label(node.op)
     via = ""
     if p.via:
         kind, _, of = p.via.partition(" ")

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 
 from symgrad.ir.graph import Graph
-from symgrad.ir.node import Node, provenance_override
+from symgrad.ir.node import _OVERRIDE, Node
 from symgrad.ir.opdef import get_op
 
 Rule = Callable[[Node], Node | None]
@@ -20,7 +20,10 @@ MAX_ROUNDS = 16  # rules make nodes smaller, so a node settles in a few rounds
 
 def rebuild(node: Node, inputs: Sequence[Node]) -> Node:
     """``node`` over ``inputs`` (the same node when they did not change)."""
-    if all(a is b for a, b in zip(node.inputs, inputs, strict=True)):
+    for a, b in zip(node.inputs, inputs, strict=True):
+        if a is not b:
+            break
+    else:
         return node
     ins = tuple(inputs)
     shape, dtype = get_op(node.op).infer(ins, node.attrs)
@@ -43,11 +46,16 @@ def rewrite(
         cur = rebuild(node, [new[id(i)] for i in node.inputs])
         for _ in range(MAX_ROUNDS):
             out = None
-            with provenance_override(node.provenance):  # what a rule builds stems from node
+            # what a rule builds stems from node (provenance_override, without a context
+            # manager: this loop visits every node of large graphs several times)
+            _OVERRIDE.append(node.provenance)
+            try:
                 for rule in rules.get(cur.op, ()):
                     out = rule(cur)
                     if out is not None:
                         break
+            finally:
+                _OVERRIDE.pop()
             if out is None or out is cur:
                 break
             if out.shape != cur.shape or out.dtype is not cur.dtype:

@@ -67,6 +67,11 @@ def _layout(prog: Program) -> str:
     return repr((prog.forward.inplace, [f.region is not None for f in fns]))
 
 
+def _meta_text(graph: Graph, limit: int = 5000) -> str:
+    """The graph's text form for meta.json (a summary line for very large graphs)."""
+    return graph.text() if len(graph) <= limit else repr(graph)
+
+
 def graph_alias(graph: Graph, backend: str, **extra: str) -> str:
     """A key that identifies the generated code of ``graph`` without rendering it."""
     quoted = hashlib.sha256()
@@ -79,7 +84,7 @@ def graph_alias(graph: Graph, backend: str, **extra: str) -> str:
         kind="program",
         backend=backend,
         codegen=fingerprint(),
-        graph=graph.text(provenance=True),
+        names=",".join(graph.input_names),  # with `structure` and `quoted`: the text form
         structure=graph.content_hash,
         quoted=quoted.hexdigest(),
         **extra,
@@ -134,7 +139,7 @@ def build_numpy(prog: Program, graph: Graph, build_ok: bool = True) -> Built | N
 
         def build(tmp: Path) -> dict[str, Any]:
             (tmp / "module.py").write_text(src)
-            return {"backend": "numpy", "graph": graph.text()}
+            return {"backend": "numpy", "graph": _meta_text(graph)}
 
         return cache.make_key(kind="numpy-module", source=src), build
 
@@ -181,7 +186,7 @@ def build_c(prog: Program, graph: Graph, build_ok: bool = True) -> Built | None:
                 argv = cc.build_shared(compiler, [tmp / "module.c"], tmp / artefact, portable, inc)
             return {
                 "backend": "c",
-                "graph": graph.text(),
+                "graph": _meta_text(graph),
                 "compiler": compiler.argv0,
                 "compiler_version": compiler.version,
                 "compile_command": argv,
