@@ -1,62 +1,64 @@
-"""The symgrad showcase run by `make demo`: micrograd's lecture neuron and test expressions,
-with values, gradients, and the forward and backward graphs symgrad derived for them."""
+"""The symgrad showcase run by `make demo`: every example in turn, at its default sizes (each
+under a minute), then a summary with how long each took.
+
+    python examples/showcase.py [--quick] [--only NAME ...] [--out DIR] [--data names.txt]
+
+--quick runs every example at small sizes (seconds each), as the tests do.
+"""
 
 from __future__ import annotations
 
+import argparse
+import importlib
+import sys
+import time
+from collections.abc import Callable
+
+from _common import banner
+
 import symgrad as sg
-from symgrad.autodiff.vjp import grad
-from symgrad.ir.graph import Graph
+
+# (module, title, extra argv at --quick)
+EXAMPLES: list[tuple[str, str, list[str]]] = [
+    (
+        "micrograd_lecture",
+        "micrograd's lecture: expressions, the neuron drawn, its backward code",
+        [],
+    ),
+    ("micrograd_checks", "micrograd's test expressions, against micrograd's numbers", []),
+    ("custom_op", "new ops from SymPy expressions; a wrong derivative caught", ["--steps", "200"]),
+    (
+        "micrograd_moons",
+        "micrograd's moons demo: eager and compiled training, decision boundary",
+        ["--n", "40", "--steps", "30", "--eager-n", "4", "--eager-steps", "1"],
+    ),
+    (
+        "bigram",
+        "makemore's bigram net with the Tensor API; export",
+        ["--steps", "20", "--limit", "2000"],
+    ),
+    (
+        "mlp_makemore",
+        "makemore's MLP: minibatches, train/dev split, loss curve, export to C",
+        ["--steps", "300", "--hidden", "32", "--limit", "1000"],
+    ),
+]
+TAKES_DATA = {"bigram", "mlp_makemore"}
+TAKES_OUT = {"micrograd_lecture", "micrograd_moons", "bigram", "mlp_makemore"}
+TAKES_PROGRESS = {"micrograd_moons", "bigram", "mlp_makemore"}
 
 
-def banner(title: str) -> None:
-    print(f"\n{'=' * 78}\n{title}\n{'=' * 78}")
-
-
-def lecture_neuron() -> None:
-    banner("The lecture neuron: o = tanh(x1*w1 + x2*w2 + b)")
-    x1, x2 = sg.Value(2.0, label="x1"), sg.Value(0.0, label="x2")
-    w1, w2 = sg.Value(-3.0, label="w1"), sg.Value(1.0, label="w2")
-    b = sg.Value(6.8813735870195432, label="b")
-    n = x1 * w1 + x2 * w2 + b
-    o = n.tanh()
-    o.backward()
-    print(f"o = {o.data:.16f}")
-    for v in (x1, w1, x2, w2, b):
-        print(f"  d o / d {v.label:<2} = {v.grad:+.6f}")
-
-    # the same neuron as a traced function: its graph and the graph of its gradient
-    def neuron(x1: sg.Value, x2: sg.Value, w1: sg.Value, w2: sg.Value, b: sg.Value) -> sg.Value:
-        return (x1 * w1 + x2 * w2 + b).tanh()
-
-    g = sg.trace(neuron, *[sg.Spec(())] * 5)
-    grads = grad(g.outputs[0], list(g.inputs))
-    print("\nforward and backward graph (one typed line per node, with the line that made it):")
-    print(Graph(g.inputs, [g.outputs[0], *grads], g.input_names).text())
-
-
-def tanh_through_exp() -> None:
-    banner("The same neuron with tanh spelled through exp: (e^2n - 1) / (e^2n + 1)")
-    x1, x2, w1, w2 = sg.Value(2.0), sg.Value(0.0), sg.Value(-3.0), sg.Value(1.0)
-    b = sg.Value(6.8813735870195432)
-    n = x1 * w1 + x2 * w2 + b
-    e = (2 * n).exp()
-    o = (e - 1) / (e + 1)
-    o.backward()
-    print(
-        f"o = {o.data:.16f}; grads x1 {x1.grad:+.6f} w1 {w1.grad:+.6f} "
-        f"x2 {x2.grad:+.6f} w2 {w2.grad:+.6f}"
-    )
-
-
-def micrograd_tests() -> None:
-    banner("micrograd's test expressions")
+def micrograd_checks(argv: list[str]) -> int:
+    """micrograd's own tests (test_engine.py), with the values PyTorch gives."""
+    del argv
     x = sg.Value(-4.0)
     z = 2 * x + 2 + x
     q = z.relu() + z * x
     h = (z * z).relu()
     y = h + q + q * x
     y.backward()
-    print(f"sanity_check: y = {y.data}, dy/dx = {x.grad}   (micrograd: -20.0, 46.0)")
+    print(f"sanity_check: y = {y.data}, dy/dx = {x.grad}   (PyTorch: -20.0, 46.0)")
+    ok = (y.data, x.grad) == (-20.0, 46.0)
 
     a, b = sg.Value(-4.0), sg.Value(2.0)
     c = a + b
@@ -71,31 +73,54 @@ def micrograd_tests() -> None:
     g += 10.0 / f
     g.backward()
     print(f"more_ops: g = {g.data!r}, dg/da = {a.grad!r}, dg/db = {b.grad!r}")
-    print("          (micrograd: 24.70408163265306, 138.83381924198252, 645.5772594752187)")
+    print("          (PyTorch: 24.70408163265306, 138.83381924198252, 645.5772594752187)")
+    expected = (24.70408163265306, 138.83381924198252, 645.5772594752187)
+    ok = ok and all(
+        abs(u - v) < 1e-6 for u, v in zip((g.data, a.grad, b.grad), expected, strict=True)
+    )
+    return 0 if ok else 1
 
 
-def tiny_mlp() -> None:
-    banner("micrograd's MLP(3, [4, 4, 1]) on the lecture's four examples")
-    import random
+def runner(name: str) -> Callable[[list[str]], int]:
+    if name == "micrograd_checks":
+        return micrograd_checks
+    main: Callable[[list[str]], int] = importlib.import_module(name).main
+    return main
 
-    random.seed(1337)
-    model = sg.nn.MLP(3, [4, 4, 1], act="tanh", nonlin_last=True)
-    xs = [[2.0, 3.0, -1.0], [3.0, -1.0, 0.5], [0.5, 1.0, 1.0], [1.0, 1.0, -1.0]]
-    ys = [1.0, -1.0, -1.0, 1.0]
-    for k in range(40):
-        preds = [model(x) for x in xs]
-        loss = sum(((p - y) ** 2 for p, y in zip(preds, ys, strict=True)), sg.Value(0.0))
-        model.zero_grad()
-        loss.backward()
-        for p in model.parameters():
-            p.data -= 0.1 * p.grad
-        if k % 10 == 0 or k == 39:
-            print(f"  step {k:2d}  loss {loss.data:.6f}")
-    print("  predictions:", [round(model(x).data, 3) for x in xs], "targets:", ys)
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--quick", action="store_true", help="small sizes: seconds per example")
+    ap.add_argument("--only", nargs="+", metavar="NAME", help="run only these examples")
+    ap.add_argument("--out", help="output directory (default: examples/out)")
+    ap.add_argument("--data", help="names file for the makemore examples (default: names package)")
+    args = ap.parse_args(argv)
+    known = [name for name, _, _ in EXAMPLES]
+    for name in args.only or []:
+        if name not in known:
+            ap.error(f"--only: no example {name!r}; expected one of {', '.join(known)}")
+
+    results: list[tuple[str, int, float]] = []
+    for name, title, quick in EXAMPLES:
+        if args.only and name not in args.only:
+            continue
+        banner(f"### {name}: {title}")
+        argv_ex = list(quick) if args.quick else []
+        if args.out is not None and name in TAKES_OUT:
+            argv_ex += ["--out", args.out]
+        if args.data is not None and name in TAKES_DATA:
+            argv_ex += ["--data", args.data]
+        if args.quick and name in TAKES_PROGRESS:
+            argv_ex.append("--no-progress")
+        t0 = time.perf_counter()
+        code = runner(name)(argv_ex)
+        results.append((name, code, time.perf_counter() - t0))
+
+    banner("showcase summary")
+    for name, code, dt in results:
+        print(f"  {name:<18} {'ok' if code == 0 else 'FAILED':<7} {dt:6.1f} s")
+    return 0 if all(code == 0 for _, code, _ in results) else 1
 
 
 if __name__ == "__main__":
-    lecture_neuron()
-    tanh_through_exp()
-    micrograd_tests()
-    tiny_mlp()
+    sys.exit(main())

@@ -2,7 +2,10 @@
 
 Owns: the ``symgrad`` console script (``[project.scripts]`` in pyproject.toml points at
 :func:`main`): argument parsing, ``--version``, and one subcommand per task. Subcommands are
-registered in :func:`build_parser`, each with a handler ``(args) -> exit code``.
+registered in :func:`build_parser`, each with a handler ``(args) -> exit code``; a handler that
+raises :class:`symgrad.cli_model.CommandError` prints one line on stderr and exits with 2.
+``ops``, ``cache`` and ``gradcheck`` are here; ``show``, ``graph`` and ``export`` are in
+:mod:`symgrad.cli_model`; ``bench`` and ``demo`` in :mod:`symgrad.cli_run`.
 
 May import: anything in ``symgrad`` -- this is a top layer, nothing in the package imports it.
 Imports of the rest of the package happen lazily inside :func:`main` and the handlers, so that
@@ -14,6 +17,8 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Callable
+
+from symgrad import cli_model, cli_run
 
 Handler = Callable[[argparse.Namespace], int]
 
@@ -184,8 +189,10 @@ def build_parser() -> argparse.ArgumentParser:
         "ops", help="print the op catalogue", description="Print the op catalogue as Markdown."
     )
     ops.set_defaults(handler=_cmd_ops)
-    _add_cache_commands(subparsers)
+    cli_model.add_commands(subparsers)
     _add_gradcheck_command(subparsers)
+    _add_cache_commands(subparsers)
+    cli_run.add_commands(subparsers)
 
     return parser
 
@@ -208,7 +215,11 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help(sys.stderr)
         return 2
     handler: Handler = args.handler
-    return handler(args)
+    try:
+        return handler(args)
+    except cli_model.CommandError as e:
+        print(f"symgrad {args.command}: error: {e}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":
