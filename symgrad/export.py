@@ -315,8 +315,8 @@ def export(
 def _kernel(prog: Program, tag: str) -> str:
     """The generated module of ``prog``, renamed so that two of them share one file."""
     text = render_numpy(prog)
-    lines = [ln for ln in text.splitlines() if ln != "import numpy as np"]
-    text = "\n".join(lines[1:]) + "\n"  # the header line: the export has its own
+    lines = [ln for ln in text.split("\n") if ln != "import numpy as np"]  # not splitlines()
+    text = "\n".join(lines[1:])  # the header line: the export has its own
     text = re.sub(r"^def forward\(", f"def _{tag}_kernel(", text, flags=re.M)
     return re.sub(r"\b_C\b", f"_C_{tag}", text)
 

@@ -5,8 +5,12 @@ Owns: the public function :func:`gradcheck`, its report (:class:`GradcheckReport
 :class:`InputCheck`, :class:`Culprit`) and :class:`GradcheckError`; turning a traced function
 (arguments and captured leaves) into a pure function of arrays, promoting float32 graphs to
 float64, the element-by-element and random-projection checks per backend, classifying
-non-differentiable points, nudging. Localisation (and the report's text) lives in
-:mod:`symgrad.gradcheck_local`.
+non-differentiable points, nudging. Localisation lives in :mod:`symgrad.gradcheck_local`, the
+report's text in :mod:`symgrad.gradcheck_report`.
+
+Cost: inputs whose element-wise check would take too long are checked along random directions
+instead (the policy is in :mod:`symgrad.gradcheck_cost`), with a ``RuntimeWarning`` when the
+estimated time decided it, and the reason in the report.
 
 May import: every symgrad layer (a top-level module, like :mod:`symgrad.api`).
 """
@@ -27,7 +31,9 @@ from symgrad.api import _wrt_positions
 from symgrad.api import compile as _compile
 from symgrad.frontend.tensor import Tensor
 from symgrad.frontend.trace import TracedGraph, trace
-from symgrad.gradcheck_local import Culprit, Kink, kinks, localise, reference_values, render
+from symgrad.gradcheck_cost import projection_reasons, seconds_per_call
+from symgrad.gradcheck_local import Culprit, Kink, kinks, localise, reference_values
+from symgrad.gradcheck_report import render
 from symgrad.ir.dtypes import FLOAT32
 from symgrad.ir.errors import ArgumentError, ShapeError
 from symgrad.ir.graph import toposort
@@ -38,7 +44,6 @@ from symgrad.runtime.compiled import CompiledFunction
 
 __all__ = ["Culprit", "GradcheckError", "GradcheckReport", "InputCheck", "gradcheck"]
 
-ELEMENTWISE_MAX = 4096  # inputs with more elements are checked by random projections
 DIRECTIONS = 3  # random directions per projected input
 NUDGES = 3  # at most this many nudges away from non-differentiable points
 
@@ -61,6 +66,7 @@ class InputCheck:
     worst_fd: float  # central differences (projection: the directional derivative)
     failed: int  # elements (directions) outside the tolerance
     nondifferentiable: int  # ... of which at non-differentiable points (not failures)
+    reason: str = ""  # projection mode: why the input was not checked element by element
 
     @property
     def ok(self) -> bool:
@@ -189,6 +195,7 @@ def _classify(
     eps: float,
     tol: np.ndarray,
     atol: float,
+    reason: str = "",
 ) -> InputCheck:
     err = np.abs(grad - fd)
     bad = ~(err <= tol)  # NaN counts as bad
@@ -216,6 +223,7 @@ def _classify(
         float(fd[k]) if fd.size else 0.0,
         int(np.sum(bad & ~kink)),
         int(np.sum(kink)),
+        reason,
     )
 
 
@@ -229,11 +237,12 @@ def _check_input(
     f0: float,
     opts: tuple[float, float, float],
     rng: np.random.Generator,
+    reason: str = "",
 ) -> InputCheck:
     eps, atol, rtol = opts
     xs = list(point)
     x = point[pos]
-    if x.size <= ELEMENTWISE_MAX:
+    if not reason:
         moved = x.copy()
         xs[pos] = moved
         flat = moved.reshape(-1)
@@ -260,7 +269,7 @@ def _check_input(
         proj[j] = float(np.sum(v * g))
         tol[j] = 3.0 * float(np.sqrt(np.sum((v * (atol + rtol * np.abs(g))) ** 2)))
     fd = (hi - lo) / (2 * eps)
-    return _classify(be, name, x.shape, "projection", proj, fd, hi, lo, f0, eps, tol, atol)
+    return _classify(be, name, x.shape, "projection", proj, fd, hi, lo, f0, eps, tol, atol, reason)
 
 
 def _check_backend(
@@ -276,9 +285,11 @@ def _check_backend(
     f0 = float(value)
     f = _forward(cf)
     gs = [np.asarray(g, dtype=np.float64) for g in grads]
+    sizes = [point[p].size for p in positions]
+    why = projection_reasons(sizes, seconds_per_call(f, point), names, be, DIRECTIONS)
     out = [
-        _check_input(be, f, point, p, nm, g, f0, opts, np.random.default_rng([seed, k]))
-        for k, (p, nm, g) in enumerate(zip(positions, names, gs, strict=True))
+        _check_input(be, f, point, p, nm, g, f0, opts, np.random.default_rng([seed, k]), r)
+        for k, (p, nm, g, r) in enumerate(zip(positions, names, gs, why, strict=True))
     ]
     return out, gs
 
@@ -300,9 +311,11 @@ def gradcheck(
 
     ``wrt``: argument indices and/or captured leaves (as for ``symgrad.compile``); default:
     every float argument and every captured float leaf. ``backend``: ``"numpy"``, ``"c"``, or
-    ``None`` for both when the C backend is available. Inputs of more than 4096 elements are
-    checked along 3 random directions. ``nudge=True`` moves the inputs slightly (up to three
-    times) when they sit at non-differentiable points. Returns a :class:`GradcheckReport`;
+    ``None`` for both when the C backend is available. Inputs of more than 4096 elements, and
+    inputs whose element-wise check would take more than a minute (estimated from the time of
+    one evaluation), are checked along 3 random directions; the report says which and why.
+    ``nudge=True`` moves the inputs slightly (up to three times) when they sit at
+    non-differentiable points. Returns a :class:`GradcheckReport`;
     ``raise_on_failure=True`` raises :class:`GradcheckError` (an ``AssertionError``) instead of
     returning a failed report.
     """

@@ -1,12 +1,11 @@
-"""Localisation for :mod:`symgrad.gradcheck` (which local rule is wrong, and where) and the
-text of its report.
+"""Localisation for :mod:`symgrad.gradcheck`: which local rule is wrong, and where.
 
 Owns: :class:`Culprit` and :func:`localise`: checking every node's VJP rule against central
 differences of that node's own forward (``OpDef.eval``) at the values of one run of the
 reference interpreter (a vector–Jacobian comparison ``u·J·v`` per input, with a random
 cotangent ``u`` and random directions ``v``); the scan for non-differentiable points (relu/abs/
 sign at 0, ties of maximum/minimum/max and of comparisons); finding the generated statements of
-a node's VJP in compiled source; and :func:`render`, the report as a table.
+a node's VJP in compiled source. The report's text is :mod:`symgrad.gradcheck_report`.
 
 May import: numpy and every symgrad layer (``ir``, ``ops``, ``autodiff``, ``backends``,
 ``runtime``): like :mod:`symgrad.api`, this is a top-level module; only
@@ -19,7 +18,7 @@ import os
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
@@ -30,9 +29,6 @@ from symgrad.ir.node import Node
 from symgrad.ir.opdef import EvalContext, get_op, resolve_shape
 from symgrad.ops.source import make_input
 from symgrad.runtime.compiled import CompiledFunction
-
-if TYPE_CHECKING:
-    from symgrad.gradcheck import GradcheckReport, InputCheck
 
 Values = Mapping[Node, np.ndarray]
 
@@ -331,95 +327,3 @@ def localise(
         "generated code computes what the graph says; the function may be too curved or too "
         "rough at this point for this eps (try another eps, or nudge=True)",
     )
-
-
-# -- the report's text ---------------------------------------------------------------------------
-def _row(c: InputCheck) -> tuple[str, ...]:
-    if c.mode == "elementwise":
-        at = "[" + ", ".join(map(str, c.worst if isinstance(c.worst, tuple) else (c.worst,))) + "]"
-        mode = "elementwise"
-    else:
-        at, mode = f"direction {c.worst}", f"projection x{c.checked}"
-    status = "ok" if c.ok else f"FAILED ({c.failed} of {c.checked})"
-    if c.nondifferentiable:
-        status += f", {c.nondifferentiable} non-differentiable"
-    return (
-        c.backend,
-        c.input,
-        "(" + ", ".join(map(str, c.shape)) + ("," if len(c.shape) == 1 else "") + ")",
-        mode,
-        f"{c.max_abs_err:.2e}",
-        f"{c.max_rel_err:.2e}",
-        f"{at}: {c.worst_grad:.6g} vs fd {c.worst_fd:.6g}",
-        status,
-    )
-
-
-def _culprit_lines(c: Culprit) -> list[str]:
-    if c.kind != "rule" or c.site is None or c.mismatch is None:
-        return [f"failed on {', '.join(c.backends)}: {c.detail}"]
-    m, s = c.mismatch, c.site
-    user = " (declared with symgrad.elementwise)" if s.user_op else ""
-    out = [
-        f"failed on {', '.join(c.backends)}; the rule that disagrees: the VJP of {s.label}{user}, "
-        f"for its input {m.input_index} "
-        f"({m.input_type})",
-        f"  at {s.where()}",
-    ]
-    if m.error:
-        out.append(f"  the rule fails: {m.error}")
-    else:
-        out.append(
-            f"  u·J·v for random u, v: {m.rule:.6g} by the rule, {m.numeric:.6g} by central "
-            f"differences of {s.label} (abs err {m.abs_err:.3g}, rel err {m.rel_err:.3g})"
-        )
-    if c.statements:
-        out.append(f"  generated code ({c.quoted_backend} backward pass):")
-        out += [f"    {line}" for line in c.statements]
-    else:
-        out.append("  generated code: no statement of its own (its result is shared or reused)")
-    if c.others:
-        out.append(f"  the rules of {c.others} more node(s), further from the output, disagree too")
-    return out
-
-
-def render(r: GradcheckReport) -> str:
-    """The report as text: a headline, the table, notes, and the culprit of a failure."""
-    from symgrad.gradcheck import ELEMENTWISE_MAX
-
-    lines = [
-        f"gradcheck {r.function}: {'ok' if r.ok else 'FAILED'}",
-        f"generated code ({', '.join(r.backends)}) against central differences in float64: "
-        f"eps {r.eps:g}, tolerance atol {r.atol:g} + rtol {r.rtol:g}·|fd|",
-    ]
-    if r.evaluated_in_float64:
-        lines.append("float32 function: evaluated in float64 (the same graph, float32 promoted)")
-    head = ("backend", "input", "shape", "mode", "max abs err", "max rel err", "worst element")
-    rows = [(*head, "status"), *(_row(c) for c in r.checks)]
-    widths = [max(len(row[k]) for row in rows) for k in range(len(head))]
-    lines.append("")
-    for row in rows:
-        lines.append("  ".join(x.ljust(w) for x, w in zip(row, [*widths, 0], strict=True)))
-    lines.append("")
-    if any(c.mode == "projection" for c in r.checks):
-        lines.append(
-            f"projection: inputs over {ELEMENTWISE_MAX} elements are checked along random "
-            "directions v: (f(x+εv) − f(x−εv))/2ε against v·grad"
-        )
-    if r.nondifferentiable or any(c.nondifferentiable for c in r.checks):
-        lines.append("non-differentiable points (reported, not counted as failures):")
-        lines += [
-            f"  {k.what}: {k.count} element(s) at {k.site.where()}" for k in r.nondifferentiable
-        ]
-        if not r.nondifferentiable:
-            lines.append("  one-sided differences disagree (a kink or a jump on the gradient path)")
-    if r.nudges:
-        lines.append(
-            f"nudged {r.nudges} time(s): inputs moved by up to {r.nudge_size:.1e} away from "
-            "non-differentiable points"
-        )
-    if r.culprit is not None:
-        lines += _culprit_lines(r.culprit)
-    while lines[-1] == "":
-        lines.pop()
-    return "\n".join(lines) + "\n"

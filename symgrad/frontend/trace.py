@@ -20,19 +20,24 @@ from symgrad.ir.dtypes import DType, as_dtype
 from symgrad.ir.errors import TraceError
 from symgrad.ir.graph import Graph
 from symgrad.ir.node import Node, Provenance, Shape
-from symgrad.ops.source import check_shape, make_input
+from symgrad.ops.source import check_input_shape, make_input
 
 
 @dataclass(frozen=True)
 class Spec:
-    """The shape and dtype of a function argument; str dims (``"n"``) are symbolic."""
+    """The shape and dtype of a function argument; str dims (``"n"``) are symbolic.
+
+    Refused with a :class:`~symgrad.ir.errors.ShapeError` naming what was expected and what
+    was given: a negative or non-integer dim, a dim name that is not an identifier, and a
+    shape whose static dims alone need more memory than the machine has (a dim of 10**12)."""
 
     shape: Shape
     dtype: DType
 
     def __init__(self, shape: Any, dtype: Any = "float64") -> None:
-        object.__setattr__(self, "shape", check_shape(shape))
-        object.__setattr__(self, "dtype", as_dtype(dtype))
+        dt = as_dtype(dtype)
+        object.__setattr__(self, "shape", check_input_shape(shape, dt, "Spec"))
+        object.__setattr__(self, "dtype", dt)
 
     @staticmethod
     def of(x: Any) -> Spec:

@@ -1,20 +1,26 @@
 """A graph is a tuple of input nodes and a tuple of output nodes; everything between is implied.
 
 Owns: :class:`Graph` (iterative topological order, use counts, content hash, the jaxpr-like text
-form via ``str(graph)``) and the reference interpreter :func:`evaluate`, the NumPy node-by-node
-oracle for every backend. May import: numpy, the standard library and the rest of ``symgrad.ir``.
+form via ``str(graph)``), the reference interpreter :func:`evaluate`, the NumPy node-by-node
+oracle for every backend, and the memory limit (:func:`check_memory`): no array that would need
+more bytes than the machine has is allocated -- specs, constants and every value the interpreter
+computes are checked first. May import: numpy, the standard library and the rest of
+``symgrad.ir``.
 """
 
 from __future__ import annotations
 
+import functools
 import hashlib
+import math
+import os
 from collections.abc import Container, Iterable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
 
-from symgrad.ir.errors import ArgumentError, TraceError
-from symgrad.ir.node import Node
+from symgrad.ir.errors import ArgumentError, ShapeError, TraceError
+from symgrad.ir.node import Node, Provenance
 from symgrad.ir.opdef import EvalContext, get_op, resolve_shape
 
 FORMAT_VERSION = 1
@@ -56,6 +62,42 @@ def _fmt_attr(v: Any) -> str:
 
 def type_str(node: Node) -> str:
     return f"{node.dtype.short}[{','.join(str(d) for d in node.shape)}]"
+
+
+@functools.cache
+def machine_memory() -> int:
+    """The machine's physical memory in bytes (1 TiB when the platform does not say)."""
+    try:
+        n = os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (AttributeError, ValueError, OSError):
+        n = -1
+    return int(n) if n > 0 else 1 << 40
+
+
+def _bytes_text(n: float) -> str:
+    for unit in ("bytes", "KiB", "MiB", "GiB", "TiB", "PiB"):
+        if n < 1024 or unit == "PiB":
+            return f"{n:.0f} {unit}" if unit == "bytes" else f"{n:.1f} {unit}"
+        n /= 1024
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+def check_memory(
+    shape: Sequence[Any], itemsize: int, what: str, provenance: Provenance | None = None
+) -> None:
+    """Raise :class:`ShapeError` before allocating when an array of ``shape`` (symbolic dims
+    counted as 1) with elements of ``itemsize`` bytes would need more than the machine's
+    memory; the message says what was expected and what was given."""
+    count = math.prod(d for d in shape if d.__class__ is not str)
+    limit = machine_memory()
+    if count * itemsize <= limit:
+        return
+    raise ShapeError(
+        f"{what}: shape {_fmt_dims(shape)} needs {_bytes_text(count * itemsize)} "
+        f"({count} elements of {itemsize} bytes), more than this machine's memory "
+        f"({_bytes_text(limit)}); expected at most {limit // itemsize} elements, got {count}",
+        provenance,
+    )
 
 
 class Graph:
@@ -267,11 +309,14 @@ def evaluate(
             continue
         op = get_op(n.op)
         shape = resolve_shape(n.shape, dims)
-        ctx = EvalContext(n.attrs, shape, n.dtype.np, dims)
+        npdt = n.dtype.np
+        if math.prod(shape) * npdt.itemsize > machine_memory():  # before allocating it
+            check_memory(shape, npdt.itemsize, f"{n.op} ({type_str(n)})", n.provenance)
+        ctx = EvalContext(n.attrs, shape, npdt, dims)
         val = op.eval(ctx, *(vals[i] for i in n.inputs))
         val = np.asarray(val)
-        if val.dtype != n.dtype.np:
-            val = val.astype(n.dtype.np)
+        if val.dtype != npdt:
+            val = val.astype(npdt)
         if val.shape != shape:
             raise AssertionError(
                 f"op {n.op!r} evaluated to shape {val.shape}, its shape rule says {shape}"

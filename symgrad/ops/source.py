@@ -1,20 +1,24 @@
 """Source ops (no inputs): graph inputs, scalar and array constants, arange, symbolic sizes.
 
-Owns: the ``input``, ``const``, ``constant``, ``arange`` and ``dimsize`` declarations and
-:class:`ConstArray`, the hashable wrapper that lets an array be a node attribute.
-May import: numpy and ``symgrad.ir``.
+Owns: the ``input``, ``const``, ``constant``, ``arange`` and ``dimsize`` declarations,
+:class:`ConstArray`, the hashable wrapper that lets an array be a node attribute, and the
+validation of user shapes (:func:`check_shape`: ints >= 0 or symbolic dim names; inputs and
+constants that would need more memory than the machine has are refused before anything is
+allocated, see ``symgrad.ir.graph.check_memory``). May import: numpy and ``symgrad.ir``.
 """
 
 from __future__ import annotations
 
 import hashlib
 import itertools
+import math
 from typing import Any
 
 import numpy as np
 
 from symgrad.ir.dtypes import INT64, DType, as_dtype
 from symgrad.ir.errors import ShapeError, TraceError
+from symgrad.ir.graph import check_memory, machine_memory
 from symgrad.ir.node import Dim, Node, Provenance, Shape
 from symgrad.ir.opdef import Kind, OpDef, register
 
@@ -27,7 +31,9 @@ class ConstArray:
     __slots__ = ("array", "digest")
 
     def __init__(self, array: np.ndarray) -> None:
-        a = np.array(array, copy=True, order="C")
+        given = np.asarray(array)
+        _check_constant(given.shape, given.dtype.itemsize)
+        a = np.array(given, copy=True, order="C")
         a.setflags(write=False)
         self.array = a
         h = hashlib.sha256(f"{a.dtype.str}{a.shape}".encode())
@@ -45,26 +51,43 @@ class ConstArray:
 
 
 def check_shape(shape: Any) -> Shape:
-    """Validate a user shape: ints >= 0 and symbolic dim names."""
-    if isinstance(shape, int | str):
+    """Validate a user shape: ints >= 0 and symbolic dim names (identifiers)."""
+    if isinstance(shape, int | str | np.integer):
         shape = (shape,)
     try:
         dims = tuple(shape)
     except TypeError:
-        raise ShapeError(f"a shape must be a tuple of ints and str dims, got {shape!r}") from None
+        raise ShapeError(
+            f"expected a shape (a tuple of ints >= 0 and str dim names), got {shape!r:.80}"
+        ) from None
     out: list[Dim] = []
     for d in dims:
         if isinstance(d, bool) or not isinstance(d, int | str | np.integer):
-            raise ShapeError(f"shape entries must be ints or str dim names, got {d!r} in {shape!r}")
+            raise ShapeError(
+                f"expected shape entries to be ints >= 0 or str dim names, got {d!r:.40} "
+                f"({type(d).__name__}) in {shape!r:.80}"
+            )
         if isinstance(d, str):
             if not d.isidentifier():
-                raise ShapeError(f"symbolic dim names must be identifiers, got {d!r}")
+                raise ShapeError(f"expected symbolic dim names to be identifiers, got {d!r:.80}")
             out.append(d)
         else:
             if d < 0:
-                raise ShapeError(f"dims must be >= 0, got {int(d)} in {shape!r}")
+                raise ShapeError(f"expected dims >= 0, got {int(d)} in {shape!r:.80}")
             out.append(int(d))
     return tuple(out)
+
+
+def _check_constant(shape: tuple[int, ...], itemsize: int) -> None:
+    if math.prod(shape) * itemsize > machine_memory():  # (the provenance only when failing)
+        check_memory(shape, itemsize, "constant", Provenance.capture())
+
+
+def check_input_shape(shape: Any, dtype: DType, what: str) -> Shape:
+    """:func:`check_shape`, and refuse a shape whose array could not fit in memory."""
+    shp = check_shape(shape)
+    check_memory(shp, dtype.np.itemsize, what)
+    return shp
 
 
 register(
@@ -86,8 +109,8 @@ def _unbound(ctx: Any) -> Any:
 
 def make_input(shape: Any, dtype: Any, name: str = "") -> Node:
     """A fresh graph input (every call gives a distinct node)."""
-    shp = check_shape(shape)
     dt = as_dtype(dtype)
+    shp = check_input_shape(shape, dt, f"input {name!r:.80}" if name else "input")
     attrs = {"name": name, "uid": next(_uids), "shape": shp, "dtype": dt.name}
     return Node.make("input", (), attrs, shp, dt, Provenance.capture())
 
@@ -128,6 +151,7 @@ register(
 def make_constant(array: Any) -> Node:
     a = np.asarray(array)
     dt = as_dtype(a.dtype)
+    _check_constant(a.shape, max(a.dtype.itemsize, dt.np.itemsize))
     ca = ConstArray(a.astype(dt.np, copy=False))
     return Node.make("constant", (), {"value": ca}, tuple(a.shape), dt, Provenance.capture())
 

@@ -114,6 +114,8 @@ def _unusable(path: Path) -> str | None:
     euid = _euid()
     if euid is not None and st.st_uid != euid:
         return f"it is owned by uid {st.st_uid}, not by this user (uid {euid})"
+    if euid is not None and st.st_mode & (stat.S_IWGRP | stat.S_IWOTH):
+        return f"it is group- or other-writable (mode {stat.S_IMODE(st.st_mode):04o})"
     if not os.access(path, os.W_OK | os.X_OK):
         return "it is not writable"
     return None
@@ -133,8 +135,9 @@ def cache_root() -> Path:
     """The cache directory in use: ``$SYMGRAD_CACHE_DIR``, else the user cache dir.
 
     The directory is created (mode 0700) if needed. When it is unusable (a file, under a file,
-    not writable, owned by someone else) a process-wide temporary directory is used instead,
-    with one :class:`CacheWarning` (a ``RuntimeWarning``) per unusable path saying why.
+    not writable, owned by someone else, group- or other-writable) a process-wide temporary
+    directory is used instead, with one :class:`CacheWarning` (a ``RuntimeWarning``) per
+    unusable path saying why.
     Re-evaluated whenever ``$SYMGRAD_CACHE_DIR`` changes.
     """
     configured = _configured()
@@ -188,7 +191,7 @@ def make_key(**parts: str) -> str:
         "python": f"{sys.implementation.name}-{sys.implementation.cache_tag}",
     }
     text = json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()  # (file names)
 
 
 def _check_key(key: str) -> None:

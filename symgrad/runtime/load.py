@@ -10,12 +10,20 @@ May import: the standard library and ``symgrad.ir.errors``.
 CPython cannot unload or reload an extension module, so extensions are remembered per resolved
 path: loading the same path again returns the same module object. Give every artefact a module
 name of its own (e.g. derived from its cache key): the init function is ``PyInit_<name>``.
+
+Security (see docs/security.md): the cache verifies an entry (owner, permissions, sha256) just
+before it is loaded; these loaders check again on the file they open -- a regular file, not a
+symlink, owned by this user, not writable by group or others, and, when ``sha256`` is given,
+with that content hash. A NumPy module is executed from exactly the bytes that were checked.
 """
 
 from __future__ import annotations
 
+import hashlib
 import importlib.machinery
 import importlib.util
+import os
+import stat
 import sys
 import threading
 from pathlib import Path
@@ -35,20 +43,57 @@ class LoadError(SymgradError):
         super().__init__(message)
 
 
-def load_extension(path: Path, module_name: str) -> ModuleType:
+def _untrusted(st: os.stat_result) -> str | None:
+    """Why a file with this stat must not be loaded (``None`` when it may)."""
+    if not stat.S_ISREG(st.st_mode):
+        return "it is not a regular file"
+    geteuid = getattr(os, "geteuid", None)
+    if geteuid is None:  # pragma: no cover  (Windows: no uids or mode bits)
+        return None
+    if st.st_uid != geteuid():
+        return f"it is owned by uid {st.st_uid}, not by this user (uid {geteuid()})"
+    if st.st_mode & (stat.S_IWGRP | stat.S_IWOTH):
+        return f"it is group- or other-writable (mode {stat.S_IMODE(st.st_mode):04o})"
+    return None
+
+
+def _read_checked(path: Path, what: str, sha256: str | None, read: bool = True) -> bytes:
+    """The bytes of ``path`` after the checks above (not following a symlink); ``b""`` when
+    neither ``read`` nor a ``sha256`` asks for them."""
+    flags = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_BINARY", 0)
+    try:
+        fd = os.open(path, flags)
+    except FileNotFoundError:
+        raise LoadError(f"cannot read {what}: no file at {path}", path) from None
+    except OSError as exc:  # ELOOP: a symlink
+        raise LoadError(f"cannot read {what} at {path}: {exc.strerror or exc}", path) from None
+    try:
+        why = _untrusted(os.fstat(fd))
+        if why is not None:
+            raise LoadError(f"refusing to load {what} from {path}: {why}", path)
+        with os.fdopen(os.dup(fd), "rb") as fh:
+            data = fh.read() if read or sha256 is not None else b""
+    finally:
+        os.close(fd)
+    if sha256 is not None and hashlib.sha256(data).hexdigest() != sha256:
+        raise LoadError(f"refusing to load {what} from {path}: its sha256 does not match", path)
+    return data
+
+
+def load_extension(path: Path, module_name: str, sha256: str | None = None) -> ModuleType:
     """Load the CPython extension module ``module_name`` from the shared library ``path``.
 
     Loading the same (resolved) path twice returns the same module. ``sys.modules`` is left as
-    it was. Raises :class:`LoadError` when the file is missing or is not a loadable extension
-    with a ``PyInit_<module_name>``.
+    it was. Raises :class:`LoadError` when the file is missing, untrusted (a symlink, not a
+    regular file, another user's, group/other-writable, or not of content hash ``sha256``) or
+    is not a loadable extension with a ``PyInit_<module_name>``.
     """
     key = Path(path).resolve()
     with _lock:
         module = _extensions.get(key)
         if module is not None:
             return module
-        if not key.is_file():
-            raise LoadError(f"cannot load extension {module_name!r}: no file at {path}", key)
+        _read_checked(Path(path), f"extension {module_name!r}", sha256, read=False)
         loader = importlib.machinery.ExtensionFileLoader(module_name, str(key))
         spec = importlib.util.spec_from_file_location(module_name, key, loader=loader)
         if spec is None:  # pragma: no cover  (a loader is given, so a spec is always made)
@@ -71,18 +116,16 @@ def load_extension(path: Path, module_name: str) -> ModuleType:
         return module
 
 
-def load_python_module(path: Path, module_name: str) -> ModuleType:
+def load_python_module(path: Path, module_name: str, sha256: str | None = None) -> ModuleType:
     """Execute the Python source file ``path`` as a fresh module named ``module_name``.
 
     The module is not inserted into ``sys.modules`` and no bytecode is written beside the file
     (cache entries hold exactly the files their metadata lists). Raises :class:`LoadError` when
-    the file cannot be read, does not compile, or raises while it runs.
+    the file cannot be read, is untrusted (as for :func:`load_extension`), does not compile, or
+    raises while it runs. The bytes executed are the bytes checked.
     """
     path = Path(path)
-    try:
-        source = path.read_bytes()
-    except OSError as exc:
-        raise LoadError(f"cannot read the module {module_name!r} at {path}: {exc}", path) from exc
+    source = _read_checked(path, f"the module {module_name!r}", sha256)
     module = ModuleType(module_name)
     module.__file__ = str(path)
     try:
