@@ -42,7 +42,15 @@ from symgrad.ir import (
     SymgradError,
     TraceError,
 )
-from symgrad.ir.errors import ArgumentError, ConcretizationError, DTypeError, ShapeError
+from symgrad.ir.errors import (
+    ArgumentError,
+    ConcretizationError,
+    DTypeError,
+    IndexRangeError,
+    NonFiniteError,
+    ShapeError,
+    UnsupportedError,
+)
 
 
 def compile(  # the public name shadows the builtin on purpose
@@ -51,6 +59,7 @@ def compile(  # the public name shadows the builtin on purpose
     wrt: Any = None,
     backend: str | None = None,
     opt: int = 1,
+    check_finite: bool = False,
 ) -> "CompiledFunction":
     """Trace ``fn`` once and compile it to C (or NumPy) code; see :mod:`symgrad.api`.
 
@@ -59,10 +68,14 @@ def compile(  # the public name shadows the builtin on purpose
     compiler is found and otherwise NumPy (with one warning); ``"c"`` or ``"numpy"`` force one.
     ``opt`` is the optimisation level: 0 keeps one statement per VJP rule, 1 (the default)
     simplifies (CSE, constant folding, x·1, x+0, …), 2 adds larger rewrites.
+    ``check_finite=True`` checks every call for NaN/inf and names the node that produced one
+    (``NonFiniteError``; see docs/reliability.md).
     """
     from symgrad.api import compile as _compile
 
-    return _compile(fn, *specs_or_arrays, wrt=wrt, backend=backend, opt=opt)
+    return _compile(
+        fn, *specs_or_arrays, wrt=wrt, backend=backend, opt=opt, check_finite=check_finite
+    )
 
 
 def _eager_executor(boundary: list[Node], outputs: list[Node], arrays: list[Any]) -> list[Any]:
@@ -130,13 +143,16 @@ __all__ = [
     "DType",
     "DTypeError",
     "Graph",
+    "IndexRangeError",
     "Node",
+    "NonFiniteError",
     "ShapeError",
     "Spec",
     "SymgradError",
     "Tensor",
     "TraceError",
     "TracedGraph",
+    "UnsupportedError",
     "Value",
     "__version__",
     "arange",

@@ -65,8 +65,12 @@ def compile(
     wrt: Any = None,
     backend: str | None = None,
     opt: int = 1,
+    check_finite: bool = False,
 ) -> CompiledFunction:
-    """Trace ``fn`` once and compile it (see the README for the full contract)."""
+    """Trace ``fn`` once and compile it (see the README for the full contract).
+
+    ``check_finite=True``: every call checks its inputs for NaN/inf and, when an output or
+    gradient is not finite, raises ``NonFiniteError`` naming the node that produced it."""
     specs = tuple(Spec.of(s) for s in specs_or_arrays)
     wkey = tuple(
         id(w) if isinstance(w, Tensor) else w
@@ -74,7 +78,7 @@ def compile(
     )
     if backend is not None and backend not in modules.BACKENDS:
         raise ValueError(f"backend must be one of {modules.BACKENDS}, got {backend!r}")
-    memo_key = (specs, wkey, backend, opt)
+    memo_key = (specs, wkey, backend, opt, bool(check_finite))
     try:
         per_fn = _MEMO.setdefault(fn, {})
     except TypeError:
@@ -112,6 +116,7 @@ def compile(
         prog,
         built,
         joint_graph,
+        check_finite,
     )
     per_fn[memo_key] = cf
     return cf

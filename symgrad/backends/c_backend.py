@@ -302,7 +302,7 @@ _DIMS = "_dims"
 _ERR = "_err"
 
 
-def render_c(prog: Program, module_name: str) -> CSource:
+def render_c(prog: Program, module_name: str, parallel: bool = False) -> CSource:
     """The kernel and binding sources of ``prog``; the extension module is ``module_name``.
 
     Every kernel function takes the caller's scratch memory as two last parameters,
@@ -311,7 +311,8 @@ def render_c(prog: Program, module_name: str) -> CSource:
     *)`` says how many bytes it needs (any alignment: 64 bytes of slack are included). The
     binding keeps one block per module and reuses it across calls while it holds the GIL (a
     fresh block when it releases the GIL around a large call), so a warm call allocates
-    nothing but its results; ``symgrad.export`` hands the choice to the library's user."""
+    nothing but its results; ``symgrad.export`` hands the choice to the library's user.
+    ``parallel`` adds OpenMP pragmas to large elementwise loops (build with ``-fopenmp``)."""
     if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", module_name):
         raise ValueError(f"module_name must be a C identifier, got {module_name!r}")
     names = _CNames(prog)
@@ -324,6 +325,7 @@ def render_c(prog: Program, module_name: str) -> CSource:
         return dim_c[d]
 
     pr = OpPrinter(dim)
+    pr.parallel = parallel  # compile with -fopenmp (else the pragmas are unknown, ignored)
     functions: list[dict[str, Any]] = []
     bindings: list[dict[str, Any]] = []
     for fn in (f for f in (prog.forward, prog.backward) if f is not None):

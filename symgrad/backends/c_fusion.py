@@ -86,8 +86,7 @@ def fused_loop(
         for n in [*members, root]:
             template = _template(n)
             f = "f" if n.inputs and n.inputs[-1].dtype is FLOAT32 else ""
-            if "_sg_sigmoid{f}" in template:
-                pr.helpers.add("sigmoid" + f)
+            pr.note_helpers(template, f)
             fields = {fld for _, fld, _, _ in string.Formatter().parse(template) if fld}
             args = []
             for k, i in enumerate(n.inputs):
@@ -106,4 +105,4 @@ def fused_loop(
                 lines.append(f"const {n.dtype.c_type} {name[id(n)]} = {expr};")
         return lines
 
-    return nest(lens, vs, body, pr.dim)
+    return nest(lens, vs, body, pr.dim, parallel=pr.parallel)

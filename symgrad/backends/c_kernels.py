@@ -7,7 +7,10 @@ at element ``i`` is ``x[i]`` (scalar constants are inlined as literals). Element
 come from each op's ``emit["c"]`` template (``emit["c_f32"]`` for float32 when present), except
 for a few dtype-specific overrides below that match NumPy where the generic template does not:
 NaN propagation of ``maximum``/``minimum``/``relu``/``sign`` on floats, and wrap-around int64
-arithmetic (done in ``uint64_t``: signed overflow is undefined in C).
+arithmetic (done in ``uint64_t``: signed overflow is undefined in C). float32 ``exp`` and
+``tanh`` call the vectorisable helpers ``_sg_expf``/``_sg_tanhf`` (``codegen_templates/c/
+_helpers.c.j2``: within 0.99 and 1.33 ulp of the exact value for every float32) instead of libm,
+whose per-element calls keep loops scalar and dominated the float32 workloads.
 
 Error reporting: a failing check sets ``_err->value``/``_err->size``/``_err->site`` and returns a
 nonzero code through ``SG_FAIL`` (see ``codegen_templates/c/kernel.c.j2``); ``site`` indexes the
@@ -19,6 +22,7 @@ May import: the standard library, ``symgrad.ir``, ``symgrad.ops`` and ``symgrad.
 from __future__ import annotations
 
 import math
+import re
 import string
 from collections.abc import Callable
 from typing import Any
@@ -63,7 +67,10 @@ _INT_OVERRIDES = {
     "abs": "({0} < 0 ? (int64_t)(0 - (uint64_t){0}) : {0})",
 }
 _BOOL_OVERRIDES = {"abs": "{0}", "sign": "{0}"}
+_F32_OVERRIDES = {"exp": "_sg_expf({0})", "tanh": "_sg_tanhf({0})"}
+_HELPER_CALL = re.compile(r"\b_sg_(\w+)\(")
 ALIAS_OPS = ("reshape", "detach")  # same elements in the same order: alias the input
+TILE_ROWS, TILE_BYTES = 8, 1024  # matmul: rows per register tile, bytes of its accumulators
 
 
 def literal(value: Any, dtype: DType) -> str:
@@ -96,11 +103,20 @@ def elementwise_template(node: Node) -> str:
         return _INT_OVERRIDES[node.op]
     if dt is BOOL and node.op in _BOOL_OVERRIDES:
         return _BOOL_OVERRIDES[node.op]
+    if dt is FLOAT32 and node.op in _F32_OVERRIDES:
+        return _F32_OVERRIDES[node.op]
     template = op.emit.get("c_f32") if dt is FLOAT32 else None
     template = template or op.emit.get("c")
     if not isinstance(template, str):
         raise NotImplementedError(f"op {node.op!r} has no C emission")
     return template
+
+
+def _in_range(idx: Node, dim: Any) -> bool:
+    """Whether ``idx`` is known to hold indices in ``[0, dim)``: a ``class_index`` with at most
+    ``dim`` classes has been checked already (so a second range check is left out)."""
+    n = idx.attrs.get("num_classes") if idx.op == "class_index" else None
+    return isinstance(n, int) and isinstance(dim, int) and n <= dim
 
 
 def _no_function(node: Node) -> str:
@@ -121,6 +137,7 @@ class OpPrinter:
         self.helpers: set[str] = set()
         self.sites: list[str] = []
         self.fails = False  # whether any statement jumps to the exit label
+        self.parallel = False  # OpenMP on large elementwise loops (SYMGRAD_OPENMP=1)
 
     # -- operands ---------------------------------------------------------------------------
     def at(self, node: Node, idx: str) -> str:
@@ -137,6 +154,10 @@ class OpPrinter:
         if text not in self.sites:
             self.sites.append(text)
         return self.sites.index(text)
+
+    def note_helpers(self, template: str, f: str = "") -> None:
+        """Record the helper functions (``_sg_<name>(``) an expression template calls."""
+        self.helpers.update(_HELPER_CALL.findall(template.replace("{f}", f)))
 
     def fail(self, code: str, value: str, size: str, site: int) -> str:
         assert code in ERROR_CODES
@@ -176,8 +197,7 @@ class OpPrinter:
         views = [contiguous(shape)] + [broadcast(i.shape, shape) for i in node.inputs]
         lens, vs = coalesce([Mono.of(d) for d in shape], views)
         f = "f" if node.inputs and node.inputs[-1].dtype is FLOAT32 else ""
-        if "_sg_sigmoid{f}" in template:
-            self.helpers.add("sigmoid" + f)
+        self.note_helpers(template, f)
         fields = {name for _, name, _, _ in string.Formatter().parse(template) if name}
 
         def body(ix: list[str]) -> list[str]:
@@ -188,7 +208,7 @@ class OpPrinter:
             expr = template.format(*args, f=f, ctype=node.dtype.c_type)
             return [f"{out}[{ix[0]}] = {expr};"]
 
-        return nest(lens, vs, body, self.dim)
+        return nest(lens, vs, body, self.dim, parallel=self.parallel)
 
     def op_broadcast_to(self, node: Node, out: str) -> list[str]:
         return self.elementwise(node, out, "{0}")
@@ -256,10 +276,10 @@ class OpPrinter:
         else:
             ident = "0" if dt is BOOL else "INT64_MIN"
         lines: list[str] = []
-        total = prod(x.shape)
-        if node.op == "max" and (total.coef == 0 or total.syms):  # NumPy: no identity
+        reduced = prod(tuple(x.shape[a] for a in axes))  # NumPy: no identity when it is 0
+        if node.op == "max" and (reduced.coef == 0 or reduced.syms):
             fail = self.fail("SG_ERR_EMPTY", "0", "0", self.site(node))
-            lines.append(f"if ({total.c(self.dim)} == 0) {fail}")
+            lines.append(f"if ({reduced.c(self.dim)} == 0) {fail}")
         inner = bool(lens) and ov.strides[-1].is_zero and xv.strides[-1].is_one
         once = inner and not any(st.is_zero for st in ov.strides[:-1])  # one run per result
         if not once:
@@ -312,7 +332,8 @@ class OpPrinter:
         lines: list[str] = []
         dims = [Mono.of(d).c(self.dim) for d in table[:k]]
         for m, i in enumerate(idx):
-            lines += self._check(node, i, dims[m], "SG_ERR_INDEX", f"-{dims[m]}")
+            if not _in_range(i, table[m]):
+                lines += self._check(node, i, dims[m], "SG_ERR_INDEX", f"-{dims[m]}")
         full = src if scatter else node  # the array of shape (*index shape, *rows)
         ishape = full.shape[: full.ndim - (len(table) - k)]
         rows = prod(table[k:])
@@ -365,9 +386,77 @@ class OpPrinter:
         c = node.attrs["num_classes"]
         return self._check(node, i, str(c), "SG_ERR_CLASS", "0") + self.copy(node, i, out)
 
+    # -- the fused softmax + negative log-likelihood (symgrad/ops/softmax_nll.py) ---------------
+    def _softmax_rows(self, node: Node, body: list[str]) -> list[str]:
+        """A loop over the rows of ``z`` (n, C): ``_z`` points at the row, ``_y`` is its target
+        (checked like gather's index first, negative values wrapped) and ``_m`` the row's max;
+        ``body`` finishes the row. A NaN in the row need not reach ``_m``: ``exp(z - _m)`` of
+        it is NaN, so the row's sum, and every result of the row, is NaN anyway."""
+        z, y = node.inputs[:2]
+        n, c = (Mono.of(d).c(self.dim) for d in z.shape)
+        ct = z.dtype.c_type
+        lines = self._check(node, y, c, "SG_ERR_INDEX", f"-{c}")
+        return lines + [
+            f"for (int64_t _i = 0; _i < {n}; _i++) {{",
+            f"    const {ct} *_z = &{self.ref(z)}[_i * {c}];",
+            f"    int64_t _y = {self.at(y, '_i')};",
+            f"    {ct} _m = _z[0];",
+            f"    if (_y < 0) _y += {c};",
+            f"    for (int64_t _j = 1; _j < {c}; _j++) {{",
+            "        _m = _z[_j] > _m ? _z[_j] : _m;",
+            "    }",
+            *("    " + line for line in body),
+            "}",
+        ]
+
+    def _exp(self, node: Node) -> str:
+        if node.dtype is FLOAT32:
+            self.helpers.add("expf")
+            return "_sg_expf"
+        return "exp"
+
+    def op_softmax_nll(self, node: Node, out: str) -> list[str]:
+        """Per row: max, sum of exp(z - max), then (max - picked) + log(sum)."""
+        z = node.inputs[0]
+        c = Mono.of(z.shape[1]).c(self.dim)
+        ct, f = z.dtype.c_type, "f" if z.dtype is FLOAT32 else ""
+        return self._softmax_rows(
+            node,
+            [
+                f"{ct} _s = 0;",
+                f"for (int64_t _j = 0; _j < {c}; _j++) {{",
+                f"    _s += {self._exp(node)}(_z[_j] - _m);",
+                "}",
+                f"{out}[_i] = (_m - _z[_y]) + log{f}(_s);",
+            ],
+        )
+
+    def op_softmax_nll_grad(self, node: Node, out: str) -> list[str]:
+        """Per row: the softmax written into the output row (its sum pairwise, like NumPy's),
+        then g * (p - 1) at the target and g * p elsewhere."""
+        z, _, g = node.inputs
+        c = Mono.of(z.shape[1]).c(self.dim)
+        ct, t = z.dtype.c_type, "f32" if z.dtype is FLOAT32 else "f64"
+        self.helpers.add("sum_" + t)
+        return self._softmax_rows(
+            node,
+            [
+                f"{ct} *_o = &{out}[_i * {c}];",
+                f"const {ct} _g = {self.at(g, '_i')};",
+                f"for (int64_t _j = 0; _j < {c}; _j++) {{",
+                f"    _o[_j] = {self._exp(node)}(_z[_j] - _m);",
+                "}",
+                f"const {ct} _s = _sg_sum_{t}(_o, {c});",
+                f"for (int64_t _j = 0; _j < {c}; _j++) {{",
+                "    _o[_j] = (_o[_j] / _s - (_j == _y)) * _g;",
+                "}",
+            ],
+        )
+
     # -- sources ----------------------------------------------------------------------------------
     def op_arange(self, node: Node, out: str) -> list[str]:
-        return self.fill(out, Mono.of(node.attrs["n"]).c(self.dim), "_i")
+        size = Mono.of(node.attrs["n"]).c(self.dim)
+        return self.fill(out, size, "0" if size == "1" else "_i")  # fill() has no loop for 1
 
     def op_dimsize(self, node: Node, out: str) -> list[str]:
         return [f"{out}[0] = ({node.dtype.c_type})({prod(node.attrs['dims']).c(self.dim)});"]
@@ -385,39 +474,96 @@ class OpPrinter:
             broadcast(bsh[:-2], batch, k * n),
         ]
         lens, vs = coalesce([Mono.of(d) for d in batch], views)
-        mc, kc, nc = (x.c(self.dim) for x in (m, k, n))
+        mc, kc = m.c(self.dim), k.c(self.dim)
         ct = node.dtype.c_type
         row_a = "_m" if k.is_one else f"_m * {kc}"
-        row_c = "_m" if n.is_one else f"_m * {nc}"
-        row_b = "_k" if n.is_one else f"_k * {nc}"
 
         def body(ix: list[str]) -> list[str]:
             head = [
                 f"{ct} *restrict _c = {plus(out, ix[0])};",
                 f"const {ct} *restrict _a = {plus(self.ref(a), ix[1])};",
                 f"const {ct} *restrict _b = {plus(self.ref(b), ix[2])};",
-                f"for (int64_t _m = 0; _m < {mc}; _m++) {{",
             ]
-            if n.is_one:  # a matrix-vector product: one dot product per row
-                inner = [
-                    f"    {ct} _s = 0;",
-                    f"    for (int64_t _k = 0; _k < {kc}; _k++) {{",
-                    f"        _s += _a[{plus(row_a, '_k')}] * _b[_k];",
-                    "    }",
-                    "    _c[_m] = _s;",
-                ]
-            else:  # i-k-j order: the innermost loop is contiguous in _b and _c
-                inner = [
-                    f"    for (int64_t _n = 0; _n < {nc}; _n++) {{",
-                    f"        _c[{plus(row_c, '_n')}] = 0;",
-                    "    }",
-                    f"    for (int64_t _k = 0; _k < {kc}; _k++) {{",
-                    f"        const {ct} _x = _a[{plus(row_a, '_k')}];",
-                    f"        for (int64_t _n = 0; _n < {nc}; _n++) {{",
-                    f"            _c[{plus(row_c, '_n')}] += _x * _b[{plus(row_b, '_n')}];",
-                    "        }",
-                    "    }",
-                ]
-            return [*head, *inner, "}"]
+            if not n.is_one:
+                return head + self._matmul_rows(node, m, k, n)
+            return head + [  # a matrix-vector product: one dot product per row
+                f"for (int64_t _m = 0; _m < {mc}; _m++) {{",
+                f"    {ct} _s = 0;",
+                f"    for (int64_t _k = 0; _k < {kc}; _k++) {{",
+                f"        _s += _a[{plus(row_a, '_k')}] * _b[_k];",
+                "    }",
+                "    _c[_m] = _s;",
+                "}",
+            ]
 
         return nest(lens, vs, body, self.dim, prefix="_p")
+
+    def _matmul_rows(self, node: Node, m: Mono, k: Mono, n: Mono) -> list[str]:
+        """``_c = _a @ _b`` (m×k times k×n, contiguous). Tiles of ``TILE_ROWS`` rows by a few
+        vector widths of columns are accumulated in small local arrays (1 KiB in all: kept in
+        vector registers or an L1-resident stack slot; never a large local array) while ``k``
+        runs, so each element of ``_b`` loaded serves ``TILE_ROWS`` rows and the accumulators
+        form independent chains; loads past the last column read 0, and only the real columns
+        are stored. Rows left over go one at a time in i-k-j order. Every element is summed
+        over ``k`` in order from 0, so the results do not depend on the tiling."""
+        ct = node.dtype.c_type
+        mc, kc, nc = (x.c(self.dim) for x in (m, k, n))
+        size = node.dtype.np.itemsize
+        width = TILE_BYTES // TILE_ROWS // size
+        while not n.syms and 2 * n.coef <= width and width * size > 64:
+            width //= 2  # a narrow product: down to one 64-byte vector, no half-empty ones
+        rows = range(TILE_ROWS)
+        at = ["_m"] + [f"(_m + {r})" for r in rows[1:]]
+        acc = [f"_acc{r}" for r in rows]
+        single = not n.syms and n.coef <= width  # one block of columns
+        col, end = ("_n", nc) if single else ("_j + _n", "_w")
+        block = [
+            f"{ct} {', '.join(f'{a}[{width}]' for a in acc)};",
+            f"for (int64_t _n = 0; _n < {width}; _n++) {{",
+            *(f"    {a}[_n] = 0;" for a in acc),
+            "}",
+            f"for (int64_t _k = 0; _k < {kc}; _k++) {{",
+            *(f"    const {ct} _x{r} = _a[{at[r]} * {kc} + _k];" for r in rows),
+            f"    for (int64_t _n = 0; _n < {width}; _n++) {{",
+            f"        const {ct} _y = _n < {end} ? _b[_k * {nc} + {col}] : 0;",
+            *(f"        {acc[r]}[_n] += _x{r} * _y;" for r in rows),
+            "    }",
+            "}",
+            f"for (int64_t _n = 0; _n < {end}; _n++) {{",
+            *(f"    _c[{at[r]} * {nc} + {col}] = {acc[r]}[_n];" for r in rows),
+            "}",
+        ]
+        if not single:
+            block = [
+                f"for (int64_t _j = 0; _j < {nc}; _j += {width}) {{",
+                f"    const int64_t _w = {nc} - _j < {width} ? {nc} - _j : {width};",
+                *("    " + line for line in block),
+                "}",
+            ]
+        note = f"    /* {TILE_ROWS} rows x {width} columns at a time, summed over k in registers */"
+        tile = [note, *("    " + line for line in block), "}"]
+        one = [  # one row in i-k-j order
+            f"    for (int64_t _n = 0; _n < {nc}; _n++) {{",
+            f"        _c[_m * {nc} + _n] = 0;",
+            "    }",
+            f"    for (int64_t _k = 0; _k < {kc}; _k++) {{",
+            f"        const {ct} _x = _a[_m * {kc} + _k];",
+            f"        for (int64_t _n = 0; _n < {nc}; _n++) {{",
+            f"            _c[_m * {nc} + _n] += _x * _b[_k * {nc} + _n];",
+            "        }",
+            "    }",
+            "}",
+        ]
+        if m.syms:
+            return [
+                "int64_t _m = 0;",
+                f"for (; _m + {TILE_ROWS} <= {mc}; _m += {TILE_ROWS}) {{",
+                *tile,
+                f"for (; _m < {mc}; _m++) {{",
+                *one,
+            ]
+        full = m.coef - m.coef % TILE_ROWS  # static rows: only the loops that run
+        lines = [f"for (int64_t _m = 0; _m < {full}; _m += {TILE_ROWS}) {{", *tile] if full else []
+        if full < m.coef:
+            lines += [f"for (int64_t _m = {full}; _m < {mc}; _m++) {{", *one]
+        return lines

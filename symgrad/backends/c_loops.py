@@ -163,18 +163,31 @@ def loop_vars(n: int, prefix: str = "_i") -> list[str]:
     return [prefix] if n == 1 else [f"{prefix}{k}" for k in range(n)]
 
 
+#: The fewest elements for which a loop nest runs on several threads (when enabled).
+PARALLEL_MIN = 1 << 16
+
+
 def nest(
     lens: Sequence[Mono],
     views: Sequence[View],
     body: Callable[[list[str]], list[str]],
     dim: DimName,
     prefix: str = "_i",
+    parallel: bool = False,
 ) -> list[str]:
     """Loops over ``lens`` (outermost first); ``body`` gets each view's index expression and
-    returns the innermost statements. Lines are indented by four spaces per loop level."""
+    returns the innermost statements. Lines are indented by four spaces per loop level.
+    ``parallel`` puts an OpenMP ``parallel for`` on the outermost loop, taken at run time
+    only when the nest has at least :data:`PARALLEL_MIN` elements (small ones stay serial)."""
     names = loop_vars(len(lens), prefix) if lens else []
     idx = [index_expr(list(zip(names, v.strides, strict=True)), v.offset, dim) for v in views]
     lines: list[str] = []
+    total = ONE
+    for n in lens:
+        total = total * n
+    if parallel and names and (total.syms or total.coef >= PARALLEL_MIN):
+        cond = "" if not total.syms else f" if({total.c(dim)} >= {PARALLEL_MIN})"
+        lines.append(f"#pragma omp parallel for{cond}")
     for depth, (var, n) in enumerate(zip(names, lens, strict=True)):
         pad = "    " * depth
         lines.append(f"{pad}for (int64_t {var} = 0; {var} < {n.c(dim)}; {var}++) {{")

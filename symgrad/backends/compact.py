@@ -85,6 +85,7 @@ def compact(prog: Program, fn: Function, threshold: int = THRESHOLD) -> Region |
     if len(members) < max(threshold, 1):
         return None
     inside = {id(n) for n in members}
+    stmt_ids = {id(s.node) for s in fn.stmts}
     after: set[int] = set()  # statements that read region values (directly or not)
     for s in fn.stmts:
         n = s.node
@@ -112,7 +113,7 @@ def compact(prog: Program, fn: Function, threshold: int = THRESHOLD) -> Region |
             n_slots[n.dtype.name] += 1
             if id(n) in inside:
                 return k
-            pick = _element(n)
+            pick = _element(n, stmt_ids)
             if pick is not None:  # x[i, j]: read straight from x
                 src, offset = pick
                 arrays[id(src)] = src
@@ -150,10 +151,15 @@ def compact(prog: Program, fn: Function, threshold: int = THRESHOLD) -> Region |
     later = [s for s in fn.stmts if id(s.node) in after]
     needed = {id(i) for s in later for i in s.node.inputs} | {id(o) for o in fn.outputs}
     stores = [n for n in members if id(n) in needed]
-    # the picked elements' slice/reshape statements go when nothing else reads them
-    kept = [s for s in fn.stmts if id(s.node) not in inside and id(s.node) not in picked]
-    read = {id(i) for s in kept for i in s.node.inputs} | {id(o) for o in fn.outputs}
-    dropped = picked - read
+    # the picked elements' slice/reshape statements go when nothing that stays reads them (a
+    # kept reshape keeps its slice)
+    dropped = set(picked)
+    while True:
+        kept = [s for s in fn.stmts if id(s.node) not in inside and id(s.node) not in dropped]
+        read = {id(i) for s in kept for i in s.node.inputs} | {id(o) for o in fn.outputs}
+        if not dropped & read:
+            break
+        dropped -= read
     table_node = _constant(prog, np.asarray(table, dtype=np.int64))
     pre = [
         s
@@ -177,10 +183,14 @@ def compact(prog: Program, fn: Function, threshold: int = THRESHOLD) -> Region |
     return region
 
 
-def _element(node: Node) -> tuple[Node, int] | None:
+def _element(node: Node, stmts: set[int]) -> tuple[Node, int] | None:
     """``(x, flat offset)`` when ``node`` is one element of ``x`` picked with static indices
-    (``x[i, j]`` traces to a slice, usually reshaped to a scalar), else None."""
+    (``x[i, j]`` traces to a slice, usually reshaped to a scalar) by statements of this
+    function (``stmts``: ids; a parameter that happens to be such an element is not), else
+    None."""
     sl = node.inputs[0] if node.op == "reshape" and node.inputs else node
+    if id(node) not in stmts or id(sl) not in stmts:
+        return None
     if sl.op != "slice" or sl.shape.count(1) != len(sl.shape):
         return None
     x = sl.inputs[0]

@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from symgrad.ir.dtypes import FLOAT32, FLOAT64, DType, as_dtype
-from symgrad.ir.errors import ConcretizationError, ShapeError, TraceError
+from symgrad.ir.errors import ConcretizationError, ShapeError, TraceError, UnsupportedError
 from symgrad.ir.graph import evaluate
 from symgrad.ir.node import Node, Provenance, Shape
 from symgrad.ir.opdef import EvalContext, apply, as_node, get_op
@@ -133,7 +133,11 @@ class Tensor:
         return not self._parents
 
     def numpy(self) -> np.ndarray:
-        return np.asarray(self.data)
+        """The data as an array of the tensor's dtype (also for a float32 ``Value``, whose
+        ``.data`` is a Python float)."""
+        if self._data is None:
+            raise _concrete_error(".numpy()")
+        return np.asarray(self._data)
 
     def item(self) -> float:
         d = self.data
@@ -168,6 +172,16 @@ class Tensor:
     def __int__(self) -> int:
         if self._data is None:
             raise _concrete_error("int()")
+        return int(self._data)
+
+    def __index__(self) -> int:
+        if self._data is None:
+            raise _concrete_error("use as a Python index (range(), list indexing, ...)")
+        if self._data.size != 1 or self.dtype.is_float or self.dtype.name == "bool":
+            raise TypeError(
+                f"only an integer tensor with one element can be used as an index, got "
+                f"{self.dtype}{tuple(self.shape)}"
+            )
         return int(self._data)
 
     def __len__(self) -> int:
@@ -328,13 +342,22 @@ class Tensor:
     def __array_ufunc__(self, ufunc: Any, method: str, *inputs: Any, **kwargs: Any) -> Any:
         name = _UFUNCS.get(ufunc.__name__)
         if method != "__call__" or name is None or kwargs:
-            raise TypeError(
-                f"numpy.{ufunc.__name__} ({method}) is not supported on symgrad tensors; "
-                f"use the symgrad op instead (supported ufuncs: {', '.join(sorted(_UFUNCS))})"
+            what = f"numpy.{ufunc.__name__}" + ("" if method == "__call__" else f".{method}")
+            extra = f" with {', '.join(sorted(kwargs))}=" if kwargs and name else ""
+            raise UnsupportedError(
+                f"{what}{extra} is not supported on symgrad tensors: symgrad cannot record it "
+                f"in the graph. Use a symgrad op instead (NumPy ufuncs that map to one: "
+                f"{', '.join(sorted(_UFUNCS))}); see docs/ops.md",
+                Provenance.capture(),
             )
         if len(inputs) == 1:
             return _run(lambda x: apply(name, (x,)), inputs[0])
         return _binary(name, *inputs)
+
+    def __array_function__(self, func: Any, types: Any, args: Any, kwargs: Any) -> Any:
+        from symgrad.frontend.numpy_api import array_function
+
+        return array_function(func, args, kwargs)
 
     def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
         if self._data is None:

@@ -1,10 +1,29 @@
 """The op library: importing this package declares every built-in op in the registry.
 
-Owns: nothing itself; ``elementwise``, ``reduce``, ``movement``, ``indexing``, ``linalg`` and
-``source`` each declare their ops once, and ``api`` offers node-level functions and composites.
+Owns: nothing itself; ``elementwise``, ``reduce``, ``movement``, ``indexing``, ``linalg``,
+``softmax_nll`` (the fused cross-entropy) and ``source`` each declare their ops once, and
+``api`` offers node-level functions and composites.
 May import: numpy and ``symgrad.ir``.
 """
 
-from symgrad.ops import api, elementwise, indexing, linalg, movement, reduce, source
+from symgrad.ops import (
+    api,
+    elementwise,
+    indexing,
+    linalg,
+    movement,
+    reduce,
+    softmax_nll,
+    source,
+)
 
-__all__ = ["api", "elementwise", "indexing", "linalg", "movement", "reduce", "source"]
+__all__ = [
+    "api",
+    "elementwise",
+    "indexing",
+    "linalg",
+    "movement",
+    "reduce",
+    "softmax_nll",
+    "source",
+]

@@ -13,8 +13,9 @@ from symgrad.ir.node import Node, Shape
 from symgrad.ir.opdef import broadcast_shapes, fmt_shape, unify_dtypes
 
 
-def ew_infer(float_only: bool = True, out_dtype: DType | None = None) -> Any:
-    """Shape rule of an elementwise op: broadcast the inputs, unify their dtypes."""
+def ew_infer(float_only: bool = True, out_dtype: DType | None = None, bool_ok: bool = True) -> Any:
+    """Shape rule of an elementwise op: broadcast the inputs, unify their dtypes. ``bool_ok``
+    False refuses bool inputs (``-``, negation and sign of bools, which NumPy refuses too)."""
 
     def infer(inputs: tuple[Node, ...], attrs: dict[str, Any]) -> tuple[Shape, DType]:
         first = inputs[0]
@@ -24,13 +25,21 @@ def ew_infer(float_only: bool = True, out_dtype: DType | None = None) -> Any:
                     f"expected floating-point input(s), got {first.dtype}; cast with "
                     ".astype('float64')"
                 )
-            return first.shape, (out_dtype or first.dtype)
-        dt = unify_dtypes("", inputs)
-        if float_only and not dt.is_float:
+            dt = first.dtype
+            shape = first.shape
+        else:
+            dt = unify_dtypes("", inputs)
+            if float_only and not dt.is_float:
+                raise DTypeError(
+                    f"expected floating-point input(s), got {dt}; cast with .astype('float64')"
+                )
+            shape = broadcast_shapes(*(i.shape for i in inputs))
+        if not bool_ok and dt is BOOL:
             raise DTypeError(
-                f"expected floating-point input(s), got {dt}; cast with .astype('float64')"
+                "bool inputs are not supported (as in NumPy and PyTorch); cast with "
+                ".astype('int64') or use symgrad.where"
             )
-        return broadcast_shapes(*(i.shape for i in inputs)), (out_dtype or dt)
+        return shape, (out_dtype or dt)
 
     return infer
 

@@ -50,7 +50,7 @@ __all__ = [
 
 def _reduce(name: str, x: Node, axis: Any, keepdims: bool) -> Node:
     axes = norm_axes(axis, x.ndim)
-    if not axes and name == "sum":
+    if not axes and name == "sum" and x.dtype is not BOOL:  # (a sum of bools is an int64)
         return x
     return apply(name, (x,), {"axis": axes, "keepdims": bool(keepdims)})
 
@@ -240,6 +240,17 @@ def _is_int(k: Any) -> bool:
     return isinstance(k, int | np.integer) and not isinstance(k, bool)
 
 
+def _slice_bounds(k: slice, d: int) -> tuple[int, int, int]:
+    try:
+        return k.indices(d)
+    except TypeError:
+        raise DTypeError(
+            f"slice {k!r} has non-integer bounds: slice bounds must be integers or None"
+        ) from None
+    except ValueError as e:  # a zero step
+        raise ShapeError(f"slice {k!r}: {e}") from None
+
+
 def _basic(x: Node, items: list[Any]) -> Node:
     parts: dict[int, tuple[int, int, int]] = {}
     out_shape: list[Dim] = []
@@ -260,13 +271,18 @@ def _basic(x: Node, items: list[Any]) -> Node:
                 if k != slice(None):
                     raise ShapeError(f"a symbolic dim {d!r} can only be sliced whole (':')")
             else:
-                s = k.indices(d)
+                s = _slice_bounds(k, d)
                 if s != (0, d, 1):
                     parts[axis] = s
                 out_shape.append(len(range(*s)))
                 axis += 1
                 continue
             out_shape.append(d)
+        elif isinstance(k, float | np.floating):
+            raise DTypeError(
+                f"index {k!r} is a float: indices must be integers, slices, None, '...' or "
+                "integer arrays; convert with int(...)"
+            )
         else:
             raise TraceError(f"unsupported index {k!r} ({type(k).__name__})")
         axis += 1
@@ -282,15 +298,24 @@ def detach(x: Node) -> Node:
 
 
 def logsumexp(x: Node, axis: Any = -1, keepdims: bool = False) -> Node:
-    """log(sum(exp(x))) computed as m + log(sum(exp(x - m))) with m = max(x) (no overflow)."""
+    """log(sum(exp(x))) computed as m + log(sum(exp(x - m))) with m = max(x) (no overflow);
+    m is 0 where the max is not finite, so that rows with +inf give inf and rows of -inf give
+    -inf (like PyTorch and SciPy) instead of nan from inf - inf."""
     axes = norm_axes(axis, x.ndim)
     m = detach(max(x, axes, keepdims=True))
+    if x.dtype.is_float:
+        finite = apply("lt", (apply("abs", (m,)), const(math.inf, x.dtype)))
+        m = where(finite, m, const(0.0, x.dtype))
     s = apply("log", (sum(apply("exp", (x - m,)), axes, keepdims=True),)) + m
     return s if keepdims else reshape(s, reduced_shape(x.shape, axes, False))
 
 
 def log_softmax(x: Node, axis: int = -1) -> Node:
-    return x - logsumexp(x, axis, keepdims=True)
+    """(x - m) - log(sum(exp(x - m))) with m = max(x), like PyTorch: subtracting m first keeps
+    float32 exact where x - logsumexp(x) would cancel (e.g. logits all near -1000)."""
+    axes = norm_axes(axis, x.ndim)
+    shifted = x - detach(max(x, axes, keepdims=True))
+    return shifted - apply("log", (sum(apply("exp", (shifted,)), axes, keepdims=True),))
 
 
 def softmax(x: Node, axis: int = -1) -> Node:

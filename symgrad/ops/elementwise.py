@@ -37,6 +37,7 @@ def _ew(
     c: str,
     float_only: bool = True,
     commutative: bool = False,
+    bool_ok: bool = True,
 ) -> OpDef:
     return register(
         OpDef(
@@ -44,7 +45,7 @@ def _ew(
             Kind.ELEMENTWISE,
             arity,
             eval=lambda ctx, *xs: fn(*xs),
-            infer=ew_infer(float_only),
+            infer=ew_infer(float_only, bool_ok=bool_ok),
             vjp=vjp,
             doc=doc,
             emit={"numpy": numpy, "c": c},
@@ -103,6 +104,7 @@ _ew(
     "{0} - {1}",
     "{0} - {1}",
     float_only=False,
+    bool_ok=False,
 )
 _ew(
     "mul",
@@ -124,7 +126,17 @@ _ew(
     "{0} / {1}",
     "{0} / {1}",
 )
-_ew("neg", 1, np.negative, lambda g, out, x: (-g,), "-x", "-{0}", "-{0}", float_only=False)
+_ew(
+    "neg",
+    1,
+    np.negative,
+    lambda g, out, x: (-g,),
+    "-x",
+    "-{0}",
+    "-{0}",
+    float_only=False,
+    bool_ok=False,
+)
 _ew(
     "pow",
     2,
@@ -200,6 +212,7 @@ _ew(
     "np.sign({0})",
     "(({0} > 0) - ({0} < 0))",
     float_only=False,
+    bool_ok=False,
 )
 
 

@@ -13,13 +13,9 @@ from typing import Any
 import numpy as np
 
 from symgrad.ir.dtypes import INT64, DType, as_dtype
-from symgrad.ir.errors import DTypeError, ShapeError
+from symgrad.ir.errors import DTypeError, IndexRangeError, ShapeError
 from symgrad.ir.node import Node, Shape
 from symgrad.ir.opdef import Kind, OpDef, apply, broadcast_shapes, fmt_shape, register
-
-
-class IndexRangeError(ShapeError, IndexError):
-    """An index array holds a value outside the indexed axis."""
 
 
 def check_range(idx: Any, n: int, what: str) -> None:
@@ -29,10 +25,11 @@ def check_range(idx: Any, n: int, what: str) -> None:
 
 
 def _check_index_dtypes(idx: tuple[Node, ...], what: str) -> None:
+    """(Called from shape rules: ``apply`` prefixes the message with the op's name.)"""
     for i in idx:
         if i.dtype is not INT64:
             raise DTypeError(
-                f"{what}: index arrays must be integers (int64), got {i.dtype}{fmt_shape(i.shape)}"
+                f"index arrays must be integers (int64), got {i.dtype}{fmt_shape(i.shape)}"
             )
 
 
@@ -43,6 +40,9 @@ def _gather_infer(inputs: tuple[Node, ...], attrs: dict[str, Any]) -> tuple[Shap
     if len(idx) > x.ndim:
         raise ShapeError(f"too many index arrays ({len(idx)}) for shape {fmt_shape(x.shape)}")
     _check_index_dtypes(tuple(idx), "gather")
+    for i, d in zip(idx, x.shape, strict=False):  # constant indices into static dims
+        if i.op == "constant" and isinstance(d, int):  # are checked at trace time
+            check_range(i.attrs["value"].array, d, "indexing")
     return broadcast_shapes(*(i.shape for i in idx)) + x.shape[len(idx) :], x.dtype
 
 
@@ -110,7 +110,9 @@ def _one_hot_infer(inputs: tuple[Node, ...], attrs: dict[str, Any]) -> tuple[Sha
     _check_index_dtypes((i,), "one_hot")
     n = attrs["num_classes"]
     if not isinstance(n, int) or n <= 0:
-        raise ShapeError(f"one_hot: num_classes must be a positive int, got {n!r}")
+        raise ShapeError(f"num_classes must be a positive int, got {n!r}")
+    if i.op == "constant":  # constant classes: checked at trace time
+        check_classes(i.attrs["value"].array, n)
     return i.shape + (n,), as_dtype(attrs["dtype"])
 
 

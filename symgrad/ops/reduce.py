@@ -12,8 +12,9 @@ from typing import Any
 import numpy as np
 
 from symgrad.ir.dtypes import BOOL, INT64, DType
+from symgrad.ir.errors import ShapeError
 from symgrad.ir.node import Node, Shape
-from symgrad.ir.opdef import Kind, OpDef, apply, register
+from symgrad.ir.opdef import Kind, OpDef, apply, fmt_shape, register
 from symgrad.ops._util import reduced_shape
 from symgrad.ops.elementwise import cast, where, zeros_like
 
@@ -21,6 +22,17 @@ from symgrad.ops.elementwise import cast, where, zeros_like
 def _infer(inputs: tuple[Node, ...], attrs: dict[str, Any]) -> tuple[Shape, DType]:
     (x,) = inputs
     return reduced_shape(x.shape, attrs["axis"], attrs["keepdims"]), x.dtype
+
+
+def _max_infer(inputs: tuple[Node, ...], attrs: dict[str, Any]) -> tuple[Shape, DType]:
+    (x,) = inputs
+    empty = [a for a in attrs["axis"] if x.shape[a] == 0]
+    if empty:  # (a symbolic dim that is 0 at run time fails when the function runs)
+        raise ShapeError(
+            f"the max over axis {empty[0]} of shape {fmt_shape(x.shape)} has no value: the axis "
+            "is empty (NumPy refuses it too)"
+        )
+    return _infer(inputs, attrs)
 
 
 def _sum_infer(inputs: tuple[Node, ...], attrs: dict[str, Any]) -> tuple[Shape, DType]:
@@ -48,9 +60,7 @@ def _max_vjp(g: Node, out: Node, x: Node, axis: tuple[int, ...], keepdims: bool)
 
 
 def _max_eval(ctx: Any, x: Any) -> Any:
-    if x.size == 0:
-        from symgrad.ir.errors import ShapeError
-
+    if any(x.shape[a] == 0 for a in ctx.attrs["axis"]):
         raise ShapeError("max of an empty array has no value")
     return np.max(x, axis=ctx.attrs["axis"], keepdims=ctx.attrs["keepdims"])
 
@@ -73,7 +83,7 @@ register(
         Kind.REDUCE,
         1,
         eval=_max_eval,
-        infer=_infer,
+        infer=_max_infer,
         vjp=_max_vjp,
         emit={"numpy": "np.max({0}, axis={axis}, keepdims={keepdims})"},
         doc="maximum over axes; the gradient goes to the maximal elements, ties share it evenly",

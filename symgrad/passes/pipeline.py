@@ -4,7 +4,10 @@ Owns: :func:`optimize` and ``LEVELS``. Level 0 leaves the graph as differentiate
 statement maps one-to-one to a VJP rule: best for reading). Level 1 (the default) runs canonical
 ordering (CSE), constant folding and algebraic simplification to a fixpoint. Level 2 is level 1
 plus the rewrites that change the shape of the computation: ``one_hot(i) @ W`` as a row gather
-and its backward as a scatter-add (``passes/onehot.py``).
+and its backward as a scatter-add (``passes/onehot.py``); then the softmax + pair-indexed NLL
+fused into one stable op with its backward (``passes/softmax_nll.py``: matched after the level-1
+simplification, which is what it compares the backward with), row-wise work on gathered rows
+done once per row, and signs pushed outwards, again to a fixpoint with the level-1 rules.
 May import: ``symgrad.ir``, ``symgrad.ops`` and the other pass modules.
 """
 
@@ -13,6 +16,7 @@ from __future__ import annotations
 from symgrad.ir.graph import Graph
 from symgrad.ir.node import Node
 from symgrad.ir.opdef import registry
+from symgrad.passes import softmax_nll
 from symgrad.passes.canonical import commutative_rule, structural_keys
 from symgrad.passes.fold import fold
 from symgrad.passes.onehot import RULES as ONEHOT_RULES
@@ -22,8 +26,25 @@ from symgrad.passes.simplify import RULES
 LEVELS = (0, 1, 2)
 
 
+def _fixpoint(graph: Graph, rules: dict[str, list[Rule]], total: dict[int, Node]) -> Graph:
+    """Rewrite ``graph`` with ``rules`` until nothing changes; ``total`` (old id -> node) is
+    composed with each step's mapping."""
+    out = graph
+    for _ in range(4):  # a rewrite can expose another one upstream of it
+        step_map: dict[int, Node] = {}
+        step = rewrite(out, rules, step_map)
+        total.update({k: step_map.get(id(v), v) for k, v in total.items()})
+        # a fixpoint: every node rebuilt as itself (interned: no hashing of the whole graph)
+        done = all(step_map.get(id(n)) is n for n in out.order)
+        out = step
+        if done:
+            break
+    return out
+
+
 def optimize(graph: Graph, level: int = 1, mapping: dict[int, Node] | None = None) -> Graph:
-    """``graph`` optimised at ``level`` (0, 1 or 2); values are unchanged.
+    """``graph`` optimised at ``level`` (0, 1 or 2); values are unchanged (level 2: up to
+    rounding, and finite where an unfused softmax overflows).
 
     ``mapping``, when given, receives ``id(node of graph) -> its replacement``.
     """
@@ -39,16 +60,16 @@ def optimize(graph: Graph, level: int = 1, mapping: dict[int, Node] | None = Non
         rules[name] = [fold, *RULES.get(name, ())] + ([order] if op.commutative else [])
         if level >= 2:
             rules[name] += ONEHOT_RULES.get(name, [])
-    out = graph
     total = {id(n): n for n in graph.order}
-    for _ in range(4):  # a rewrite can expose another one upstream of it
-        step_map: dict[int, Node] = {}
-        step = rewrite(out, rules, step_map)
-        total = {k: step_map.get(id(v), v) for k, v in total.items()}
-        done = step.content_hash == out.content_hash
-        out = step
-        if done:
-            break
+    out = _fixpoint(graph, rules, total)
+    if level >= 2:
+        fused: dict[int, Node] = {}
+        before = out
+        out = softmax_nll.fuse(out, lambda g: rewrite(g, rules), fused)
+        if out is not before:  # the cleanup rules only matter around what was fused
+            total.update({k: fused.get(id(v), v) for k, v in total.items()})
+            more = {k: v + softmax_nll.RULES.get(k, []) for k, v in rules.items()}
+            out = _fixpoint(out, more, total)
     if mapping is not None:
         mapping.update(total)
     return out

@@ -41,6 +41,9 @@ NATIVE_FLAG = "-march=native"
 #: fixed-length loops of small models and then vectorises them badly (2-3x slower; see
 #: docs/architecture.md, "Compiler flags").
 TUNING_FLAGS: tuple[str, ...] = ("-O3", "--param=max-completely-peel-times=1")
+#: ``$SYMGRAD_OPENMP=1`` adds it: large elementwise loops then run on every core (a loop of fewer
+#: than ``backends.c_loops.PARALLEL_MIN`` elements stays serial, decided at run time).
+OPENMP_FLAG = "-fopenmp"
 STDERR_LIMIT = 4000
 VERSION_TIMEOUT = 30.0
 
@@ -235,25 +238,43 @@ def accepts_flag(compiler: Compiler, flag: str) -> bool:
     return known
 
 
-def default_flags(native: bool = True) -> list[str]:
+#: A kernel with more statements than this is built with ``LARGE_FLAGS`` instead of the tuning
+#: flags: GCC's -O2/-O3 time grows faster than linearly with the size of one function (the
+#: micrograd moons step written on columns, ~5,000 statements: 15.5 s of CPU at -O3, 2.4 s at
+#: -O1), and such kernels are dominated by the statements' count, not by their loops. Kernels
+#: with a compacted scalar region (``backends.compact``) build at -O1 too: their loops gather.
+LARGE_PROGRAM = 1500
+LARGE_FLAGS: tuple[str, ...] = ("-O1",)
+
+
+def default_flags(native: bool = True, large: bool = False) -> list[str]:
     """``-O2 -fPIC -shared -std=c99`` and the tuning flags, plus ``-march=native`` when ``native``.
 
     Decided without running the compiler, so that the flags -- and the cache keys made from
     them -- are known to a warm process that never runs it. A compiler that rejects the native
     flag is handled at build time (:func:`without_native`). ``$SYMGRAD_NATIVE=0`` turns the
-    native flag off. Include :func:`cpu_tag` in the cache key whenever the result has native
-    flags.
+    native flag off, ``$SYMGRAD_OPENMP=1`` adds ``-fopenmp``. ``large`` (a kernel of more than
+    :data:`LARGE_PROGRAM` statements) builds at ``-O1``. Include :func:`cpu_tag` in the cache
+    key whenever the result has native flags.
     """
-    flags = [*BASE_FLAGS, *TUNING_FLAGS]
+    flags = [*BASE_FLAGS, *(LARGE_FLAGS if large else TUNING_FLAGS)]
     if native and os.environ.get("SYMGRAD_NATIVE", "1") != "0":
         flags.append(NATIVE_FLAG)
+    if os.environ.get("SYMGRAD_OPENMP", "0") == "1":
+        flags.append(OPENMP_FLAG)
     return flags
+
+
+def has_openmp(flags: Sequence[str]) -> bool:
+    """Whether ``flags`` build OpenMP code (the printer then adds ``parallel for`` pragmas)."""
+    return OPENMP_FLAG in flags
 
 
 def without_native(flags: Sequence[str]) -> list[str]:
     """``flags`` minus CPU-specific and compiler-specific ones (the fallback when a compiler
     rejects them)."""
-    return [f for f in flags if not f.endswith("=native") and f not in TUNING_FLAGS]
+    dropped = (*TUNING_FLAGS, OPENMP_FLAG)
+    return [f for f in flags if not f.endswith("=native") and f not in dropped]
 
 
 def has_native_flags(flags: Sequence[str]) -> bool:

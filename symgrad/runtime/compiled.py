@@ -1,8 +1,9 @@
 """``CompiledFunction``: the callable that ``symgrad.compile`` returns.
 
 Owns: argument validation on every call (count, dtype, shape, symbolic-dim consistency; Python
-numbers and lists are converted), reading captured leaves' current ``.data``, running the
-generated forward (and backward) passes, and access to the generated source per pass.
+numbers and lists are converted, but never None, strings, or floats for an integer argument),
+reading captured leaves' current ``.data``, running the generated forward (and backward) passes,
+the opt-in ``check_finite`` (see ``runtime/finite.py``), and access to the generated source.
 May import: numpy, ``symgrad.ir``, ``symgrad.backends`` and the rest of ``symgrad.runtime``.
 """
 
@@ -17,10 +18,14 @@ import numpy as np
 
 from symgrad.backends.schedule import Program
 from symgrad.ir.dtypes import DType
-from symgrad.ir.errors import ArgumentError
+from symgrad.ir.errors import ArgumentError, IndexRangeError, SymgradError
 from symgrad.ir.graph import Graph, bind_dims
 from symgrad.ir.node import Node
+from symgrad.runtime import finite
 from symgrad.runtime.modules import Built
+
+# the kinds of NumPy data a Python number or list may hold for each kind of argument
+_KINDS = {"f": "biuf", "i": "biu", "b": "b"}
 
 
 def _fmt(shape: Sequence[Any]) -> str:
@@ -30,7 +35,12 @@ def _fmt(shape: Sequence[Any]) -> str:
 class CompiledFunction:
     """A traced function compiled to NumPy or C. Call it with arrays: it returns the output
     (an array, or a tuple for several outputs), or ``(output, grads)`` when compiled with
-    ``wrt``, ``grads`` being a tuple aligned with ``wrt``."""
+    ``wrt``, ``grads`` being a tuple aligned with ``wrt``.
+
+    With ``check_finite=True`` every call checks that its inputs (arguments and captured
+    leaves) are finite and, when an output or gradient is not, raises
+    :class:`~symgrad.ir.errors.NonFiniteError` naming the first node that produced a NaN or an
+    infinity (its op and the user's file:line)."""
 
     def __init__(
         self,
@@ -42,8 +52,10 @@ class CompiledFunction:
         program: Program,
         built: Built,
         joint_graph: Graph,
+        check_finite: bool = False,
     ) -> None:
         self.__name__ = name
+        self.check_finite = bool(check_finite)
         self._graph = graph
         self._joint_graph = joint_graph
         self.n_args = n_args
@@ -115,12 +127,7 @@ class CompiledFunction:
                 if a.dtype != dt.np:
                     raise ArgumentError(f"{self._names[k]}: expected {dt}, got {a.dtype}")
             else:
-                try:
-                    a = np.asarray(a, dtype=dt.np)
-                except (TypeError, ValueError) as e:
-                    raise ArgumentError(
-                        f"{self._names[k]}: expected {dt} data, got {a!r:.60}"
-                    ) from e
+                a = self._convert(k, a, dt)
             arrays.append(a)
         for t in self.captures:
             arrays.append(t._data)
@@ -128,7 +135,38 @@ class CompiledFunction:
         bind_dims([n for _, n in self._params], arrays, self._names)
         return arrays
 
+    def _convert(self, k: int, a: Any, dt: DType) -> np.ndarray:
+        """A Python number, list or other array-like as an array of ``dt`` (refusing None,
+        strings, objects, and data that would be truncated, like 1.5 for an int64 argument)."""
+        name = self._names[k]
+        if a is None or isinstance(a, str | bytes):
+            raise ArgumentError(f"{name}: expected {dt} data, got {a!r:.60}")
+        try:
+            raw = np.asarray(a)
+        except (TypeError, ValueError) as e:
+            raise ArgumentError(f"{name}: expected {dt} data, got {a!r:.60}") from e
+        if raw.dtype.kind not in _KINDS[np.dtype(dt.np).kind]:
+            raise ArgumentError(
+                f"{name}: expected {dt} data, got {raw.dtype} data {a!r:.60}"
+                + ("; convert it explicitly" if raw.dtype.kind in "biuf" else "")
+            )
+        return raw.astype(dt.np, copy=False)
+
     def __call__(self, *args: Any) -> Any:
+        try:
+            if self.check_finite:
+                return self._checked_call(args)
+            return self._call(args)
+        except (IndexError, ValueError) as e:
+            if isinstance(e, SymgradError):
+                raise
+            # the generated code's run-time checks (index ranges, one_hot classes, the max of
+            # an empty array) raise built-in errors: give them symgrad types
+            if isinstance(e, IndexError):
+                raise IndexRangeError(str(e)) from None
+            raise ArgumentError(f"{self.__name__}(): {e}") from None
+
+    def _call(self, args: tuple[Any, ...]) -> Any:
         if self.backend == "c" and len(args) == self.n_args:
             # fast path: the generated binding checks dtypes, shapes and symbolic dims itself;
             # anything that is not a contiguous buffer (lists, numbers, views) raises TypeError
@@ -147,6 +185,26 @@ class CompiledFunction:
             return out
         grads = self._bwd(self._seed, saved, *arrays)
         return out, tuple(grads)
+
+    def _checked_call(self, args: tuple[Any, ...]) -> Any:
+        arrays = self._converted(args)
+        names = [
+            f"input {nm}" if k < self.n_args else f"captured tensor {nm}"
+            for k, nm in enumerate(self._names[: len(arrays)])
+        ]
+        finite.check_inputs(self.__name__, names, arrays)
+        results, saved = self._fwd(*arrays)
+        outs = list(results)
+        labels = ["the output" if self._single else f"output {k}" for k in range(len(outs))]
+        grads: list[Any] = []
+        env = list(arrays)
+        if self._bwd is not None:
+            grads = list(self._bwd(self._seed, saved, *arrays))
+            labels += [f"the gradient with respect to {self._names[k]}" for k in self.wrt]
+            env.append(self._seed)
+        finite.locate(self.__name__, self._joint_graph, env, [*outs, *grads], labels)
+        out = outs[0] if self._single else tuple(outs)
+        return out if self._bwd is None else (out, tuple(grads))
 
 
 def _python_function(text: str, name: str) -> str:

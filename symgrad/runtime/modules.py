@@ -15,6 +15,7 @@ May import: numpy, ``symgrad.ir``, ``symgrad.backends`` and the rest of ``symgra
 from __future__ import annotations
 
 import hashlib
+import json
 import time
 import warnings
 from collections.abc import Callable
@@ -84,7 +85,7 @@ def graph_alias(graph: Graph, backend: str, **extra: str) -> str:
         kind="program",
         backend=backend,
         codegen=fingerprint(),
-        names=",".join(graph.input_names),  # with `structure` and `quoted`: the text form
+        names=json.dumps(list(graph.input_names)),  # with `structure`, `quoted`: the text form
         structure=graph.content_hash,
         quoted=quoted.hexdigest(),
         **extra,
@@ -119,7 +120,11 @@ def _load(
         try:
             module = loader(entry)
             break
-        except LoadError:  # an artefact that does not load: drop it and build again, once
+        except LoadError as e:  # an artefact that does not load: drop it and build again, once
+            if isinstance(e.__cause__, MemoryError):  # the entry is fine, the machine is full
+                raise MemoryError(
+                    f"out of memory while loading the generated module ({e})"
+                ) from e.__cause__
             cache.discard(entry.key)
             if attempt:
                 raise
@@ -127,6 +132,12 @@ def _load(
     res = Built(module, backend, entry.path, built_now)
     _LOADED[alias] = res
     return res
+
+
+def _recorded(entry: cache.Entry, name: str) -> str | None:
+    """The sha256 that ``meta.json`` records for the entry's file ``name``."""
+    digest = entry.meta.get("files", {}).get(name)
+    return digest if isinstance(digest, str) else None
 
 
 def build_numpy(prog: Program, graph: Graph, build_ok: bool = True) -> Built | None:
@@ -144,7 +155,11 @@ def build_numpy(prog: Program, graph: Graph, build_ok: bool = True) -> Built | N
         return cache.make_key(kind="numpy-module", source=src), build
 
     def loader(entry: cache.Entry) -> ModuleType:
-        return load_python_module(entry.file("module.py"), f"sg_numpy_{entry.key[:16]}")
+        # the bytes executed are checked against the hash the entry records (not only when
+        # the entry was looked up): a file swapped in between is refused, never run
+        return load_python_module(
+            entry.file("module.py"), f"sg_numpy_{entry.key[:16]}", _recorded(entry, "module.py")
+        )
 
     return _load(alias, "numpy", ["module.py"], loader, render, prog, build_ok)
 
@@ -152,7 +167,10 @@ def build_numpy(prog: Program, graph: Graph, build_ok: bool = True) -> Built | N
 def build_c(prog: Program, graph: Graph, build_ok: bool = True) -> Built | None:
     from symgrad.runtime import cc
 
-    flags = cc.default_flags()
+    fns = [f for f in (prog.forward, prog.backward) if f is not None]
+    # long kernels, and compacted ones (gathers, which -O3 does not speed up), build at -O1
+    large = sum(len(f.stmts) for f in fns) > cc.LARGE_PROGRAM or any(f.region for f in fns)
+    flags = cc.default_flags(large=large)
     suffix = cc.extension_suffix()
     name = f"sg_{prog.graph_hash[:20]}" + ("_inplace" if prog.forward.inplace else "")
     artefact = f"{name}{suffix}"
@@ -168,7 +186,7 @@ def build_c(prog: Program, graph: Graph, build_ok: bool = True) -> Built | None:
     def render() -> tuple[str, Callable[[Path], dict[str, Any]]]:
         from symgrad.backends.c_backend import render_c
 
-        csrc = render_c(prog, name)
+        csrc = render_c(prog, name, parallel=cc.has_openmp(flags))
 
         def build(tmp: Path) -> dict[str, Any]:
             compiler = cc.find_compiler()
@@ -205,7 +223,7 @@ def build_c(prog: Program, graph: Graph, build_ok: bool = True) -> Built | None:
         return key, build
 
     def loader(entry: cache.Entry) -> ModuleType:
-        return load_extension(entry.file(artefact), name)
+        return load_extension(entry.file(artefact), name, _recorded(entry, artefact))
 
     return _load(alias, "c", ["kernel.c", "module.c", artefact], loader, render, prog, build_ok)
 

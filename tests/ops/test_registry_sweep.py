@@ -241,6 +241,36 @@ def _scatter_add_np(attrs, g, *idx):
     return z
 
 
+TARGETS = np.array([0, 3, -1, 2, -4])  # negative targets wrap, like gather's indices
+
+
+def _softmax_nll(scale):
+    def build(rng, dt):
+        return _case([(scale * rng.standard_normal((5, 4))).astype(dt), TARGETS])
+
+    return build
+
+
+def _softmax_np(z):
+    e = np.exp(z - z.max(1, keepdims=True))
+    return e / e.sum(1, keepdims=True)
+
+
+def _softmax_nll_np(attrs, z, y):
+    m = z.max(1)
+    lse = m + np.log(np.exp(z - m[:, None]).sum(1))
+    return lse - z[np.arange(len(z)), y]
+
+
+def _softmax_nll_grad(rng, dt):
+    z = rng.standard_normal((5, 4)).astype(dt)
+    return _case([z, TARGETS, rng.standard_normal(5).astype(dt)])
+
+
+def _softmax_nll_grad_np(attrs, z, y, g):
+    return g[:, None] * (_softmax_np(z) - np.eye(z.shape[1], dtype=z.dtype)[y])
+
+
 def _one_hot(dtype_name):
     def build(rng, dt):
         i = rng.integers(0, 4, (2, 3))
@@ -438,6 +468,12 @@ SWEEP: dict[str, list[Variant]] = {
         Variant("f64", _one_hot("float64"), _one_hot_np, float_generic=False),
         Variant("f32", _one_hot("float32"), _one_hot_np, float_generic=False),
     ],
+    # the fused cross-entropy (large logits: exp would overflow without the max subtraction)
+    "softmax_nll": [
+        Variant("rows", _softmax_nll(1.0), _softmax_nll_np),
+        Variant("large", _softmax_nll(30.0), _softmax_nll_np),
+    ],
+    "softmax_nll_grad": [Variant("rows", _softmax_nll_grad, _softmax_nll_grad_np)],
     # linear algebra (NumPy @ semantics)
     "matmul": [
         Variant(f"{sa}@{sb}".replace(" ", ""), _matmul(sa, sb), lambda attrs, a, b: a @ b)

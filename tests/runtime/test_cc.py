@@ -218,3 +218,28 @@ def test_cpu_tag_names_the_machine_and_is_stable():
 def test_compiler_available_with_a_real_compiler():
     assert shutil.which(find_compiler().argv0[0])
     assert compiler_available()
+
+
+def test_large_kernels_build_at_o1(monkeypatch):
+    monkeypatch.delenv("SYMGRAD_OPENMP", raising=False)
+    flags = default_flags(large=True)
+    assert "-O1" in flags and not set(cc.TUNING_FLAGS) & set(flags)
+    assert flags[: len(BASE_FLAGS)] == list(BASE_FLAGS)
+
+
+@pytest.mark.cc
+def test_a_kernel_of_many_statements_is_built_at_o1(tmp_path, monkeypatch):
+    if not cc.compiler_available():
+        pytest.skip("no working C compiler")
+    import json
+
+    import numpy as np
+
+    import symgrad as sg
+
+    monkeypatch.setattr(cc, "LARGE_PROGRAM", 3)
+    monkeypatch.setenv("SYMGRAD_CACHE_DIR", str(tmp_path / "cache"))
+    f = sg.compile(lambda x: (x.exp() * 2.0).sum() + x.sum(), sg.Spec((3,)), backend="c")
+    assert float(f(np.zeros(3))) == 6.0
+    command = json.loads((f.cache_path / "meta.json").read_text())["compile_command"]
+    assert "-O1" in command and "-O3" not in command

@@ -1,0 +1,136 @@
+"""The fused softmax + negative log-likelihood of integer targets, and its gradient.
+
+Owns: the ``softmax_nll`` and ``softmax_nll_grad`` declarations. ``softmax_nll(z, y)`` is, per
+row ``i`` of ``z`` (n, C), ``-log(softmax(z[i])[y[i]])`` computed in one numerically stable
+pass: the row's max ``m``, ``s = sum(exp(z[i] - m))`` and the picked logit, giving
+``(m - z[i, y[i]]) + log(s)`` (no overflow, no log of an underflowed probability).
+``softmax_nll_grad(z, y, g)`` is its VJP, ``g[i] * (softmax(z[i]) - one_hot(y[i]))``, computed
+row by row without materialising a one-hot. Targets follow ``gather``'s rules (int64 in
+``[-C, C)``, negative values wrap, checked when evaluated, same message).
+
+Special values follow ``-log_softmax(z)[i, y]`` (``cross_entropy``): a NaN or ``+inf`` in a
+row, or a row of ``-inf``, gives NaN; a picked ``-inf`` among finite logits gives ``+inf``. The
+lecture's unfused ``-log((e / e.sum(1))[i, y])`` with ``e = exp(z)`` agrees except that it
+overflows: where ``exp`` of a large logit is ``inf`` it gives NaN (or ``+inf`` for a row holding
+``+inf`` whose target is finite) and the fused op the finite value (or NaN). Results keep the
+logits' dtype (float32 stays float32).
+
+``symgrad.passes.softmax_nll`` rewrites the exp/normalise/pick/log and log_softmax/cross_entropy
+forms into these ops at optimisation level 2; the C printer's loops are in
+``symgrad.backends.c_kernels`` (``op_softmax_nll``, ``op_softmax_nll_grad``).
+May import: numpy, ``symgrad.ir`` and other ``symgrad.ops`` modules.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from symgrad.ir.dtypes import DType
+from symgrad.ir.errors import DTypeError, ShapeError
+from symgrad.ir.node import Node, Shape
+from symgrad.ir.opdef import Kind, OpDef, apply, fmt_shape, register
+from symgrad.ops.indexing import check_range
+
+
+def _check(z: Node, y: Node, what: str) -> None:
+    if not z.dtype.is_float:
+        raise DTypeError(f"{what}: logits must be floating-point, got {z.dtype}")
+    if z.ndim != 2:
+        raise ShapeError(f"{what}: logits must be (n, classes), got {fmt_shape(z.shape)}")
+    if y.dtype.name != "int64":
+        raise DTypeError(f"{what}: targets must be integers (int64), got {y.dtype}")
+    if y.shape != z.shape[:1]:
+        raise ShapeError(
+            f"{what}: targets must be {fmt_shape(z.shape[:1])} to match logits "
+            f"{fmt_shape(z.shape)}, got {fmt_shape(y.shape)}"
+        )
+
+
+def _nll_infer(inputs: tuple[Node, ...], attrs: dict[str, Any]) -> tuple[Shape, DType]:
+    z, y = inputs
+    _check(z, y, "softmax_nll")
+    return z.shape[:1], z.dtype
+
+
+def _grad_infer(inputs: tuple[Node, ...], attrs: dict[str, Any]) -> tuple[Shape, DType]:
+    z, y, g = inputs
+    _check(z, y, "softmax_nll_grad")
+    if g.dtype is not z.dtype or g.shape != z.shape[:1]:
+        raise ShapeError(
+            f"softmax_nll_grad: the row cotangent must be {z.dtype}{fmt_shape(z.shape[:1])}, "
+            f"got {g.dtype}{fmt_shape(g.shape)}"
+        )
+    return z.shape, z.dtype
+
+
+def _rows(z: Any, y: Any) -> tuple[Any, Any, Any]:
+    """Per row: the max (keepdims), sum(exp(z - max)) (keepdims) and the picked logit."""
+    check_range(y, z.shape[1], "indexing")
+    with np.errstate(all="ignore"):
+        m = np.max(z, axis=1, keepdims=True) if z.shape[1] else np.zeros((len(z), 1), z.dtype)
+        s = np.sum(np.exp(z - m), axis=1, keepdims=True)
+    picked = z[np.arange(len(z)), y] if len(z) else np.zeros(0, z.dtype)
+    return m, s, picked
+
+
+def _nll_eval(ctx: Any, z: Any, y: Any) -> Any:
+    m, s, picked = _rows(z, y)
+    with np.errstate(all="ignore"):
+        return (m[:, 0] - picked) + np.log(s[:, 0])
+
+
+def _grad_eval(ctx: Any, z: Any, y: Any, g: Any) -> Any:
+    m, s, _ = _rows(z, y)
+    with np.errstate(all="ignore"):
+        out = np.exp(z - m) / s
+        rows = np.arange(len(z))
+        out[rows, y] -= 1
+        return out * g[:, None]
+
+
+def _nll_vjp(g: Node, out: Node, z: Node, y: Node) -> tuple[Node | None, ...]:
+    return apply("softmax_nll_grad", (z, y, g)), None
+
+
+def _grad_vjp(w: Node, out: Node, z: Node, y: Node, g: Node) -> tuple[Node | None, ...]:
+    """out = g[:, None] * (p - onehot(y)) with p = softmax(z); for a cotangent w:
+    dz = g[:, None] * p * (w - sum(w * p, 1)), dg = sum(w * p, 1) - w[i, y[i]]."""
+    from symgrad.ops import api
+
+    n = z.shape[0]
+    p = api.softmax(z, axis=1)
+    wp = api.sum(w * p, 1, keepdims=True)
+    g2 = api.reshape(g, (n, 1))
+    dz = g2 * p * (w - wp)
+    dg = api.reshape(wp, (n,)) - apply("gather", (w, api.arange(n), y))
+    return dz, None, dg
+
+
+register(
+    OpDef(
+        "softmax_nll",
+        Kind.INDEX,
+        2,
+        eval=_nll_eval,
+        infer=_nll_infer,
+        vjp=_nll_vjp,
+        emit={"numpy": "_softmax_nll({0}, {1})"},
+        doc="softmax_nll(z, y): -log(softmax(z[i])[y[i]]) per row of z (n, C) in one stable pass "
+        "(row max, log-sum-exp and the picked logit); the fused cross-entropy",
+    )
+)
+register(
+    OpDef(
+        "softmax_nll_grad",
+        Kind.INDEX,
+        3,
+        eval=_grad_eval,
+        infer=_grad_infer,
+        vjp=_grad_vjp,
+        emit={"numpy": "_softmax_nll_grad({0}, {1}, {2})"},
+        doc="softmax_nll_grad(z, y, g): g[i] * (softmax(z[i]) - one_hot(y[i])), the VJP of "
+        "softmax_nll, row by row without a one-hot",
+    )
+)
