@@ -30,7 +30,13 @@ from dataclasses import dataclass
 from typing import Any
 
 from symgrad.backends.c_fusion import fused_loop, fusion_groups
-from symgrad.backends.c_kernels import ALIAS_OPS, ERROR_CODES, OpPrinter, elementwise_template
+from symgrad.backends.c_kernels import (
+    ALIAS_OPS,
+    ERROR_CODES,
+    OpPrinter,
+    elementwise_template,
+    transposed_operand,
+)
 from symgrad.backends.c_loops import prod
 from symgrad.backends.c_memory import FOREVER, plan
 from symgrad.backends.c_memory import describe as describe_memory
@@ -105,6 +111,28 @@ def _template_identifiers(prog: Program) -> set[str]:
     return out
 
 
+def absorbed_transposes(fn: Function) -> set[int]:
+    """Ids of the ``transpose`` statements that only matmuls read as their transposed left
+    operand (``x.T @ b``, which the matmul reads from ``x`` directly): never printed."""
+    readers: dict[int, list[Node]] = {}
+    for s in fn.stmts:
+        for i in s.node.inputs:
+            readers.setdefault(id(i), []).append(s.node)
+    outputs = {id(o) for o in fn.outputs}
+    out: set[int] = set()
+    for s in fn.stmts:
+        n = s.node
+        if n.op != "transpose" or id(n) in outputs or id(n) not in readers:
+            continue
+        users = readers[id(n)]
+        if all(
+            transposed_operand(r) is not None and r.inputs[0] is n and r.inputs[1] is not n
+            for r in users
+        ):
+            out.add(id(n))
+    return out
+
+
 @dataclass
 class _Slot:
     name: str  # the C parameter of the output buffer
@@ -174,6 +202,7 @@ class _FunctionPrinter:
         results = {id(n) for n in self.fn.outputs}
         groups = fusion_groups([s.node for s in self.fn.stmts], results)
         members = {id(m) for ms in groups.values() for m in ms}
+        members |= absorbed_transposes(self.fn)  # read column-wise by their matmuls
         where = {id(s.node): s.where for s in self.fn.stmts}
         region = self.fn.region
         for k, s in enumerate([*self.fn.stmts, None]):

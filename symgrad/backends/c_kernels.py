@@ -123,6 +123,17 @@ def _no_function(node: Node) -> str:
     raise RuntimeError("OpPrinter.ref is set by the function printer")
 
 
+def transposed_operand(node: Node) -> Node | None:
+    """``x`` when ``node`` is the 2-D product ``transpose(x) @ b`` (the C printer then reads
+    ``x`` column-wise instead of copying its transpose), else None."""
+    if node.op != "matmul" or node.ndim != 2:
+        return None
+    a = node.inputs[0]
+    if a.op == "transpose" and a.ndim == 2 and tuple(a.attrs["perm"]) == (1, 0):
+        return a.inputs[0]
+    return None
+
+
 def plus(a: str, b: str) -> str:
     return b if a == "0" else a if b == "0" else f"{a} + {b}"
 
@@ -138,6 +149,8 @@ class OpPrinter:
         self.sites: list[str] = []
         self.fails = False  # whether any statement jumps to the exit label
         self.parallel = False  # OpenMP on large elementwise loops (SYMGRAD_OPENMP=1)
+        # how the matmul being printed indexes its left operand: (row, k) -> element
+        self._a_index: Callable[[str, str], str] = lambda row, kk: f"{row} + {kk}"
 
     # -- operands ---------------------------------------------------------------------------
     def at(self, node: Node, idx: str) -> str:
@@ -464,7 +477,12 @@ class OpPrinter:
     # -- linear algebra -----------------------------------------------------------------------
     def op_matmul(self, node: Node, out: str) -> list[str]:
         a, b = node.inputs
+        at = transposed_operand(node)
+        if at is not None:  # ``x.T @ b``: read x column-wise, no transposed copy
+            a = at
         ash = a.shape if a.ndim >= 2 else (1, a.shape[0])
+        if at is not None:
+            ash = (ash[1], ash[0])
         bsh = b.shape if b.ndim >= 2 else (b.shape[0], 1)
         m, k, n = Mono.of(ash[-2]), Mono.of(ash[-1]), Mono.of(bsh[-1])
         batch = node.shape[: node.ndim - (a.ndim >= 2) - (b.ndim >= 2)]
@@ -476,10 +494,18 @@ class OpPrinter:
         lens, vs = coalesce([Mono.of(d) for d in batch], views)
         mc, kc = m.c(self.dim), k.c(self.dim)
         ct = node.dtype.c_type
+        self._a_index = (
+            (lambda row, kk: f"{kk} * {mc} + {row}")
+            if at is not None
+            else (lambda row, kk: f"{row} * {kc} + {kk}")
+        )
         row_a = "_m" if k.is_one else f"_m * {kc}"
+        a_row = self._a_index("_m", "_k") if at is not None else plus(row_a, "_k")
 
         def body(ix: list[str]) -> list[str]:
+            note = [f"/* the left operand is {self.ref(a)} transposed: read column-wise */"]
             head = [
+                *(note if at is not None else []),
                 f"{ct} *restrict _c = {plus(out, ix[0])};",
                 f"const {ct} *restrict _a = {plus(self.ref(a), ix[1])};",
                 f"const {ct} *restrict _b = {plus(self.ref(b), ix[2])};",
@@ -490,7 +516,7 @@ class OpPrinter:
                 f"for (int64_t _m = 0; _m < {mc}; _m++) {{",
                 f"    {ct} _s = 0;",
                 f"    for (int64_t _k = 0; _k < {kc}; _k++) {{",
-                f"        _s += _a[{plus(row_a, '_k')}] * _b[_k];",
+                f"        _s += _a[{a_row}] * _b[_k];",
                 "    }",
                 "    _c[_m] = _s;",
                 "}",
@@ -523,7 +549,7 @@ class OpPrinter:
             *(f"    {a}[_n] = 0;" for a in acc),
             "}",
             f"for (int64_t _k = 0; _k < {kc}; _k++) {{",
-            *(f"    const {ct} _x{r} = _a[{at[r]} * {kc} + _k];" for r in rows),
+            *(f"    const {ct} _x{r} = _a[{self._a_index(at[r], '_k')}];" for r in rows),
             f"    for (int64_t _n = 0; _n < {width}; _n++) {{",
             f"        const {ct} _y = _n < {end} ? _b[_k * {nc} + {col}] : 0;",
             *(f"        {acc[r]}[_n] += _x{r} * _y;" for r in rows),
@@ -547,7 +573,7 @@ class OpPrinter:
             f"        _c[_m * {nc} + _n] = 0;",
             "    }",
             f"    for (int64_t _k = 0; _k < {kc}; _k++) {{",
-            f"        const {ct} _x = _a[_m * {kc} + _k];",
+            f"        const {ct} _x = _a[{self._a_index('_m', '_k')}];",
             f"        for (int64_t _n = 0; _n < {nc}; _n++) {{",
             f"            _c[_m * {nc} + _n] += _x * _b[_k * {nc} + _n];",
             "        }",
