@@ -29,7 +29,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from symgrad.backends.c_fusion import fused_loop, fusion_groups
+from symgrad.backends.c_fusion import fused_loop, fusible, fusion_groups
 from symgrad.backends.c_kernels import (
     ALIAS_OPS,
     ERROR_CODES,
@@ -156,6 +156,7 @@ class _FunctionPrinter:
         self.used: set[str] = set()  # C names the code reads
         self.pos = 0  # the statement being printed (liveness for buffer reuse)
         self.memory = ""  # the scratch memory report (c_memory.describe)
+        self.written_in_place: dict[int, str] = {}  # statement -> parameter it overwrites
         self.born: dict[str, int] = {}  # value -> the statement writing it
         self.last: dict[str, int] = {}  # name -> the last statement reading it
         self.aliases: list[tuple[str, str]] = []  # (alias, name) read through another name
@@ -203,6 +204,8 @@ class _FunctionPrinter:
         groups = fusion_groups([s.node for s in self.fn.stmts], results)
         members = {id(m) for ms in groups.values() for m in ms}
         members |= absorbed_transposes(self.fn)  # read column-wise by their matmuls
+        self.written_in_place = self._in_place_targets(groups)
+        direct.update(self.written_in_place)
         where = {id(s.node): s.where for s in self.fn.stmts}
         region = self.fn.region
         for k, s in enumerate([*self.fn.stmts, None]):
@@ -225,6 +228,8 @@ class _FunctionPrinter:
             for m in groups.get(id(node), []):
                 body.append(f"/* {block_comment(f'{self.targets[id(m)]}: {where[id(m)]}')} */")
             body.append(f"/* {block_comment(f'{tgt}: {s.where}')} */")
+            if id(node) in self.written_in_place:
+                body.append(f"/* {tgt} is {self.written_in_place[id(node)]} (updated in place) */")
             alias = node.op in ALIAS_OPS and node.inputs[0].op != "const"
             if id(node) in direct:
                 decls.append(f"{ct} *const {tgt} = {direct[id(node)]};")
@@ -244,6 +249,40 @@ class _FunctionPrinter:
             else:
                 body += pr.statement(node, tgt)
         return decls, body, scratch
+
+    def _in_place_targets(self, groups: dict[int, list[Node]]) -> dict[int, str]:
+        """Updated parameters whose new value's statement can write straight into the
+        parameter's buffer (``id(node) -> parameter``): an elementwise statement (each element
+        read and written at one index) that comes after every other statement reading the
+        parameter. The others are computed into scratch and copied at the end (``tail``)."""
+        fn = self.fn
+        if fn.region is not None or not fn.inplace:
+            return {}
+        at: dict[int, int] = {}  # statement -> position (fused statements: their root's)
+        for k, s in enumerate(fn.stmts):
+            at[id(s.node)] = k
+            for m in groups.get(id(s.node), []):
+                at[id(m)] = k
+        last: dict[int, int] = {}
+        for s in fn.stmts:
+            for i in s.node.inputs:
+                last[id(i)] = max(last.get(id(i), -1), at[id(s.node)])
+        slotted = {id(sl.node) for sl in self.slots}
+        out: dict[int, str] = {}
+        for k, p in fn.inplace:
+            node, (pname, pnode) = fn.outputs[k], fn.params[p]
+            ok = (
+                id(node) in at
+                and at[id(node)] == at.get(id(node), -2)
+                and fusible(node)
+                and id(node) not in slotted
+                and id(node) not in out
+                and last.get(id(pnode), -1) <= at[id(node)]
+                and not any(m is node for ms in groups.values() for m in ms)
+            )
+            if ok:
+                out[id(node)] = self.names.of[pname]
+        return out
 
     def arena(self, scratch: list[tuple[str, str, str]]) -> tuple[list[str], list[str]]:
         """One block of scratch memory for every intermediate value (64-byte aligned parts)."""
@@ -274,7 +313,7 @@ class _FunctionPrinter:
         out: list[str] = []
         for k, p in self.fn.inplace:
             node, (pname, pnode) = self.fn.outputs[k], self.fn.params[p]
-            if node is pnode:
+            if node is pnode or id(node) in self.written_in_place:
                 continue
             cname, ct = self.names.of[pname], node.dtype.c_type
             n = prod(node.shape).c(self.pr.dim)
