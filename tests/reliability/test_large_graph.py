@@ -94,9 +94,6 @@ def test_gradients_of_a_compacted_micrograd_mlp(backend: str) -> None:
     assert list(grads) == pytest.approx([p.grad for p in mlp.parameters()], rel=1e-9, abs=1e-12)
 
 
-COMPACTION_BUG = "gradients of a compacted scalar graph (see the test above)"
-
-
 @pytest.mark.slow
 @pytest.mark.skipif(
     not os.environ.get("SYMGRAD_MILLION"),
@@ -104,10 +101,7 @@ COMPACTION_BUG = "gradients of a compacted scalar graph (see the test above)"
 )
 @pytest.mark.parametrize(
     ("shape", "forward_only"),
-    [
-        ("mlp", True),
-        pytest.param("mlp", False, marks=pytest.mark.xfail(strict=True, reason=COMPACTION_BUG)),
-    ],
+    [("mlp", False), ("mlp", True)],
 )
 def test_a_million_node_graph(shape: str, forward_only: bool) -> None:
     """(The 10**6-node chain does not compile -- CPython's compile() of its 2.2M-statement module
