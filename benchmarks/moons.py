@@ -212,7 +212,7 @@ def main(argv: list[str] | None = None) -> None:
         "--micrograd-steps",
         type=int,
         default=20,
-        help="steps of the compiled micrograd-form row (0: none; its compile takes a minute)",
+        help="steps of the compiled micrograd-form row (0: none; its compile takes about 15 s)",
     )
     args = ap.parse_args(argv)
     apply_quick(args)
