@@ -18,6 +18,7 @@ import argparse
 import functools
 import itertools
 import random
+import sys
 import time
 from typing import Any
 
@@ -109,6 +110,8 @@ def make_symgrad(X: np.ndarray, y: np.ndarray, backend: str) -> Start:
 
     opt = sg.optim.SGD(params, lr=1.0)
     step = sg.compile_step(loss, X, y, optimizer=opt, backend=backend)
+    for which, plan in step.memory().items():  # the C backend's buffer reuse
+        print(f"[memory] symgrad compile_step, {backend}, {which}: {plan}", file=sys.stderr)
 
     def run(k: int) -> float:
         opt.lr = lr_at(k)

@@ -40,6 +40,10 @@ class CompiledStep:
         """The generated step: loss, gradients and update in one function (``"forward"``)."""
         return self.function.source(which)
 
+    def memory(self) -> dict[str, str]:
+        """The step's scratch memory plan (see :meth:`CompiledFunction.memory`)."""
+        return self.function.memory()
+
     @property
     def graph(self) -> Graph:
         return self.function.graph

@@ -171,3 +171,29 @@ def test_a_read_only_parameter_array_is_replaced_by_a_private_copy(backend: str)
     assert second < first
     assert lin.weight._data is not frozen and lin.weight._data.flags.writeable
     assert not np.array_equal(lin.weight.data, frozen)  # learned, and the caller's array is intact
+
+
+@pytest.mark.cc
+def test_the_step_reports_its_scratch_memory_with_and_without_reuse() -> None:
+    _need("c")
+    X, y = _data()
+    lin = sg.nn.Linear(3, 4, rng=1)
+
+    def loss(X, y):  # type: ignore[no-untyped-def]
+        h = lin(X).tanh()
+        return ((h.sum(1) - y) ** 2).mean()
+
+    step = sg.compile_step(loss, X, y, optimizer=SGD(lin.parameters(), lr=0.1), backend="c")
+    report = step.memory()["forward"]
+    import re
+
+    m = re.fullmatch(
+        r"(\d+) blocks for (\d+) values, ([\d,]+) bytes \(([\d,]+) without reuse\)", report
+    )
+    assert m, report
+    blocks, values, used, without = (int(g.replace(",", "")) for g in m.groups())
+    assert blocks <= values and used <= without and used > 0
+    numpy_step = sg.compile_step(
+        loss, X, y, optimizer=SGD(lin.parameters(), lr=0.1), backend="numpy"
+    )
+    assert numpy_step.memory() == {}
