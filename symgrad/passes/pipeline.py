@@ -30,9 +30,13 @@ def _fixpoint(graph: Graph, rules: dict[str, list[Rule]], total: dict[int, Node]
     """Rewrite ``graph`` with ``rules`` until nothing changes; ``total`` (old id -> node) is
     composed with each step's mapping."""
     out = graph
+    settled: set[int] | None = None
     for _ in range(4):  # a rewrite can expose another one upstream of it
         step_map: dict[int, Node] = {}
-        step = rewrite(out, rules, step_map)
+        step = rewrite(out, rules, step_map, settled)
+        # what each node became was tried against every rule until none fired: only the nodes
+        # the rules built inside it, and their users, need another look
+        settled = {id(v) for v in step_map.values()}
         total.update({k: step_map.get(id(v), v) for k, v in total.items()})
         # a fixpoint: every node rebuilt as itself (interned: no hashing of the whole graph)
         done = all(step_map.get(id(n)) is n for n in out.order)

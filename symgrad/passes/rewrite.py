@@ -31,11 +31,18 @@ def rebuild(node: Node, inputs: Sequence[Node]) -> Node:
 
 
 def rewrite(
-    graph: Graph, rules: Mapping[str, Sequence[Rule]], mapping: dict[int, Node] | None = None
+    graph: Graph,
+    rules: Mapping[str, Sequence[Rule]],
+    mapping: dict[int, Node] | None = None,
+    settled: set[int] | None = None,
 ) -> Graph:
     """Apply ``rules`` everywhere in ``graph``; the result computes the same outputs.
 
     ``mapping``, when given, receives ``id(old node) -> new node`` for every node of ``graph``.
+    ``settled`` (ids) names nodes already rewritten to a fixpoint by an earlier pass with the
+    same rules: while their inputs are unchanged they are kept without trying the rules again
+    (rules only look at a node and its inputs), which makes a confirming pass over a large
+    graph cheap.
     """
     new: dict[int, Node] = {} if mapping is None else mapping
     keep = set(graph.inputs)
@@ -43,7 +50,15 @@ def rewrite(
         if node in keep:
             new[id(node)] = node
             continue
-        cur = rebuild(node, [new[id(i)] for i in node.inputs])
+        ins = [new[id(i)] for i in node.inputs]
+        if settled is not None and id(node) in settled:
+            for a, b in zip(node.inputs, ins, strict=True):
+                if a is not b:
+                    break
+            else:
+                new[id(node)] = node
+                continue
+        cur = rebuild(node, ins)
         for _ in range(MAX_ROUNDS):
             out = None
             # what a rule builds stems from node (provenance_override, without a context
