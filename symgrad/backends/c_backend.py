@@ -273,7 +273,6 @@ class _FunctionPrinter:
             node, (pname, pnode) = fn.outputs[k], fn.params[p]
             ok = (
                 id(node) in at
-                and at[id(node)] == at.get(id(node), -2)
                 and fusible(node)
                 and id(node) not in slotted
                 and id(node) not in out

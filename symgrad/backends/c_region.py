@@ -52,7 +52,7 @@ def region_code(pr: OpPrinter, region: Region) -> tuple[list[str], list[tuple[st
             "}",
         ]
     for g in region.groups:
-        body.append(f"/* {block_comment(describe(region, g))} */")
+        body.append(f"/* {block_comment(describe(g))} */")
         node = g.node
         template = elementwise_template(node)
         f = "f" if node.inputs and node.inputs[-1].dtype is FLOAT32 else ""

@@ -231,7 +231,7 @@ def _constant(prog: Program, array: np.ndarray) -> Node:
     return node
 
 
-def describe(region: Region, group: Group) -> str:
+def describe(group: Group) -> str:
     """The comment of a group: op, count, level and the model lines it comes from."""
     label = op_label(group.node.op)
     lines = ", ".join(f"{w} ×{c}" if c > 1 else w for w, c in group.lines)

@@ -230,7 +230,7 @@ def region_lines(pr: NumpyPrinter, region: Region) -> list[tuple[str, str]]:
         lhs = (
             f"{v[node.dtype.name]}[{f'{table}[{g.out}:{g.out + c}]' if c > 1 else slot[id(node)]}]"
         )
-        out.append((f"{lhs} = {pr.expr(node, args)}", describe(region, g)))
+        out.append((f"{lhs} = {pr.expr(node, args)}", describe(g)))
     for n in region.stores:  # read later: a 0-d array of its own
         out.append((f"{pr.prog.operand(n)} = np.array({v[n.dtype.name]}[{slot[id(n)]}])", ""))
     return out
