@@ -121,6 +121,37 @@ def c_compiler() -> str | None:
         return None
 
 
+def symgrad_rows(make: Callable[[str, int], Start], levels: Sequence[int]) -> list[Row]:
+    """``symgrad compile_step, <backend>, opt=<level>`` rows: C (when a compiler works) and
+    NumPy at each level; ``make(backend, level)`` builds a row's step."""
+    backends = ["c", "numpy"] if c_compiler() is not None else ["numpy"]
+    return [
+        Row(f"symgrad compile_step, {b}, opt={lv}", lambda b=b, lv=lv: make(b, lv))  # type: ignore[misc]
+        for b in backends
+        for lv in levels
+    ]
+
+
+def peer_rows(
+    no_peers: bool, makers: dict[str, tuple[str, Callable[[ModuleType], Start]]]
+) -> tuple[list[Row], list[str]]:
+    """Rows of the installed peer frameworks (``makers``: module name -> (row name, maker of
+    the step from the module)) and the names of those present, for the machine line."""
+    rows: list[Row] = []
+    peers: list[str] = []
+    for mod_name, (row_name, make) in [] if no_peers else list(makers.items()):
+        mod = optional_module(mod_name)
+        if mod is not None:
+            peers.append(mod_name)
+            rows.append(Row(row_name, lambda make=make, mod=mod: make(mod)))  # type: ignore[misc]
+    return rows, peers
+
+
+def reps_text(steps: int, reps: int) -> str:
+    """``100 steps × 3 reps`` for table titles."""
+    return f"{steps} steps × {reps} rep{'s' if reps > 1 else ''}"
+
+
 def cpu_model() -> str:
     """The CPU's model name and SIMD extensions, from /proc/cpuinfo where there is one."""
     info: dict[str, str] = {}

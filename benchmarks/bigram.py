@@ -20,7 +20,6 @@ ratio to the reference and the loss after the last step (every row computes the 
 from __future__ import annotations
 
 import argparse
-import functools
 import itertools
 import time
 from pathlib import Path
@@ -33,13 +32,14 @@ from _common import (
     Step,
     add_common_args,
     apply_quick,
-    c_compiler,
     load_words,
     machine_line,
-    optional_module,
+    peer_rows,
     print_table,
     private_cache,
+    reps_text,
     run_rows,
+    symgrad_rows,
     vocabulary,
 )
 
@@ -233,27 +233,20 @@ def main(argv: list[str] | None = None) -> None:
         ),
         Row("NumPy by hand, lecture form (one_hot @ W)", lambda: make_numpy_lecture(XS, YS, V)),
     ]
-    backends = ["c", "numpy"] if c_compiler() is not None else ["numpy"]
-    for backend, opt in itertools.product(backends, levels):
-        make = functools.partial(make_symgrad, XS, YS, V, backend, opt)
-        rows.append(Row(f"symgrad compile_step, {backend}, opt={opt}", make))
-    peers: list[str] = []
-    if not args.no_peers:
-        torch = optional_module("torch")
-        if torch is not None:
-            peers.append("torch")
-            rows.append(Row("PyTorch eager (lecture form)", lambda: make_torch(torch, XS, YS, V)))
-        jax = optional_module("jax")
-        if jax is not None:
-            peers.append("jax")
-            rows.append(
-                Row("JAX jit (whole step compiled in setup)", lambda: make_jax(jax, XS, YS, V))
-            )
+    rows += symgrad_rows(lambda b, lv: make_symgrad(XS, YS, V, b, lv), levels)
+    peer, peers = peer_rows(
+        args.no_peers,
+        {
+            "torch": ("PyTorch eager (lecture form)", lambda t: make_torch(t, XS, YS, V)),
+            "jax": ("JAX jit (whole step compiled in setup)", lambda j: make_jax(j, XS, YS, V)),
+        },
+    )
+    rows += peer
 
     results = run_rows(rows, args.steps, args.reps)
     title = (
         f"makemore bigram, {len(XS):,} pairs, vocabulary {V}, float32, lr {LR:g}, "
-        f"{args.steps} steps × {args.reps} rep{'s' if args.reps > 1 else ''}"
+        f"{reps_text(args.steps, args.reps)}"
     )
     print_table(title, machine_line(peers), results)
     print(f"\ntotal wall time {time.perf_counter() - t_start:.1f} s")

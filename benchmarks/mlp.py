@@ -22,8 +22,6 @@ between rows, so the losses agree to about 1e-6 after a few steps and drift apar
 from __future__ import annotations
 
 import argparse
-import functools
-import itertools
 import time
 from pathlib import Path
 from typing import Any
@@ -35,13 +33,14 @@ from _common import (
     Step,
     add_common_args,
     apply_quick,
-    c_compiler,
     load_words,
     machine_line,
-    optional_module,
+    peer_rows,
     print_table,
     private_cache,
+    reps_text,
     run_rows,
+    symgrad_rows,
     vocabulary,
 )
 
@@ -227,32 +226,23 @@ def main(argv: list[str] | None = None) -> None:
     X, Y, V = contexts(load_words(args.data))
     XB, YB = minibatches(X, Y, args.steps)
     rows = [Row("NumPy hand-written backprop (reference)", lambda: make_numpy(XB, YB, V))]
-    backends = ["c", "numpy"] if c_compiler() is not None else ["numpy"]
-    for backend, opt in itertools.product(backends, levels):
-        make = functools.partial(make_symgrad, XB, YB, V, backend, opt)
-        rows.append(Row(f"symgrad compile_step, {backend}, opt={opt}", make))
-    peers: list[str] = []
-    if not args.no_peers:
-        torch = optional_module("torch")
-        if torch is not None:
-            peers.append("torch")
-            rows.append(
-                Row("PyTorch eager (F.cross_entropy)", lambda: make_torch(torch, XB, YB, V))
-            )
-        jax = optional_module("jax")
-        if jax is not None:
-            peers.append("jax")
-            rows.append(
-                Row("JAX jit (whole step compiled in setup)", lambda: make_jax(jax, XB, YB, V))
-            )
+    rows += symgrad_rows(lambda b, lv: make_symgrad(XB, YB, V, b, lv), levels)
+    peer, peers = peer_rows(
+        args.no_peers,
+        {
+            "torch": ("PyTorch eager (F.cross_entropy)", lambda t: make_torch(t, XB, YB, V)),
+            "jax": ("JAX jit (whole step compiled in setup)", lambda j: make_jax(j, XB, YB, V)),
+        },
+    )
+    rows += peer
 
     results = run_rows(rows, args.steps, args.reps)
     n_params = sum(p.size for p in init(V))
     macs = BS * (BLOCK * EMB * HID + HID * V)
     title = (
         f"makemore MLP {BLOCK}×{EMB}→{HID} tanh→{V}, {n_params:,} parameters, {len(Y):,} "
-        f"examples, batch {BS}, float32, lr {LR:g}, {args.steps} steps × {args.reps} "
-        f"rep{'s' if args.reps > 1 else ''}; about {6 * macs / 1e6:.1f} Mflop per step"
+        f"examples, batch {BS}, float32, lr {LR:g}, {reps_text(args.steps, args.reps)}; "
+        f"about {6 * macs / 1e6:.1f} Mflop per step"
     )
     print_table(title, machine_line(peers), results)
     print(f"\ntotal wall time {time.perf_counter() - t_start:.1f} s")
