@@ -18,7 +18,9 @@ from __future__ import annotations
 
 import argparse
 import atexit
+import gc
 import importlib
+import importlib.metadata
 import os
 import platform
 import shutil
@@ -182,7 +184,8 @@ def machine_line(peers: Sequence[str] = ()) -> str:
             extra = ""
             if name == "torch":
                 extra = f" ({mod.get_num_threads()} threads)"
-            parts.append(f"{name} {mod.__version__}{extra}")
+            version = getattr(mod, "__version__", None) or importlib.metadata.version(name)
+            parts.append(f"{name} {version}{extra}")
     return "machine: " + "; ".join(parts)
 
 
@@ -255,6 +258,9 @@ def run_rows(rows: Sequence[Row], steps: int, reps: int) -> list[Result]:
                 if r == 0:
                     res.losses = losses
                 _log(f"[round {r}] {row.name}: last loss {losses[-1]:.9g}")
+                # a row's cyclic garbage (micrograd's closures) is collected here, not while
+                # the next row is being timed
+                gc.collect()
             except Exception as e:
                 res.error = _describe(e)
                 traceback.print_exc()

@@ -3,12 +3,14 @@ training step timed per framework, all from the same initial weights (as ../shar
 
 Rows: hand-written NumPy backprop (the reference), symgrad's fused step (`compile_step`) on the
 C and NumPy backends, the same step compiled from micrograd's `Value` model code, symgrad eager
-in micrograd form (`Value` model code, `loss.backward()`), and PyTorch eager when installed.
-Prints setup (cold compile), first step, median step,
-spread, ratio to the reference and the loss after the last step (every row computes the same
-trajectory).
+in micrograd form (`Value` model code, `loss.backward()` every step), micrograd itself (the
+`micrograd` package, in the `bench` extra) running the same code, and PyTorch eager when
+installed. Prints setup (cold compile), first step, median step, spread, ratio to the reference
+and the loss after the last step (every row computes the same trajectory; the eager rows run
+fewer steps, so their last loss is an earlier one).
 
-    .venv/bin/python benchmarks/moons.py [--steps 100] [--reps 1] [--eager-steps 2]
+    .venv/bin/python benchmarks/moons.py [--steps 100] [--reps 1] [--eager-steps 10]
+        [--micrograd-steps 3] [--compiled-value-steps 20]
     .venv/bin/python benchmarks/moons.py --quick      # 3 steps, 1 rep
 """
 
@@ -18,6 +20,7 @@ import argparse
 import functools
 import itertools
 import random
+import statistics
 import sys
 import time
 from typing import Any
@@ -160,17 +163,20 @@ def make_micrograd_compiled(X: np.ndarray, y: np.ndarray, backend: str) -> Start
 
     def start() -> Step:
         for p, v in zip(params, start_values, strict=True):
-            p._data[...] = v  # in place: the compiled step updates these arrays
+            p.data = v
         return run
 
     return start
 
 
-def eager_step(X: np.ndarray, y: np.ndarray) -> Step:
-    model = micrograd_model()
+def eager_step(X: np.ndarray, y: np.ndarray, engine: Any = None) -> Step:
+    """micrograd's training loop on symgrad's ``Value`` (or, given micrograd's ``engine`` and
+    ``nn`` modules as ``engine``, on micrograd itself), from the shared initial weights."""
+    value_cls = sg.Value if engine is None else engine[0].Value
+    model = micrograd_model() if engine is None else _micrograd_lib_model(engine[1])
 
     def run(k: int) -> float:
-        inputs = [list(map(sg.Value, row)) for row in X.tolist()]
+        inputs = [list(map(value_cls, row)) for row in X.tolist()]
         scores = list(map(model, inputs))
         losses = [(1 + -yi * si).relu() for yi, si in zip(y.tolist(), scores, strict=True)]
         total = sum(losses) * (1.0 / len(losses)) + ALPHA * sum(p * p for p in model.parameters())
@@ -181,6 +187,19 @@ def eager_step(X: np.ndarray, y: np.ndarray) -> Step:
         return total.data
 
     return run
+
+
+def _micrograd_lib_model(nn: Any) -> Any:
+    """micrograd's own MLP, holding the shared initial weights."""
+    random.seed(0)
+    model = nn.MLP(2, [16, 16, 1])
+    P = init()
+    for layer, W, b in zip(model.layers, P[0::2], P[1::2], strict=True):
+        for i, neuron in enumerate(layer.neurons):
+            for j, w in enumerate(neuron.w):
+                w.data = float(W[i, j])
+            neuron.b.data = float(b[i])
+    return model
 
 
 def make_torch(torch: Any, X: np.ndarray, y: np.ndarray) -> Start:
@@ -200,7 +219,7 @@ def make_torch(torch: Any, X: np.ndarray, y: np.ndarray) -> Start:
                 for p in P:
                     p -= lr_at(k) * p.grad
                     p.grad = None
-            return float(loss)
+            return float(loss.detach())
 
         return run
 
@@ -210,12 +229,20 @@ def make_torch(torch: Any, X: np.ndarray, y: np.ndarray) -> Start:
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     add_common_args(ap, steps=100, reps=1)
-    ap.add_argument("--eager-steps", type=int, default=2, help="steps of the eager row (0: none)")
+    ap.add_argument(
+        "--eager-steps", type=int, default=10, help="steps of symgrad's eager Value row (0: none)"
+    )
     ap.add_argument(
         "--micrograd-steps",
         type=int,
+        default=3,
+        help="steps of micrograd itself (0: none; about 1.5 s per step)",
+    )
+    ap.add_argument(
+        "--compiled-value-steps",
+        type=int,
         default=20,
-        help="steps of the compiled micrograd-form row (0: none; its compile takes about 15 s)",
+        help="steps of compile_step on micrograd's Value code (0: none; compiling takes seconds)",
     )
     args = ap.parse_args(argv)
     apply_quick(args)
@@ -228,26 +255,61 @@ def main(argv: list[str] | None = None) -> None:
             continue
         make = functools.partial(make_symgrad, X, y, backend)
         rows.append(Row(f"symgrad compile_step, {backend}", make))
-    if args.micrograd_steps > 0:
+    if args.compiled_value_steps > 0:
         backend = "c" if c_compiler() is not None else "numpy"
         make = functools.partial(make_micrograd_compiled, X, y, backend)
         label = f"symgrad compile_step, micrograd form (Value code), {backend}"
-        rows.append(Row(label, make, steps=args.micrograd_steps, reps=1))
+        rows.append(Row(label, make, steps=args.compiled_value_steps, reps=1))
     peers: list[str] = []
     torch = None if args.no_peers else optional_module("torch")
     if torch is not None:
         peers.append("torch")
         rows.append(Row("PyTorch eager", lambda: make_torch(torch, X, y)))
-    if args.eager_steps > 0:  # slow: about 10 s per step until issue #4's eager work lands
+    if args.eager_steps > 0:
         label = f"symgrad eager, micrograd form ({args.eager_steps} steps)"
         rows.append(Row(label, lambda: lambda: eager_step(X, y), steps=args.eager_steps, reps=1))
+    micrograd = None if args.no_peers else optional_module("micrograd.nn")
+    if micrograd is not None and args.micrograd_steps > 0:
+        peers.append("micrograd")
+        engine = (sys.modules["micrograd.engine"], micrograd)
+        label = f"micrograd 0.1.0 ({args.micrograd_steps} steps)"
+        make_mg = functools.partial(eager_step, X, y, engine)
+        rows.append(Row(label, lambda: make_mg, steps=args.micrograd_steps, reps=1))
     results = run_rows(rows, args.steps, args.reps)
     title = (
         f"moons MLP 2-16-16-1, n=100, float64, {args.steps} steps × {args.reps} "
         f"rep{'s' if args.reps > 1 else ''}"
     )
     print_table(title, machine_line(peers), results)
+    print_targets(results)
     print(f"\ntotal wall time {time.perf_counter() - t_start:.1f} s")
+
+
+# issue #4's targets for this workload: (slower row, faster row, the speed-up asked for)
+TARGETS = [
+    ("PyTorch eager", "symgrad compile_step, c", 40),
+    ("micrograd 0.1.0", "symgrad compile_step, micrograd form (Value code), c", 1000),
+    ("micrograd 0.1.0", "symgrad eager, micrograd form", 10),
+]
+
+
+def print_targets(results: list[Any]) -> None:
+    """The speed-ups the targets name, each measured in this run (rows matched by prefix)."""
+    median = {r.name: statistics.median(r.times) for r in results if r.times and r.error is None}
+
+    def find(prefix: str) -> tuple[str, float] | None:
+        return next(((n, t) for n, t in median.items() if n.startswith(prefix)), None)
+
+    lines = []
+    for slow, fast, want in TARGETS:
+        a, b = find(slow), find(fast)
+        if a is not None and b is not None:
+            got = a[1] / b[1]
+            mark = "met" if got >= want else "NOT met"
+            lines.append(f"- {b[0]} vs {a[0]}: {got:,.1f}× faster (target ≥ {want}×: {mark})")
+    if lines:
+        print("\ntargets (median step against median step, this run):")
+        print("\n".join(lines))
 
 
 if __name__ == "__main__":

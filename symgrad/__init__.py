@@ -29,8 +29,10 @@ from symgrad.frontend.functional import (
     tanh,
     where,
 )
-from symgrad.frontend.tensor import Tensor, Value
+from symgrad.frontend.tensor import Tensor
 from symgrad.frontend.trace import Spec, TracedGraph, trace
+from symgrad.frontend.value import Value
+from symgrad.frontend.value import set_tape_runner as _set_tape_runner
 from symgrad.ir import (
     BOOL,
     FLOAT32,
@@ -85,6 +87,15 @@ def _eager_executor(boundary: list[Node], outputs: list[Node], arrays: list[Any]
 
 
 _set_executor(_eager_executor)
+
+
+def _tape_runner(root: Value) -> bool:
+    from symgrad.runtime.tape import run
+
+    return run(root)
+
+
+_set_tape_runner(_tape_runner)
 
 
 def __getattr__(name: str) -> object:

@@ -14,7 +14,8 @@ from typing import Any
 
 import numpy as np
 
-from symgrad.frontend.tensor import Tensor, Value
+from symgrad.frontend.tensor import Tensor
+from symgrad.frontend.value import Value
 from symgrad.ir.node import Node
 from symgrad.ir.opdef import apply
 

@@ -18,6 +18,8 @@ from symgrad.api import _wrt_positions
 from symgrad.autodiff.vjp import vjp
 from symgrad.backends.schedule import schedule
 from symgrad.frontend.trace import Spec, TracedGraph, trace
+from symgrad.frontend.value import Value
+from symgrad.frontend.value_nodes import LeafArrays
 from symgrad.ir.errors import ArgumentError, ShapeError
 from symgrad.ir.graph import Graph
 from symgrad.ir.opdef import const, fmt_shape
@@ -35,6 +37,8 @@ class CompiledStep:
         self.function = fn
         self.optimizer = optimizer
         self._n_params = n_params
+        # eager Values hold Python floats: the step updates arrays standing for them
+        self._captures = LeafArrays(fn.captures)
 
     def source(self, which: str = "all") -> str:
         """The generated step: loss, gradients and update in one function (``"forward"``)."""
@@ -60,17 +64,20 @@ class CompiledStep:
             # the generated binding validates every argument itself (see CompiledFunction) and
             # writes the new parameter values into the parameters' arrays
             try:
-                results, _ = fn._fwd(*batch, *(t._data for t in fn.captures), *extra)
+                results, _ = fn._fwd(*batch, *self._captures.arrays(), *extra)
             except TypeError:
                 results = self._call_converted(batch, extra)
         else:
             results = self._call_converted(batch, extra)
+        self._captures.store()
         return float(results[0])
 
     def _call_converted(self, batch: tuple[Any, ...], extra: list[Any]) -> Any:
         """The slow path: parameters made writable contiguous arrays of their dtype (they are
         updated in place), the batch converted and checked."""
         for p in self.optimizer.params:
+            if isinstance(p, Value):
+                continue  # updated through self._captures
             data = p._data
             if not (isinstance(data, np.ndarray) and _writable(data) and data.dtype == p.dtype.np):
                 p.data = np.array(data, dtype=p.dtype.np, order="C")
@@ -78,7 +85,11 @@ class CompiledStep:
         if not all(_writable(a) for a in state):
             self.optimizer.set_state([np.array(a, order="C") for a in state])
             extra = [*self.optimizer.state(), *extra[len(state) :]]
-        results, _ = self.function._fwd(*self.function._converted_with(batch, extra))
+        fn = self.function
+        arrays = fn._converted_with(batch, extra)
+        n = len(batch)
+        arrays[n : n + len(fn.captures)] = self._captures.arrays()
+        results, _ = fn._fwd(*arrays)
         return results
 
     def __repr__(self) -> str:

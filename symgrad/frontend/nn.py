@@ -14,7 +14,8 @@ from typing import Any
 
 import numpy as np
 
-from symgrad.frontend.tensor import Tensor, Value
+from symgrad.frontend.tensor import Tensor
+from symgrad.frontend.value import Value
 
 _ACTS = ("relu", "tanh", "linear")
 

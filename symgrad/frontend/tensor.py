@@ -1,5 +1,5 @@
-"""``Tensor`` and its 0-d micrograd-compatible case ``Value``: operator overloading that records
-graph nodes (and, when every input has data, computes the value eagerly, like micrograd).
+"""``Tensor``: operator overloading that records graph nodes (and, when every input has data,
+computes the value eagerly, like micrograd). Its scalar case ``Value`` lives in ``value.py``.
 
 Owns: the traced object, its operators and methods, eager evaluation of new nodes, and
 ``backward()`` (which builds the backward graph symbolically with ``symgrad.autodiff`` and runs
@@ -400,46 +400,15 @@ _UFUNCS = {
 }
 
 
-class Value(Tensor):
-    """A scalar, exactly like micrograd's ``Value``: ``.data`` and ``.grad`` are Python floats,
-    every Value in a graph (leaves and intermediates) receives ``.grad`` on ``backward()``, and
-    gradients accumulate until reset (``zero_grad()`` or ``v.grad = 0``)."""
+# The scalar classes, defined in symgrad/frontend/value.py (which imports this module): ``Value``
+# and the node-backed ``TracedValue`` that scalar results of node-level ops are made of.
+_VALUE: type[Tensor] = Tensor
+_TRACED_VALUE: type[Tensor] = Tensor
 
-    __slots__ = ()
-    _always_retain = True
 
-    def __init__(self, data: Any, label: str = "", _children: Any = (), _op: str = "") -> None:
-        arr = np.asarray(data, dtype=np.float64)
-        if arr.shape != ():
-            raise ShapeError(f"Value holds a scalar, got an array of shape {arr.shape}")
-        super().__init__(arr, requires_grad=True, label=label)
-        self.grad = 0.0
-
-    @property
-    def data(self) -> float:
-        if self._data is None:
-            raise _concrete_error(".data")
-        return float(self._data)
-
-    @data.setter
-    def data(self, value: Any) -> None:
-        arr = np.asarray(value, dtype=self.node.dtype.np)
-        if arr.size != 1:
-            raise ShapeError(f"Value.data must be a number, got an array of shape {arr.shape}")
-        self._assign(np.array(arr.reshape(())))
-
-    def __repr__(self) -> str:
-        if self._data is None:
-            return f"Value(<traced {self.dtype.short}>)"
-        return f"Value(data={self.data}, grad={self.grad})"
-
-    def __eq__(self, o: object) -> bool:  # type: ignore[override]
-        return self is o  # micrograd semantics: Values are compared (and hashed) by identity
-
-    def __ne__(self, o: object) -> bool:  # type: ignore[override]
-        return self is not o
-
-    __hash__ = object.__hash__
+def register_scalar_classes(value: type[Tensor], traced: type[Tensor]) -> None:
+    global _VALUE, _TRACED_VALUE
+    _VALUE, _TRACED_VALUE = value, traced
 
 
 # -- op application -----------------------------------------------------------------------------
@@ -481,7 +450,7 @@ def _binary(name: str, a: Any, b: Any) -> Tensor:
 
 def _result_class_index(x: Tensor) -> type[Tensor]:
     # elements of any 1-D tensor are Values, so micrograd-style scalar code can consume them
-    return Value if x.ndim == 1 else type(x)
+    return _TRACED_VALUE if x.ndim == 1 else type(x)
 
 
 def _run(build: Callable[..., Node], *args: Tensor, _result: type[Tensor] | None = None) -> Tensor:
@@ -499,8 +468,8 @@ def _run(build: Callable[..., Node], *args: Tensor, _result: type[Tensor] | None
         raise
     if _result is not None and node.shape == ():
         cls = _result
-    elif node.shape == () and all(isinstance(t, Value) for t in tensors):
-        cls = Value
+    elif node.shape == () and all(isinstance(t, _VALUE) for t in tensors):
+        cls = _TRACED_VALUE
     else:
         cls = Tensor
     rg = node.dtype.is_float and any(t.requires_grad for t in tensors)

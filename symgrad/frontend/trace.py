@@ -15,7 +15,8 @@ from typing import Any
 import numpy as np
 
 from symgrad.frontend.backward import collect
-from symgrad.frontend.tensor import Tensor, Value
+from symgrad.frontend.tensor import Tensor
+from symgrad.frontend.value import Value
 from symgrad.ir.dtypes import DType, as_dtype
 from symgrad.ir.errors import TraceError
 from symgrad.ir.graph import Graph

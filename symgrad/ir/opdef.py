@@ -68,6 +68,9 @@ class OpDef:
     commutative: bool = False
     # for elementwise ops declared from SymPy: the expression builder, see autodiff.derive
     sympy_fn: Callable[..., Any] | None = None
+    # for scalar elementwise ops: the op on Python floats, with the IEEE results of ``eval`` on
+    # float64 (eager ``Value`` arithmetic; see symgrad/ops/scalar.py)
+    scalar: Callable[..., float] | None = None
 
     def __repr__(self) -> str:
         return f"OpDef({self.name!r}, {self.kind.value})"

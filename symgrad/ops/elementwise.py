@@ -16,6 +16,7 @@ from symgrad.ir.dtypes import BOOL, FLOAT64, DType, as_dtype
 from symgrad.ir.errors import DTypeError
 from symgrad.ir.node import Node, Shape
 from symgrad.ir.opdef import Kind, OpDef, apply, broadcast_shapes, const, register, unify_dtypes
+from symgrad.ops import scalar as sc
 from symgrad.ops._util import ew_infer, require_bool
 
 
@@ -38,6 +39,7 @@ def _ew(
     float_only: bool = True,
     commutative: bool = False,
     bool_ok: bool = True,
+    scalar: Any = None,
 ) -> OpDef:
     return register(
         OpDef(
@@ -50,6 +52,7 @@ def _ew(
             doc=doc,
             emit={"numpy": numpy, "c": c},
             commutative=commutative,
+            scalar=scalar,
         )
     )
 
@@ -94,6 +97,7 @@ _ew(
     "{0} + {1}",
     float_only=False,
     commutative=True,
+    scalar=sc.add,
 )
 _ew(
     "sub",
@@ -105,6 +109,7 @@ _ew(
     "{0} - {1}",
     float_only=False,
     bool_ok=False,
+    scalar=sc.sub,
 )
 _ew(
     "mul",
@@ -116,6 +121,7 @@ _ew(
     "{0} * {1}",
     float_only=False,
     commutative=True,
+    scalar=sc.mul,
 )
 _ew(
     "div",
@@ -125,6 +131,7 @@ _ew(
     "a / b (true division)",
     "{0} / {1}",
     "{0} / {1}",
+    scalar=sc.div,
 )
 _ew(
     "neg",
@@ -136,6 +143,7 @@ _ew(
     "-{0}",
     float_only=False,
     bool_ok=False,
+    scalar=sc.neg,
 )
 _ew(
     "pow",
@@ -145,9 +153,19 @@ _ew(
     "x ** y (y a tensor or a number)",
     "{0} ** {1}",
     "pow{f}({0}, {1})",
+    scalar=sc.pow_,
 )
 # -- transcendental --------------------------------------------------------------------------
-_ew("exp", 1, _guard(np.exp), lambda g, out, x: (g * out,), "e ** x", "np.exp({0})", "exp{f}({0})")
+_ew(
+    "exp",
+    1,
+    _guard(np.exp),
+    lambda g, out, x: (g * out,),
+    "e ** x",
+    "np.exp({0})",
+    "exp{f}({0})",
+    scalar=sc.exp,
+)
 _ew(
     "log",
     1,
@@ -156,6 +174,7 @@ _ew(
     "natural logarithm",
     "np.log({0})",
     "log{f}({0})",
+    scalar=sc.log,
 )
 _ew(
     "tanh",
@@ -165,6 +184,7 @@ _ew(
     "hyperbolic tangent",
     "np.tanh({0})",
     "tanh{f}({0})",
+    scalar=sc.tanh,
 )
 _ew(
     "sigmoid",
@@ -174,6 +194,7 @@ _ew(
     "logistic function 1 / (1 + e ** -x), computed stably",
     "_sigmoid({0})",
     "_sg_sigmoid{f}({0})",
+    scalar=sc.sigmoid,
 )
 _ew(
     "relu",
@@ -183,6 +204,7 @@ _ew(
     "max(x, 0); gradient 0 at 0 (like micrograd and PyTorch)",
     "np.maximum({0}, 0)",
     "({0} > 0 ? {0} : 0)",
+    scalar=sc.relu,
 )
 _ew(
     "sqrt",
@@ -192,6 +214,7 @@ _ew(
     "square root",
     "np.sqrt({0})",
     "sqrt{f}({0})",
+    scalar=sc.sqrt,
 )
 _ew(
     "abs",
@@ -202,6 +225,7 @@ _ew(
     "np.abs({0})",
     "fabs{f}({0})",
     float_only=False,
+    scalar=sc.abs_,
 )
 _ew(
     "sign",

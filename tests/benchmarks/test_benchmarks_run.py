@@ -26,7 +26,7 @@ RTOL = 1e-4
 CASES: dict[str, tuple[list[str], list[str]]] = {
     "bigram": (["--n", "2000", "--steps", "2"], [", opt=1", ", opt=2"]),
     "mlp": (["--steps", "2"], [", opt=1", ", opt=2"]),
-    "moons": (["--steps", "2", "--eager-steps", "0", "--micrograd-steps", "0"], [""]),
+    "moons": (["--steps", "2", "--eager-steps", "2", "--compiled-value-steps", "0"], [""]),
 }
 
 
