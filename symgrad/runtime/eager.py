@@ -1,12 +1,12 @@
-"""Generated code for eager ``backward()``: run a backward graph region through a compiled
-module, memoised by the region's structural hash so a training loop that rebuilds the same graph
-each step compiles once.
+"""Generated code for eager ``Tensor.backward()``: run a backward graph region through a
+compiled module, memoised by the region's structural hash so a training loop that rebuilds the
+same graph each step compiles once. (Eager ``Value`` graphs run on the tape: ``tape.py``.)
 
 Owns: the eager executor installed into ``symgrad.frontend.backward`` and its backend policy:
 C (when a compiler works) for graphs up to ``SYMGRAD_EAGER_C_MAX_NODES`` nodes (default 5000),
-the NumPy backend above that — straight-line C for a 100k-node scalar graph would take minutes
-to compile until scalar-graph compaction exists. May import: ``symgrad.ir``,
-``symgrad.backends`` and the rest of ``symgrad.runtime``.
+the NumPy backend above that (a C compile of a graph that size takes longer than the NumPy
+module's run). May import: ``symgrad.ir``, ``symgrad.backends`` and the rest of
+``symgrad.runtime``.
 """
 
 from __future__ import annotations
