@@ -33,6 +33,10 @@ def _same(got: float, want: float, name: str) -> None:
     assert isinstance(got, float)
     if math.isnan(want):
         assert math.isnan(got)
+    elif name == "pow" and want == 0:
+        # NumPy computes x ** 0.5 as sqrt(x) (sqrt(-0.0) is -0.0); libm's pow, like the C
+        # backend, gives +0.0 (C99 F.9.4.4)
+        assert got == want
     elif name in EXACT or math.isinf(want) or want == 0:
         assert got == want and math.copysign(1, got) == math.copysign(1, want)
     else:  # libm against NumPy's vectorised functions: within a few ulp
