@@ -7,9 +7,12 @@ Workload (as ../shared/peers/wl2_bigram.py): every (x, y) character pair of the 
 ``-log(softmax(one_hot(xs) @ W)[ys]).mean() + 0.01 * mean(W²)``, 100 steps.
 
 Rows: NumPy by hand (row gather, fused softmax-NLL gradient, bincount scatter-add; the
-reference), NumPy by hand in the lecture's one-hot-matmul form, symgrad ``compile_step`` on the
-C and NumPy backends at optimisation levels 1 and 2 (level 2 turns ``one_hot(xs) @ W`` into a
-row gather and its backward into a scatter-add), and PyTorch eager / JAX jit when installed
+reference), NumPy by hand in the lecture's one-hot-matmul form, NumPy by hand aggregated by
+value (the loss depends on the examples only through the (x, y) pair counts: one bincount per
+step, then 27×27 work), symgrad ``compile_step`` on the C and NumPy backends at optimisation
+levels 1 and 2 (level 2 turns ``one_hot(xs) @ W`` into a row gather, does the softmax once per
+row of W and then aggregates by value: the step counts the pairs and works on the 27×27 table,
+see ``symgrad/passes/aggregate.py``), and PyTorch eager / JAX jit when installed
 (``pip install -e '.[bench]'``). Prints setup (cold compile), first step, median step, spread,
 ratio to the reference and the loss after the last step (every row computes the same numbers).
 
@@ -114,6 +117,31 @@ def make_numpy_lecture(XS: np.ndarray, YS: np.ndarray, V: int) -> Start:
             loss = -np.log(probs[ar, YS]).mean() + np.float32(REG) * (W * W).mean()
             probs[ar, YS] -= 1.0
             dW = xenc.T @ probs * np.float32(1.0 / n) + c_reg * W
+            W[...] -= np.float32(LR) * dW
+            return float(loss)
+
+        return step
+
+    return start
+
+
+def make_numpy_counts(XS: np.ndarray, YS: np.ndarray, V: int) -> Start:
+    """Aggregated by value: the (x, y) pair counts (recounted every step), then 27×27 work."""
+    n = len(XS)
+    c_reg = np.float32(REG * 2 / (V * V))
+    W0 = init(V)
+
+    def start() -> Step:
+        W = W0.copy()
+
+        def step(k: int) -> float:
+            counts = np.bincount(XS * V + YS, minlength=V * V).reshape(V, V).astype(np.float32)
+            m = W.max(1, keepdims=True)
+            e = np.exp(W - m)
+            s = e.sum(1, keepdims=True)
+            lse = np.log(s) + m
+            loss = (counts * (lse - W)).sum() / np.float32(n) + np.float32(REG) * (W * W).mean()
+            dW = (e / s * counts.sum(1, keepdims=True) - counts) / np.float32(n) + c_reg * W
             W[...] -= np.float32(LR) * dW
             return float(loss)
 
@@ -232,6 +260,7 @@ def main(argv: list[str] | None = None) -> None:
             lambda: make_numpy_gather(XS, YS, V),
         ),
         Row("NumPy by hand, lecture form (one_hot @ W)", lambda: make_numpy_lecture(XS, YS, V)),
+        Row("NumPy by hand, pair counts (by value)", lambda: make_numpy_counts(XS, YS, V)),
     ]
     rows += symgrad_rows(lambda b, lv: make_symgrad(XS, YS, V, b, lv), levels)
     peer, peers = peer_rows(

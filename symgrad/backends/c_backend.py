@@ -237,13 +237,13 @@ class _FunctionPrinter:
                 decls.append(f"const {ct} *{tgt} = NULL;")
                 src = self.ref(node.inputs[0])
                 self.aliases.append((tgt, src))
-                body.append(f"{tgt} = {src};")
+                body += [*pr.alias_check(node), f"{tgt} = {src};"]
                 continue
             else:
                 decls.append(f"{ct} *{tgt} = NULL;")
                 scratch.append((tgt, prod(node.shape).c(pr.dim), ct))
             if node.op in ALIAS_OPS:  # into a result buffer, or of a literal
-                body += pr.copy(node, node.inputs[0], tgt)
+                body += pr.alias_check(node) + pr.copy(node, node.inputs[0], tgt)
             elif id(node) in groups:
                 body += fused_loop(pr, node, groups[id(node)], tgt, self.targets)
             else:

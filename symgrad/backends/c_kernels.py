@@ -42,7 +42,7 @@ from symgrad.backends.c_loops import (
 )
 from symgrad.ir.dtypes import BOOL, FLOAT32, INT64, DType
 from symgrad.ir.node import Node
-from symgrad.ir.opdef import Kind, get_op
+from symgrad.ir.opdef import Kind, broadcast_shapes, get_op
 
 # the error codes of the kernel ABI (kernel.c.j2 #defines them from this table)
 ERROR_CODES = {
@@ -69,7 +69,8 @@ _INT_OVERRIDES = {
 _BOOL_OVERRIDES = {"abs": "{0}", "sign": "{0}"}
 _F32_OVERRIDES = {"exp": "_sg_expf({0})", "tanh": "_sg_tanhf({0})"}
 _HELPER_CALL = re.compile(r"\b_sg_(\w+)\(")
-ALIAS_OPS = ("reshape", "detach")  # same elements in the same order: alias the input
+# same elements in the same order: alias the input (class_index after its range check)
+ALIAS_OPS = ("reshape", "detach", "class_index")
 TILE_ROWS, TILE_BYTES = 8, 1024  # matmul: rows per register tile, bytes of its accumulators
 
 
@@ -382,6 +383,36 @@ class OpPrinter:
         lines = self.fill(out, self.size(node.shape), "0")
         return lines + self._indexed(node, out, node.attrs["shape"], scatter=True)
 
+    def op_bincount(self, node: Node, out: str) -> list[str]:
+        """``out[i0, ..., ik] += 1`` per index tuple, indices checked like gather's: in the
+        counting loop when one array needs it (the first bad value in order either way), else
+        array by array first."""
+        idx, table = node.inputs, node.attrs["shape"]
+        dims = [Mono.of(d).c(self.dim) for d in table]
+        lines = self.fill(out, self.size(node.shape), "0")
+        checked = [m for m, i in enumerate(idx) if not _in_range(i, table[m])]
+        inline = len(checked) == 1
+        for m in [] if inline else checked:
+            lines += self._check(node, idx[m], dims[m], "SG_ERR_INDEX", f"-{dims[m]}")
+        ishape = broadcast_shapes(*(i.shape for i in idx))
+        lens, vs = coalesce([Mono.of(d) for d in ishape], [broadcast(i.shape, ishape) for i in idx])
+        tst = strides(table)
+        site = self.site(node)
+
+        def body(ix: list[str]) -> list[str]:
+            code, terms = [], []
+            for m, i in enumerate(idx):
+                code.append(f"int64_t _v{m} = {self.at(i, ix[m])};")
+                if inline and m in checked:
+                    fail = self.fail("SG_ERR_INDEX", f"_v{m}", dims[m], site)
+                    code.append(f"if (_v{m} < -{dims[m]} || _v{m} >= {dims[m]}) {fail}")
+                if m in checked:
+                    code.append(f"if (_v{m} < 0) _v{m} += {dims[m]};")
+                terms.append(f"_v{m}" if tst[m].is_one else f"_v{m} * {tst[m].c(self.dim)}")
+            return [*code, f"{out}[{' + '.join(terms)}] += 1;"]
+
+        return lines + nest(lens, vs, body, self.dim)
+
     def op_one_hot(self, node: Node, out: str) -> list[str]:
         (i,) = node.inputs
         c = node.attrs["num_classes"]
@@ -395,9 +426,14 @@ class OpPrinter:
         ]
 
     def op_class_index(self, node: Node, out: str) -> list[str]:
-        (i,) = node.inputs
+        return self.alias_check(node) + self.copy(node, node.inputs[0], out)
+
+    def alias_check(self, node: Node) -> list[str]:
+        """The check an alias op makes before it is read as its input (class_index's range)."""
+        if node.op != "class_index":
+            return []
         c = node.attrs["num_classes"]
-        return self._check(node, i, str(c), "SG_ERR_CLASS", "0") + self.copy(node, i, out)
+        return self._check(node, node.inputs[0], str(c), "SG_ERR_CLASS", "0")
 
     # -- the fused softmax + negative log-likelihood (symgrad/ops/softmax_nll.py) ---------------
     def _softmax_rows(self, node: Node, body: list[str]) -> list[str]:

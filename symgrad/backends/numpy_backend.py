@@ -24,6 +24,7 @@ _HELPERS = {
     "sigmoid": ("sigmoid",),
     "gather": ("gather", "check"),
     "scatter_add": ("scatter_add", "check"),
+    "bincount": ("bincount", "check"),
     "unslice": ("unslice",),
     "one_hot": ("one_hot",),
     "class_index": ("class_index",),
@@ -31,7 +32,15 @@ _HELPERS = {
     "softmax_nll_grad": ("softmax_nll", "check"),
 }
 # helpers that report the model line
-_WHERE_ARG = {"gather", "scatter_add", "one_hot", "class_index", "softmax_nll", "softmax_nll_grad"}
+_WHERE_ARG = {
+    "gather",
+    "scatter_add",
+    "bincount",
+    "one_hot",
+    "class_index",
+    "softmax_nll",
+    "softmax_nll_grad",
+}
 _COMMENT_COL = 44
 
 

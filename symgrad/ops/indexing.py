@@ -1,5 +1,5 @@
 """Integer-array indexing: gather (``W[xs]``, ``p[arange(n), ys]``), its adjoint scatter_add,
-and one_hot.
+one_hot, class_index and bincount.
 
 Owns: those declarations. ``gather(x, i0, ..., ik)`` is ``x[i0, ..., ik]`` with int64 index
 arrays on the leading ``k`` axes (broadcast together); indices must lie in ``[-d, d)`` like NumPy,
@@ -15,7 +15,7 @@ import numpy as np
 from symgrad.ir.dtypes import INT64, DType, as_dtype
 from symgrad.ir.errors import DTypeError, IndexRangeError, ShapeError
 from symgrad.ir.node import Node, Shape
-from symgrad.ir.opdef import Kind, OpDef, apply, broadcast_shapes, fmt_shape, register
+from symgrad.ir.opdef import Kind, OpDef, apply, broadcast_shapes, fmt_shape, register, shape_size
 
 
 def check_range(idx: Any, n: int, what: str) -> None:
@@ -164,5 +164,46 @@ register(
         emit={"numpy": "_class_index({0}, {num_classes})"},
         doc="the indices unchanged, checked to lie in [0, num_classes) like one_hot's (used when "
         "one_hot(i) @ W is rewritten as a row gather)",
+    )
+)
+
+
+def _bincount_infer(inputs: tuple[Node, ...], attrs: dict[str, Any]) -> tuple[Shape, DType]:
+    shape: Shape = attrs["shape"]
+    if not inputs or len(inputs) != len(shape):
+        raise ShapeError(
+            f"one index array per dim of the table {fmt_shape(shape)} is needed, got {len(inputs)}"
+        )
+    _check_index_dtypes(inputs, "bincount")
+    broadcast_shapes(*(i.shape for i in inputs))
+    for i, d in zip(inputs, shape, strict=True):
+        if i.op == "constant" and isinstance(d, int):
+            check_range(i.attrs["value"].array, d, "indexing")
+    return shape, INT64
+
+
+def _bincount_eval(ctx: Any, *idx: Any) -> Any:
+    shape = ctx.shape
+    for k, i in enumerate(idx):
+        check_range(i, shape[k], "indexing")
+    cells = np.zeros(shape_size(shape) or 0, dtype=np.int64)
+    if cells.size:
+        flat = np.ravel_multi_index(np.broadcast_arrays(*idx), shape, mode="wrap")
+        cells += np.bincount(np.ravel(flat), minlength=cells.size)
+    return cells.reshape(shape)
+
+
+register(
+    OpDef(
+        "bincount",
+        Kind.INDEX,
+        None,
+        eval=_bincount_eval,
+        infer=_bincount_infer,
+        differentiable=False,
+        emit={"numpy": "_bincount({args_tuple}, {shape})"},
+        doc="bincount(i0, ..., ik; shape): int64 table of how often each index tuple occurs "
+        "(indices broadcast together, checked and wrapped like gather's); the counts of "
+        "aggregation by value (level 2)",
     )
 )

@@ -7,7 +7,9 @@ plus the rewrites that change the shape of the computation: ``one_hot(i) @ W`` a
 and its backward as a scatter-add (``passes/onehot.py``); then the softmax + pair-indexed NLL
 fused into one stable op with its backward (``passes/softmax_nll.py``: matched after the level-1
 simplification, which is what it compares the backward with), row-wise work on gathered rows
-done once per row, and signs pushed outwards, again to a fixpoint with the level-1 rules.
+done once per row, and signs pushed outwards, again to a fixpoint with the level-1 rules. Batch
+sums and scatters whose terms depend on the examples only through small-range indices are
+aggregated by value (``passes/aggregate.py``: a table of counts) in both fixpoints.
 May import: ``symgrad.ir``, ``symgrad.ops`` and the other pass modules.
 """
 
@@ -16,7 +18,7 @@ from __future__ import annotations
 from symgrad.ir.graph import Graph
 from symgrad.ir.node import Node
 from symgrad.ir.opdef import registry
-from symgrad.passes import softmax_nll
+from symgrad.passes import aggregate, softmax_nll
 from symgrad.passes.canonical import commutative_rule, structural_keys
 from symgrad.passes.fold import fold
 from symgrad.passes.onehot import RULES as ONEHOT_RULES
@@ -63,7 +65,7 @@ def optimize(graph: Graph, level: int = 1, mapping: dict[int, Node] | None = Non
     for name, op in registry().items():
         rules[name] = [fold, *RULES.get(name, ())] + ([order] if op.commutative else [])
         if level >= 2:
-            rules[name] += ONEHOT_RULES.get(name, [])
+            rules[name] += ONEHOT_RULES.get(name, []) + aggregate.RULES.get(name, [])
     total = {id(n): n for n in graph.order}
     out = _fixpoint(graph, rules, total)
     if level >= 2:

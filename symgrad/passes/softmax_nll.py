@@ -30,8 +30,11 @@ agree up to rounding, special values included (see the op's docstring).
   ``softmax_nll(W[r], y)`` → ``logsumexp(W, 1)[r] - W[r, y]``, and the gradient scattered back
   to the rows, ``scatter_add(softmax_nll_grad(W[r], y, g), r)``, → ``softmax(W, 1) * G - S``
   with ``S = scatter_add(g, (r, y))`` and ``G = S.sum(1)`` (the total weight of each row); rows
-  that no example gathers stay exactly 0 (guarded by a count, so a NaN or inf in such a row of
-  ``W`` cannot leak into the gradient);
+  that no example gathers stay exactly 0 (guarded by the examples per row, summed from the pair
+  counts ``bincount(r, y)``, so a NaN or inf in such a row of ``W`` cannot leak into the
+  gradient). The sum of the forward's per-example terms over the batch, and ``S`` when ``g`` is
+  uniform (a mean), then become 27×27 work on those counts (``passes/aggregate.py``);
+- a row max subtracted before the fused op dropped (``unshift``: the op subtracts it itself);
 - signs pushed outwards, so ``-(-x)`` can cancel: ``sum(-x) → -sum(x)``, ``(-a) * b →
   -(a * b)``, ``(-a) / b → -(a / b)``, ``reshape(-x) → -reshape(x)``, ``-broadcast_to(x) →
   broadcast_to(-x)`` (exact in IEEE arithmetic).
@@ -44,6 +47,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from symgrad.autodiff.vjp import vjp
+from symgrad.ir.dtypes import INT64
 from symgrad.ir.graph import Graph, toposort
 from symgrad.ir.node import Node, Provenance, provenance_override
 from symgrad.ir.opdef import apply, const, get_op
@@ -308,15 +312,28 @@ def grad_of_rows(n: Node) -> Node | None:
     if wr is None or wr[1] is not idx[0] or n.shape != wr[0].shape:
         return None
     w, r = wr
-    rows = w.shape[0]
-    col = (rows, 1)
     picked = apply("scatter_add", (g, r, y), {"shape": w.shape})
     total = api.sum(picked, 1, keepdims=True)  # each example's weight lands in one column
-    ones = api.broadcast_to(const(1.0, g.dtype), g.shape)
-    count = apply("scatter_add", (ones, r), {"shape": (rows,)})
+    # examples per row, from the (r, y) pair counts: the table aggregation by value shares
+    # (passes/aggregate.py), still one counting pass when g is not uniform
+    pairs = apply("bincount", (r, y), {"shape": w.shape})
+    hit = apply("gt", (api.sum(pairs, 1, keepdims=True), const(0, INT64)))
     grad = api.softmax(w, 1) * total - picked
-    hit = apply("gt", (api.reshape(count, col), const(0.0, g.dtype)))
     return api.where(hit, grad, const(0.0, g.dtype))
+
+
+def unshift(n: Node) -> Node | None:
+    """softmax_nll(z - max(z, 1), ...) → softmax_nll(z, ...) (and the same for the gradient):
+    the op subtracts the row max itself, so the values are the same bit for bit (``sg.softmax``
+    written before the pick leaves its max subtraction in the logits; without it the rows of a
+    gathered ``W[r]`` are found)."""
+    z, *rest = n.inputs
+    if z.op != "sub":
+        return None
+    x, m = z.inputs
+    if m.op != "max" or m.inputs[0] is not x or m.attrs != {"axis": (1,), "keepdims": True}:
+        return None
+    return apply(n.op, (x, *rest))
 
 
 def _neg_inside(n: Node) -> Node | None:
@@ -359,7 +376,8 @@ def reshape_neg(n: Node) -> Node | None:
 
 
 RULES: dict[str, list[Rule]] = {
-    "softmax_nll": [nll_of_rows],
+    "softmax_nll": [unshift, nll_of_rows],
+    "softmax_nll_grad": [unshift],
     "scatter_add": [grad_of_rows],
     "sum": [sum_neg],
     "mul": [mul_neg],

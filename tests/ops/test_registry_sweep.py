@@ -241,6 +241,18 @@ def _scatter_add_np(attrs, g, *idx):
     return z
 
 
+def _bincount(rng, dt):
+    i0 = np.array([[3], [0], [-1]])  # (3, 1) broadcasts with (4,) to (3, 4)
+    i1 = np.array([1, -5, 1, 4])
+    return _case([i0, i1], {"shape": (4, 5)})
+
+
+def _bincount_np(attrs, *idx):
+    z = np.zeros(attrs["shape"], dtype=np.int64)
+    np.add.at(z, np.broadcast_arrays(*idx), 1)
+    return z
+
+
 TARGETS = np.array([0, 3, -1, 2, -4])  # negative targets wrap, like gather's indices
 
 
@@ -456,6 +468,15 @@ SWEEP: dict[str, list[Variant]] = {
         Variant("pairs", _gather_pairs, lambda attrs, x, i, j: x[i, j]),
     ],
     "scatter_add": [Variant("rows", _scatter_add, _scatter_add_np)],
+    "bincount": [
+        Variant("pairs", _bincount, _bincount_np, float_generic=False),
+        Variant(
+            "rows",
+            lambda rng, dt: _case([rng.integers(-6, 6, 40)], {"shape": (6,)}),
+            _bincount_np,
+            float_generic=False,
+        ),
+    ],
     "class_index": [
         Variant(
             "2x3",

@@ -7,6 +7,9 @@ import numpy as np
 import pytest
 
 import symgrad as sg
+from symgrad.autodiff.joint import split
+from symgrad.passes.onehot import RULES
+from symgrad.passes.rewrite import rewrite
 from tests.test_bigram_training import loss_fn, reference_step
 
 BACKENDS = ["numpy", pytest.param("c", marks=pytest.mark.cc)]
@@ -26,7 +29,8 @@ def _compile(backend: str, opt: int):  # type: ignore[no-untyped-def]
 def test_bigram_at_level_two_gathers_and_matches(backend: str) -> None:
     f = _compile(backend, 2)
     ops = [n.op for n in f.graph.order]
-    assert "one_hot" not in ops and "gather" in ops and "scatter_add" in ops
+    # the gather and the scatter-add are then aggregated by value (passes/aggregate.py)
+    assert "one_hot" not in ops and "class_index" in ops and "bincount" in ops
     rng = np.random.default_rng(0)
     xs, ys = rng.integers(0, 27, 500), rng.integers(0, 27, 500)
     W = rng.standard_normal((27, 27))
@@ -45,3 +49,10 @@ def test_the_range_check_of_one_hot_survives_the_rewrite(backend: str) -> None:
         f(W, np.array([-1, 2]), np.array([1, 2]))
     with pytest.raises(IndexError, match=r"class 27 is out of range"):
         f(W, np.array([27, 2]), np.array([1, 2]))
+
+
+def test_the_rules_alone_gather_and_scatter() -> None:
+    specs = [sg.Spec((27, 27)), sg.Spec(("n",), "int64"), sg.Spec(("n",), "int64")]
+    g = split(sg.trace(loss_fn, *specs), [0]).graph
+    ops = [n.op for n in rewrite(g, RULES).order]
+    assert "matmul" not in ops and "gather" in ops and "scatter_add" in ops
