@@ -202,6 +202,11 @@ class Value(Tensor):
     def __repr__(self) -> str:
         return f"Value(data={self._v}, grad={self.grad})"
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        # copy.deepcopy(model) and pickle, as with micrograd's Values (the tape, not nodes)
+        k = getattr(self, "_k", None)
+        return (_rebuild, (self._v, self._code, self._prev, k, self.grad, self.label))
+
     def __eq__(self, o: object) -> bool:  # type: ignore[override]
         return self is o  # micrograd semantics: Values are compared (and hashed) by identity
 
@@ -226,6 +231,24 @@ class Value(Tensor):
             Tensor.backward(self)
         elif gradient is not None:
             Tensor.backward(self, gradient)
+
+
+def _rebuild(
+    v: float, code: int, prev: tuple[Value, ...], k: float | None, grad: Any, label: str
+) -> Value:
+    """A Value from its tape fields (the inverse of ``Value.__reduce__``)."""
+    r = Value(v, label)
+    if code != LEAF:
+        if len(prev) != _ARITY[code] or not all(type(p) is Value for p in prev):
+            raise TypeError(f"a Value of tape op {code} needs {_ARITY[code]} Value operands")
+        r._code = code
+        r._a = prev[0]
+        if len(prev) > 1:
+            r._b = prev[1]
+        if k is not None:
+            r._k = float(k)
+    r.grad = grad
+    return r
 
 
 def _binary_method(name: str, reflected: bool) -> Callable[[Value, Any], Tensor]:

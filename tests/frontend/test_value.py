@@ -130,3 +130,27 @@ def test_leaf_arrays_stand_for_values_and_write_back() -> None:
     assert (a.data, b.data) == (10.0, 20.0)
     b.data = 7.0  # picked up at the next call
     assert float(arrays.arrays()[2]) == 7.0
+
+
+def test_values_copy_and_pickle_like_micrograds() -> None:
+    import copy
+    import pickle
+    import random
+
+    random.seed(1)
+    model = sg.nn.MLP(2, [3, 1])
+    snapshot = copy.deepcopy(model)  # a common way to keep the best weights
+    for p in model.parameters():
+        p.data += 1.0
+    assert all(
+        a.data == b.data - 1.0
+        for a, b in zip(snapshot.parameters(), model.parameters(), strict=True)
+    )
+    x = Value(2.0, label="x")
+    y = (x * 3.0 + x).tanh()
+    y.backward()
+    z = pickle.loads(pickle.dumps(y))
+    assert (z.data, z._op, z.grad, z._prev[0]._prev[1].label) == (y.data, "tanh", 1.0, "x")
+    z.backward()  # the copy is a tape of its own
+    assert z._prev[0]._prev[1].grad == pytest.approx(2 * x.grad)
+    assert x.grad == pytest.approx(4 * (1 - math.tanh(8.0) ** 2))
