@@ -72,6 +72,7 @@ _HELPER_CALL = re.compile(r"\b_sg_(\w+)\(")
 # same elements in the same order: alias the input (class_index after its range check)
 ALIAS_OPS = ("reshape", "detach", "class_index")
 TILE_ROWS, TILE_BYTES = 8, 1024  # matmul: rows per register tile, bytes of its accumulators
+REDUCE_COLUMNS = 32  # column sums with at most this many (static) columns accumulate locally
 
 
 def literal(value: Any, dtype: DType) -> str:
@@ -296,6 +297,8 @@ class OpPrinter:
             lines.append(f"if ({reduced.c(self.dim)} == 0) {fail}")
         inner = bool(lens) and ov.strides[-1].is_zero and xv.strides[-1].is_one
         once = inner and not any(st.is_zero for st in ov.strides[:-1])  # one run per result
+        if not inner and self._columns(lens, ov, xv):
+            return lines + self._reduce_columns(node, out, lens, ident)
         if not once:
             lines += self.fill(out, self.size(node.shape), ident)
         if not inner:
@@ -320,6 +323,46 @@ class OpPrinter:
             ]
 
         return lines + nest(lens[:-1], [ovo, xvo], body, self.dim)
+
+    @staticmethod
+    def _columns(lens: list[Mono], ov: View, xv: View) -> bool:
+        """A reduction over the rows of a contiguous matrix with a few static columns (a bias
+        gradient: ``g.sum(0)``), whose results fit in registers."""
+        return (
+            len(lens) == 2
+            and not lens[1].syms
+            and 0 < lens[1].coef <= REDUCE_COLUMNS
+            and not ov.offset
+            and not xv.offset
+            and ov.strides[0].is_zero
+            and ov.strides[1].is_one
+            and xv.strides[1].is_one
+            and xv.strides[0] == lens[1]
+        )
+
+    def _reduce_columns(self, node: Node, out: str, lens: list[Mono], ident: str) -> list[str]:
+        """Column results accumulated in a local array while the rows run (each still updated
+        in row order, so the values are those of the in-place loop)."""
+        (x,) = node.inputs
+        rows, cols = (d.c(self.dim) for d in lens)
+        ct = node.dtype.c_type
+        value = self.at(x, f"_r * {cols} + _j")
+        return [
+            "{",
+            f"    {ct} _acc[{cols}];",
+            f"    for (int64_t _j = 0; _j < {cols}; _j++) {{",
+            f"        _acc[_j] = {ident};",
+            "    }",
+            f"    for (int64_t _r = 0; _r < {rows}; _r++) {{",
+            f"        for (int64_t _j = 0; _j < {cols}; _j++) {{",
+            f"            {self._reduce_update(node, '_acc[_j]', value)}",
+            "        }",
+            "    }",
+            f"    for (int64_t _j = 0; _j < {cols}; _j++) {{",
+            f"        {out}[_j] = _acc[_j];",
+            "    }",
+            "}",
+        ]
 
     op_sum = _reduce
     op_max = _reduce
@@ -548,17 +591,62 @@ class OpPrinter:
             ]
             if not n.is_one:
                 return head + self._matmul_rows(node, m, k, n)
-            return head + [  # a matrix-vector product: one dot product per row
-                f"for (int64_t _m = 0; _m < {mc}; _m++) {{",
-                f"    {ct} _s = 0;",
-                f"    for (int64_t _k = 0; _k < {kc}; _k++) {{",
-                f"        _s += _a[{a_row}] * _b[_k];",
-                "    }",
-                "    _c[_m] = _s;",
-                "}",
-            ]
+            if at is not None and not m.syms and m.coef <= REDUCE_COLUMNS:
+                return head + [  # a transposed matrix times a vector, in registers
+                    f"{ct} _acc[{mc}];",
+                    f"for (int64_t _m = 0; _m < {mc}; _m++) {{",
+                    "    _acc[_m] = 0;",
+                    "}",
+                    f"for (int64_t _k = 0; _k < {kc}; _k++) {{",
+                    f"    const {ct} _x = _b[_k];",
+                    f"    for (int64_t _m = 0; _m < {mc}; _m++) {{",
+                    f"        _acc[_m] += _a[{a_row}] * _x;",
+                    "    }",
+                    "}",
+                    f"for (int64_t _m = 0; _m < {mc}; _m++) {{",
+                    "    _c[_m] = _acc[_m];",
+                    "}",
+                ]
+            if at is not None:  # a transposed matrix times a vector: a row of it at a time
+                return head + [
+                    f"for (int64_t _m = 0; _m < {mc}; _m++) {{",
+                    "    _c[_m] = 0;",
+                    "}",
+                    f"for (int64_t _k = 0; _k < {kc}; _k++) {{",
+                    f"    const {ct} _x = _b[_k];",
+                    f"    for (int64_t _m = 0; _m < {mc}; _m++) {{",
+                    f"        _c[_m] += _a[{a_row}] * _x;",
+                    "    }",
+                    "}",
+                ]
+            return head + self._matvec_rows(ct, mc, kc)
 
         return nest(lens, vs, body, self.dim, prefix="_p")
+
+    @staticmethod
+    def _matvec_rows(ct: str, mc: str, kc: str) -> list[str]:
+        """``_c = _a @ _b`` (m×k times a vector): one dot product per row, ``TILE_ROWS`` rows at
+        a time so that their sums are independent chains (each still summed over ``k`` in
+        order from 0, so the result does not depend on the blocking)."""
+        rows = range(TILE_ROWS)
+        return [
+            "int64_t _m = 0;",
+            f"for (; _m + {TILE_ROWS} <= {mc}; _m += {TILE_ROWS}) {{",
+            f"    {ct} " + ", ".join(f"_s{r} = 0" for r in rows) + ";",
+            f"    for (int64_t _k = 0; _k < {kc}; _k++) {{",
+            f"        const {ct} _x = _b[_k];",
+            *(f"        _s{r} += _a[(_m + {r}) * {kc} + _k] * _x;" for r in rows),
+            "    }",
+            *(f"    _c[_m + {r}] = _s{r};" for r in rows),
+            "}",
+            f"for (; _m < {mc}; _m++) {{",
+            f"    {ct} _s = 0;",
+            f"    for (int64_t _k = 0; _k < {kc}; _k++) {{",
+            "        _s += _a[_m * " + kc + " + _k] * _b[_k];",
+            "    }",
+            "    _c[_m] = _s;",
+            "}",
+        ]
 
     def _matmul_rows(self, node: Node, m: Mono, k: Mono, n: Mono) -> list[str]:
         """``_c = _a @ _b`` (m×k times k×n, contiguous). Tiles of ``TILE_ROWS`` rows by a few
@@ -616,6 +704,23 @@ class OpPrinter:
             "    }",
             "}",
         ]
+        if single:  # one row, its accumulators in registers
+            one = [
+                f"    {ct} _acc[{width}];",
+                f"    for (int64_t _n = 0; _n < {width}; _n++) {{",
+                "        _acc[_n] = 0;",
+                "    }",
+                f"    for (int64_t _k = 0; _k < {kc}; _k++) {{",
+                f"        const {ct} _x = _a[{self._a_index('_m', '_k')}];",
+                f"        for (int64_t _n = 0; _n < {width}; _n++) {{",
+                f"            _acc[_n] += _x * (_n < {nc} ? _b[_k * {nc} + _n] : 0);",
+                "        }",
+                "    }",
+                f"    for (int64_t _n = 0; _n < {nc}; _n++) {{",
+                f"        _c[_m * {nc} + _n] = _acc[_n];",
+                "    }",
+                "}",
+            ]
         if m.syms:
             return [
                 "int64_t _m = 0;",

@@ -64,12 +64,15 @@ class LeafArrays:
         self._view = {id(v): next(views) for v in self._values}
 
     def arrays(self) -> list[Any]:
-        if self._values:
-            self._buf[:] = [v._v for v in self._values]
+        if not self._values:
+            return [t._data for t in self.tensors]
+        self._buf[:] = [v._v for v in self._values]
         view = self._view
         return [view.get(id(t), t._data) for t in self.tensors]
 
     def store(self) -> None:
+        if not self._values:
+            return
         for v, x in zip(self._values, self._buf.tolist(), strict=True):
             v._v = x
             v._n = None
