@@ -26,6 +26,7 @@ import numpy as np
 
 from symgrad.frontend import tensor as _tensor
 from symgrad.frontend.tensor import Tensor, _binary, _concrete_error
+from symgrad.ir.dtypes import FLOAT64
 from symgrad.ir.errors import ShapeError, TraceError
 from symgrad.ir.node import Node, Provenance
 from symgrad.ir.opdef import get_op
@@ -169,6 +170,12 @@ class Value(Tensor):
 
     def retain_grad(self) -> Tensor:
         return self  # every Value keeps its gradient
+
+    # an eager Value is a float64 scalar: no node needed to say so
+    shape = property(lambda self: ())
+    dtype = property(lambda self: FLOAT64)
+    ndim = property(lambda self: 0)
+    size = property(lambda self: 1)
 
     # -- micrograd's surface ---------------------------------------------------------------------
     @property
@@ -379,6 +386,10 @@ class TracedValue(Value):
     requires_grad = Tensor.__dict__["requires_grad"]
     _retain = Tensor.__dict__["_retain"]
     label = _LABEL
+    shape = Tensor.shape
+    dtype = Tensor.dtype
+    ndim = Tensor.ndim
+    size = Tensor.size
 
     @property
     def _prev(self) -> tuple[Value, ...]:
