@@ -13,8 +13,10 @@ arithmetic on eager Values and numbers) and a *traced* one (a symbolic scalar in
 ``Tensor`` like any other. An eager Value used where a node is needed (mixed with a tensor,
 captured by a traced function, drawn) gets its node then, built from the tape.
 
-May import: numpy, ``symgrad.ir``, ``symgrad.ops``, ``symgrad.frontend.tensor`` and (lazily,
-for nodes) ``symgrad.frontend.value_nodes``.
+The operator methods are in ``value_ops.py`` (installed on the class below).
+
+May import: numpy, ``symgrad.ir``, ``symgrad.ops``, ``symgrad.frontend.tensor``,
+``symgrad.frontend.value_ops`` and (lazily, for nodes) ``symgrad.frontend.value_nodes``.
 """
 
 from __future__ import annotations
@@ -25,15 +27,12 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from symgrad.frontend import tensor as _tensor
-from symgrad.frontend.tensor import Tensor, _binary, _concrete_error
+from symgrad.frontend import value_ops
+from symgrad.frontend.tensor import Tensor, _concrete_error
 from symgrad.ir.dtypes import FLOAT64
 from symgrad.ir.errors import ShapeError, TraceError
 from symgrad.ir.node import Node, Provenance
-from symgrad.ir.opdef import get_op
-from symgrad.ops.tape import LEAF, code_of, tape_ops
-
-_new = object.__new__
-_NUMBERS = (float, int, np.floating, np.integer)
+from symgrad.ops.tape import LEAF, tape_ops
 
 # (root) -> True when it ran the sweep; installed by the runtime (symgrad.runtime.tape)
 TapeRunner = Callable[["Value"], bool]
@@ -44,18 +43,6 @@ def set_tape_runner(fn: TapeRunner | None) -> None:
     """Choose how an eager Value's ``backward()`` runs (``None``: the node graph path)."""
     global _runner
     _runner = fn
-
-
-# (value) -> None: takes a new eager Value out of the cycle collector's sight. Eager Values
-# reference only older Values, numbers and graph nodes, so they never form a cycle, and the
-# collector's scans of a 65k-Value graph would cost more than the arithmetic. Installed with
-# the C tape module (symgrad.runtime.tape); None until then.
-_untrack: Callable[[Value], None] | None = None
-
-
-def set_untrack(fn: Callable[[Value], None] | None) -> None:
-    global _untrack
-    _untrack = fn
 
 
 def _as_float(data: Any, one_element: bool = False) -> float:
@@ -97,8 +84,8 @@ class Value(Tensor):
         self._v = _as_float(data)
         self._code = LEAF
         self.grad = 0.0
-        if _untrack is not None:
-            _untrack(self)
+        if value_ops.untrack is not None:
+            value_ops.untrack(self)
         if label:
             self.label = label
 
@@ -225,12 +212,13 @@ class Value(Tensor):
     def __array_ufunc__(self, ufunc: Any, method: str, *inputs: Any, **kwargs: Any) -> Any:
         # NumPy scalars and ufuncs meet eager Values as eager arithmetic (np.float64(2) * v)
         name = _tensor._UFUNCS.get(ufunc.__name__, "")
-        fast = method == "__call__" and not kwargs and name in _UFUNC_METHODS
-        if fast and all(type(x) is Value or isinstance(x, _NUMBERS) for x in inputs):
+        methods = value_ops.UFUNC_METHODS
+        fast = method == "__call__" and not kwargs and name in methods
+        if fast and all(type(x) is Value or isinstance(x, value_ops.NUMBERS) for x in inputs):
             first, *rest = inputs
             if type(first) is Value:
-                return getattr(first, _UFUNC_METHODS[name][0])(*rest)
-            return getattr(rest[0], _UFUNC_METHODS[name][1])(first)
+                return getattr(first, methods[name][0])(*rest)
+            return getattr(rest[0], methods[name][1])(first)
         return Tensor.__array_ufunc__(self, ufunc, method, *inputs, **kwargs)
 
     def backward(self, gradient: Any = None) -> None:
@@ -258,105 +246,9 @@ def _rebuild(
     return r
 
 
-def _binary_method(name: str, reflected: bool) -> Callable[[Value, Any], Tensor]:
-    """``Value.__<name>__`` (or its reflected form): eager floats when the operands allow."""
-    f = get_op(name).scalar
-    assert f is not None
-    vv, vk, kv = code_of(name, "vv"), code_of(name, "vk"), code_of(name, "kv")
-    if reflected:  # o <op> self, where o is a number (a Value would have run its own method)
-
-        def rmethod(self: Value, o: Any) -> Tensor:
-            if type(self) is Value and isinstance(o, _NUMBERS):
-                k = float(o)
-                r = _new(Value)
-                r._v = f(k, self._v)
-                r._a = self
-                r._code = kv
-                r._k = k
-                r.grad = 0.0
-                if _untrack is not None:
-                    _untrack(r)
-                return r
-            return _binary(name, o, self)
-
-        return rmethod
-
-    def method(self: Value, o: Any) -> Tensor:
-        if type(self) is Value:
-            t = type(o)
-            if t is Value:
-                r = _new(Value)
-                r._v = f(self._v, o._v)
-                r._a = self
-                r._b = o
-                r._code = vv
-                r.grad = 0.0
-                if _untrack is not None:
-                    _untrack(r)
-                return r
-            if t is float or t is int or isinstance(o, _NUMBERS):
-                k = float(o)
-                r = _new(Value)
-                r._v = f(self._v, k)
-                r._a = self
-                r._code = vk
-                r._k = k
-                r.grad = 0.0
-                if _untrack is not None:
-                    _untrack(r)
-                return r
-        return _binary(name, self, o)
-
-    return method
-
-
-def _unary_method(name: str) -> Callable[[Value], Tensor]:
-    f = get_op(name).scalar
-    assert f is not None
-    code = code_of(name, "v")
-
-    def method(self: Value) -> Tensor:
-        if type(self) is Value:
-            r = _new(Value)
-            r._v = f(self._v)
-            r._a = self
-            r._code = code
-            r.grad = 0.0
-            if _untrack is not None:
-                _untrack(r)
-            return r
-        return Tensor._unary(self, name)
-
-    return method
-
-
-_METHODS = {"add": "add", "sub": "sub", "mul": "mul", "truediv": "div", "pow": "pow"}
-for _dunder, _name in _METHODS.items():
-    setattr(Value, f"__{_dunder}__", _binary_method(_name, reflected=False))
-    setattr(Value, f"__r{_dunder}__", _binary_method(_name, reflected=True))
-for _name in ("exp", "log", "tanh", "sigmoid", "relu", "sqrt", "abs"):
-    setattr(Value, _name, _unary_method(_name))
-Value.__neg__ = _unary_method("neg")  # type: ignore[method-assign,assignment]
-Value.__abs__ = Value.abs  # type: ignore[method-assign]
-_pow_vk = Value.__pow__
-
-
-def _pow(self: Value, o: Any) -> Tensor:
-    # x ** 0 is the constant 1 (no gradient, also at x == 0, where the rule's 0 * x ** -1 is nan)
-    if type(self) is Value and isinstance(o, _NUMBERS) and o == 0:
-        return Value(1.0)
-    return _pow_vk(self, o)
-
-
-Value.__pow__ = _pow  # type: ignore[method-assign,assignment]
+value_ops.install(Value)
 
 _LABEL = Tensor.__dict__["label"]
-# op -> (the method computing op(value, x...), the reflected one computing op(number, value))
-_UFUNC_METHODS = {
-    **{n: (f"__{d}__", f"__r{d}__") for d, n in _METHODS.items()},
-    **{n: (n, n) for n in ("exp", "log", "tanh", "sigmoid", "relu", "sqrt", "abs")},
-    "neg": ("__neg__", "__neg__"),
-}
 # Value field -> the Tensor slot whose storage holds it (TracedValue uses the slots as Tensor)
 _SLOT_STORAGE = {
     "_v": "_data",

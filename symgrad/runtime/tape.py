@@ -18,7 +18,8 @@ from typing import Any
 
 import numpy as np
 
-from symgrad.frontend.value import Value, set_untrack
+from symgrad.frontend.value import Value
+from symgrad.frontend.value_ops import set_untrack
 from symgrad.ops.tape import LEAF
 from symgrad.runtime import cache, modules
 from symgrad.runtime.load import LoadError, load_extension, load_python_module

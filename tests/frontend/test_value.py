@@ -154,3 +154,12 @@ def test_values_copy_and_pickle_like_micrograds() -> None:
     z.backward()  # the copy is a tape of its own
     assert z._prev[0]._prev[1].grad == pytest.approx(2 * x.grad)
     assert x.grad == pytest.approx(4 * (1 - math.tanh(8.0) ** 2))
+
+
+def test_comparisons_of_eager_values_are_bools() -> None:
+    a, b = Value(1.0), Value(2.0)
+    assert (a < b, a <= 1, b > 3.0, b >= np.float64(2.0)) == (True, True, False, True)
+    assert max([b, a], key=lambda v: v.data) is b and sorted([b, a]) == [a, b]
+    t = sg.Tensor(np.array([1.0, 5.0]))
+    traced = t[0] < t[1]  # a Value from a tensor compares as a tensor
+    assert isinstance(traced, sg.Tensor) and bool(traced)
