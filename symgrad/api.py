@@ -17,6 +17,7 @@ from symgrad.backends.schedule import schedule
 from symgrad.frontend.tensor import Tensor
 from symgrad.frontend.trace import Spec, TracedGraph, trace
 from symgrad.ir.errors import ArgumentError, ShapeError
+from symgrad.ir.graph import gc_paused
 from symgrad.ir.node import Node
 from symgrad.ir.opdef import fmt_shape
 from symgrad.passes import optimize
@@ -86,27 +87,28 @@ def compile(
     hit = per_fn.get(memo_key)
     if hit is not None:
         return hit
-    graph = trace(fn, *specs)
-    positions = _wrt_positions(wrt, graph)
-    joint = None
-    if positions:
-        first = graph.outputs[0]
-        if first.shape != () or not first.dtype.is_float:
-            raise ShapeError(
-                f"wrt= differentiates the first output, which must be a float scalar (the loss); "
-                f"got {first.dtype}{fmt_shape(first.shape)}"
-            )
-        joint = split(graph, positions, n_diff=1)
-    if joint is not None:
-        mapping: dict[int, Node] = {}
-        joint = joint.remap(optimize(joint.graph, opt, mapping), mapping)
-        joint_graph = joint.graph
-        prog = schedule(graph, joint)
-    else:
-        opt_graph = optimize(graph, opt)
-        prog = schedule(opt_graph)
-        joint_graph = opt_graph
-    built = modules.load(prog, backend, joint_graph)
+    with gc_paused():  # a large graph: see ir.graph.gc_paused
+        graph = trace(fn, *specs)
+        positions = _wrt_positions(wrt, graph)
+        joint = None
+        if positions:
+            first = graph.outputs[0]
+            if first.shape != () or not first.dtype.is_float:
+                raise ShapeError(
+                    "wrt= differentiates the first output, which must be a float scalar (the "
+                    f"loss); got {first.dtype}{fmt_shape(first.shape)}"
+                )
+            joint = split(graph, positions, n_diff=1)
+        if joint is not None:
+            mapping: dict[int, Node] = {}
+            joint = joint.remap(optimize(joint.graph, opt, mapping), mapping)
+            joint_graph = joint.graph
+            prog = schedule(graph, joint)
+        else:
+            opt_graph = optimize(graph, opt)
+            prog = schedule(opt_graph)
+            joint_graph = opt_graph
+        built = modules.load(prog, backend, joint_graph)
     cf = CompiledFunction(
         getattr(fn, "__name__", "fn"),
         graph,

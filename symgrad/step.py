@@ -21,7 +21,7 @@ from symgrad.frontend.trace import Spec, TracedGraph, trace
 from symgrad.frontend.value import Value
 from symgrad.frontend.value_nodes import LeafArrays
 from symgrad.ir.errors import ArgumentError, ShapeError
-from symgrad.ir.graph import Graph
+from symgrad.ir.graph import Graph, gc_paused
 from symgrad.ir.opdef import const, fmt_shape
 from symgrad.ops.source import make_input
 from symgrad.optim import Optimizer
@@ -110,26 +110,27 @@ def compile_step(
     """Compile one training step of ``loss_fn`` (which closes over ``optimizer.params``)."""
     if backend is not None:
         modules.resolve_backend(backend)  # reject a bad name before tracing
-    graph, step_graph, n_params = build_step_graph(loss_fn, specs_or_arrays, optimizer, opt)
-    # the new parameters (outputs 1..n) overwrite the parameters' arrays (the inputs at
-    # `positions`), and the new optimiser state (the outputs after them) the state's arrays
-    positions = _wrt_positions(list(optimizer.params), graph)
-    n_state = len(optimizer.state())
-    first_state = len(graph.inputs)
-    inplace = [(1 + k, p) for k, p in enumerate(positions)]
-    inplace += [(1 + n_params + j, first_state + j) for j in range(n_state)]
-    prog = schedule(step_graph, inplace=inplace)
-    built = modules.load(prog, backend, step_graph)
-    fn = CompiledFunction(
-        getattr(loss_fn, "__name__", "step"),
-        graph,
-        graph.n_args,
-        graph.captures,
-        [],
-        prog,
-        built,
-        step_graph,
-    )
+    with gc_paused():  # a large graph: see ir.graph.gc_paused
+        graph, step_graph, n_params = build_step_graph(loss_fn, specs_or_arrays, optimizer, opt)
+        # the new parameters (outputs 1..n) overwrite the parameters' arrays (the inputs at
+        # `positions`), and the new optimiser state (the outputs after them) the state's arrays
+        positions = _wrt_positions(list(optimizer.params), graph)
+        n_state = len(optimizer.state())
+        first_state = len(graph.inputs)
+        inplace = [(1 + k, p) for k, p in enumerate(positions)]
+        inplace += [(1 + n_params + j, first_state + j) for j in range(n_state)]
+        prog = schedule(step_graph, inplace=inplace)
+        built = modules.load(prog, backend, step_graph)
+        fn = CompiledFunction(
+            getattr(loss_fn, "__name__", "step"),
+            graph,
+            graph.n_args,
+            graph.captures,
+            [],
+            prog,
+            built,
+            step_graph,
+        )
     return CompiledStep(fn, optimizer, n_params)
 
 

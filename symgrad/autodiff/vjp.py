@@ -42,13 +42,19 @@ def unbroadcast(ct: Node, shape: Shape) -> Node:
 def needs_grad(order: Sequence[Node], wrt: Sequence[Node]) -> set[int]:
     """ids of the nodes through which a gradient can flow from one of ``wrt``."""
     need = {id(w) for w in wrt}
+    differentiable: dict[str, bool] = {}
     for n in order:
         if id(n) in need or not n.inputs or not n.dtype.is_float:
             continue
-        if not get_op(n.op).differentiable:
+        d = differentiable.get(n.op)
+        if d is None:
+            d = differentiable[n.op] = get_op(n.op).differentiable
+        if not d:
             continue
-        if any(id(i) in need for i in n.inputs):
-            need.add(id(n))
+        for i in n.inputs:
+            if id(i) in need:
+                need.add(id(n))
+                break
     return need
 
 
@@ -69,46 +75,42 @@ def vjp(
         if id(o) in need:
             g = unbroadcast(g, o.shape)
             cot[id(o)] = cot[id(o)] + g if id(o) in cot else g
+    # the provenance of a rule's nodes, per (forward provenance, op): one object per model line
+    vias: dict[tuple[int, str], Provenance] = {}
     for n in reversed(order):
         gn = cot.get(id(n))
         if gn is None or not n.inputs:
             continue
-        g = gn
         op = get_op(n.op)
         if op.vjp is None:
             raise MissingRuleError(f"op {n.op!r} is differentiable but has no VJP rule")
         p = n.provenance
-        via = Provenance(p.file, p.line, p.function, f"vjp {n.op}") if p else None
+        via = None
+        if p is not None:
+            via = vias.get((id(p), n.op))  # p is alive while n is
+            if via is None:
+                via = vias[id(p), n.op] = Provenance(p.file, p.line, p.function, f"vjp {n.op}")
         _OVERRIDE.append(via)  # nodes built by the rule carry the forward node's provenance
         try:
-            raw = op.vjp(g, n, *n.inputs, **n.attrs)
+            raw = op.vjp(gn, n, *n.inputs, **n.attrs)
             if len(raw) != len(n.inputs):
                 raise MissingRuleError(
                     f"VJP rule of {n.op!r} returned {len(raw)} cotangents "
                     f"for {len(n.inputs)} inputs"
                 )
-            cts = tuple(
-                None if ct is None or id(inp) not in need else unbroadcast(ct, inp.shape)
-                for inp, ct in zip(n.inputs, raw, strict=True)
-            )
+            for inp, ct in zip(n.inputs, raw, strict=True):
+                if ct is None or id(inp) not in need:
+                    continue
+                if ct.shape != inp.shape:
+                    ct = unbroadcast(ct, inp.shape)
+                if ct.dtype is not inp.dtype:
+                    raise MissingRuleError(
+                        f"VJP rule of {n.op!r} gave a {ct.dtype} cotangent for a {inp.dtype} input"
+                    )
+                prev = cot.get(id(inp))
+                cot[id(inp)] = ct if prev is None else apply("add", (prev, ct))  # prev + ct
         finally:
             _OVERRIDE.pop()
-        for inp, ct in zip(n.inputs, cts, strict=True):
-            if ct is None:
-                continue
-            if ct.dtype is not inp.dtype:
-                raise MissingRuleError(
-                    f"VJP rule of {n.op!r} gave a {ct.dtype} cotangent for a {inp.dtype} input"
-                )
-            prev = cot.get(id(inp))
-            if prev is None:
-                cot[id(inp)] = ct
-            else:
-                _OVERRIDE.append(via)
-                try:
-                    cot[id(inp)] = prev + ct
-                finally:
-                    _OVERRIDE.pop()
     if all_nodes:
         return cot
     return [cot.get(id(w)) for w in wrt]

@@ -40,7 +40,7 @@ from symgrad.backends.c_kernels import (
 from symgrad.backends.c_loops import prod
 from symgrad.backends.c_memory import FOREVER, plan
 from symgrad.backends.c_memory import describe as describe_memory
-from symgrad.backends.c_region import region_code, stored_ref
+from symgrad.backends.c_region import GroupFunctions, region_code, stored_ref
 from symgrad.backends.schedule import Function, Program
 from symgrad.backends.templating import render
 from symgrad.backends.text import block_comment, c_string, line_comment
@@ -62,6 +62,17 @@ _C_RESERVED = frozenset(
     """.split()
 )
 _MACRO_LIKE = re.compile(r"[A-Z][A-Z0-9]*_[A-Za-z0-9_]*\Z|E[A-Z0-9]+\Z|(Py|PY|sg_|SG_|sgb_)")
+_CONST_REF = re.compile(r"_C\[(\d+)\]")  # a Program's name of an array constant
+
+
+def _macro_like(name: str) -> bool:
+    """``_MACRO_LIKE.match(name)``, without the regex for the names that cannot match (those
+    that start neither with a capital letter nor with sg_ or sgb_: temporaries, thousands)."""
+    if not (name[:1].isupper() or name.startswith("sg")):
+        return False
+    return _MACRO_LIKE.match(name) is not None
+
+
 _IDENT = re.compile(r"(?<![\w.])[A-Za-z_]\w*")  # not the "e" or "f" of 1e-5f
 _DTYPE_CODE = {"float64": "SGB_F64", "float32": "SGB_F32", "int64": "SGB_I64", "bool": "SGB_BOOL"}
 
@@ -82,12 +93,17 @@ class _CNames:
         avoid = _template_identifiers(prog)
         self.taken: set[str] = set()
         self.of: dict[str, str] = {}
-        for name in [*prog.names.values(), *prog.dim_vars.values()]:
-            m = re.fullmatch(r"_C\[(\d+)\]", name)
+        taken, of = self.taken, self.of
+        for name in [*prog.names.values(), *prog.dim_vars.values()]:  # (often 100,000s)
+            m = _CONST_REF.fullmatch(name) if name.startswith("_C[") else None
             base = f"sg_c{m.group(1)}" if m else name
-            if not m and (base in _C_RESERVED or base in avoid or _MACRO_LIKE.match(base)):
+            if not m and (base in _C_RESERVED or base in avoid or _macro_like(base)):
                 base += "_"
-            self.of[name] = self.fresh(base)
+            if base in taken:
+                base = self.fresh(base)
+            else:
+                taken.add(base)
+            of[name] = base
 
     def fresh(self, base: str) -> str:
         name = base
@@ -143,8 +159,16 @@ class _Slot:
 class _FunctionPrinter:
     """One kernel function: storage of each value, statements, copies into the outputs."""
 
-    def __init__(self, prog: Program, fn: Function, names: _CNames, pr: OpPrinter) -> None:
+    def __init__(
+        self,
+        prog: Program,
+        fn: Function,
+        names: _CNames,
+        pr: OpPrinter,
+        group_functions: GroupFunctions,
+    ) -> None:
         self.prog, self.fn, self.names, self.pr = prog, fn, names, pr
+        self.group_functions = group_functions  # of compacted regions, at file scope
         self.reserve: list[str] = []  # the reservations, for <fn>_scratch_bytes
         self.params = {id(n): names.of[p] for p, n in fn.params}
         self.targets = {id(s.node): names.of[s.target] for s in fn.stmts}
@@ -211,7 +235,7 @@ class _FunctionPrinter:
         for k, s in enumerate([*self.fn.stmts, None]):
             self.pos = 2 * k + 1
             if region is not None and k == region.at:
-                code, arrays = region_code(pr, region)
+                code, arrays = region_code(pr, region, self.group_functions)
                 for name, count, ct in arrays:
                     decls.append(f"{ct} *{name} = NULL;")
                     scratch.append((name, count, ct))
@@ -395,10 +419,11 @@ def render_c(prog: Program, module_name: str, parallel: bool = False) -> CSource
     pr.parallel = parallel  # compile with -fopenmp (else the pragmas are unknown, ignored)
     functions: list[dict[str, Any]] = []
     bindings: list[dict[str, Any]] = []
+    group_functions = GroupFunctions()
     for fn in (f for f in (prog.forward, prog.backward) if f is not None):
         used_dims.clear()
         pr.fails = False
-        fp = _FunctionPrinter(prog, fn, names, pr)
+        fp = _FunctionPrinter(prog, fn, names, pr, group_functions)
         info = fp.render(f"sg_{fn.name}")
         bound = {d for _, n in fn.params for d in n.shape if isinstance(d, str)}
         if used_dims - bound:
@@ -417,6 +442,10 @@ def render_c(prog: Program, module_name: str, parallel: bool = False) -> CSource
         functions=functions,
         error_codes=ERROR_CODES,
     )
+    if group_functions.definitions:  # file-scope functions, before the kernel functions
+        first = f"\n// {functions[0]['doc']}\nSG_API int {functions[0]['cname']}("
+        at = kernel.index(first)
+        kernel = kernel[:at] + "".join(group_functions.definitions) + kernel[at:]
     binding = render(
         "c/binding.c.j2",
         module_name=module_name,

@@ -18,11 +18,12 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass
+from operator import attrgetter
 
 import numpy as np
 
-from symgrad.backends.schedule import Function, Program, op_label
-from symgrad.ir.node import Node, _freeze_value
+from symgrad.backends.schedule import Function, Program, Stmt, op_label
+from symgrad.ir.node import Node, Provenance, _freeze_value
 from symgrad.ir.opdef import Kind, get_op
 from symgrad.ops.source import make_constant
 
@@ -69,111 +70,155 @@ class Region:
     picks: list[ElementLoad]  # elements read straight from arrays (``x[i, j]``)
 
 
-def _scalar_elementwise(node: Node) -> bool:
-    return (
-        node.shape == ()
-        and get_op(node.op).kind is Kind.ELEMENTWISE
-        and all(i.shape == () for i in node.inputs)
-    )
+class _Slots:
+    """The slots of a region's values (one counter per dtype) and where the values computed
+    outside it come from: literals, loads (parameters, earlier statements) or picks (``x[i,
+    j]`` read straight from ``x``)."""
+
+    def __init__(self, stmt_ids: set[int]) -> None:
+        self.stmt_ids = stmt_ids  # the function's statements (at least those before the region)
+        self.slots: dict[int, int] = {}  # id(node) -> slot in the V array of its dtype
+        self.n_slots: dict[str, int] = {}
+        self.loads: list[Node] = []
+        self.literals: list[Node] = []
+        self.picks: dict[int, list[tuple[int, int]]] = {}  # id(array) -> (slot, flat offset)
+        self.arrays: dict[int, Node] = {}
+        self.picked: set[int] = set()  # the slice/reshape statements replaced by picks
+
+    def outside(self, n: Node) -> int:
+        """The slot of ``n``, a value the region reads from outside (new: not slotted yet)."""
+        k = self.slots[id(n)] = self.n_slots.get(n.dtype.name, 0)
+        self.n_slots[n.dtype.name] = k + 1
+        pick = _element(n, self.stmt_ids)
+        if pick is not None:  # x[i, j]: read straight from x
+            src, offset = pick
+            self.arrays[id(src)] = src
+            self.picks.setdefault(id(src), []).append((k, offset))
+            self.picked.update({id(n), id(n.inputs[0])} if n.op == "reshape" else {id(n)})
+        else:
+            (self.literals if n.op == "const" else self.loads).append(n)
+        return k
 
 
 def compact(prog: Program, fn: Function, threshold: int = THRESHOLD) -> Region | None:
     """Compact ``fn`` in place (its statements lose the region's) when it has at least
     ``threshold`` scalar elementwise statements whose dependencies allow one region; returns
     the region (also stored as ``fn.region``), or None when ``fn`` is left as it is."""
-    members = [s.node for s in fn.stmts if _scalar_elementwise(s.node)]
+    # One pass over the statements (in order: inputs first) finds the members (scalar results
+    # of scalar inputs), their levels, the statements that must run after the region (they
+    # read its values, directly or not), gives every value a slot and groups the members.
+    outside: list[Stmt] = []  # the other statements
+    outside_ids: set[int] = set()  # (what _element needs to know: only inputs are asked about)
+    elementwise: dict[str, bool] = {}  # op kinds, looked up once per op
+    members: list[Node] = []
+    after: set[int] = set()
+    level: dict[int, int] = {}  # id(member) -> 1 + the deepest level among its inputs
+    vals = _Slots(outside_ids)
+    slots, n_slots = vals.slots, vals.n_slots
+    # (level, op, attrs, input dtypes, dtype) -> (members, their slots, their inputs' slots)
+    by_key: dict[tuple[object, ...], tuple[list[Node], list[int], list[list[int]]]] = {}
+    attr_keys: dict[int, tuple[object, ...]] = {}  # id(attrs dict) -> its frozen items
+    level_of, slot_of = level.get, slots.get
+    for s in fn.stmts:  # (the loop of large graphs: kept short)
+        n = s.node
+        ins = n.inputs
+        member = False
+        if n.shape == ():
+            ew = elementwise.get(n.op)
+            if ew is None:
+                ew = elementwise[n.op] = get_op(n.op).kind is Kind.ELEMENTWISE
+            if ew:
+                member = True
+                for i in ins:
+                    if i.shape != ():
+                        member = False
+                        break
+        if not member:
+            outside.append(s)
+            outside_ids.add(id(n))
+            for i in ins:
+                if id(i) in level or id(i) in after:
+                    after.add(id(n))
+                    break
+            continue
+        deepest = 0
+        in_slots = []
+        for i in ins:
+            d = level_of(id(i))
+            if d is None:
+                if id(i) in after:
+                    return None  # a region value needs a later statement: no single region
+            elif d > deepest:
+                deepest = d
+            k = slot_of(id(i))
+            in_slots.append(k if k is not None else vals.outside(i))
+        level[id(n)] = deepest + 1
+        members.append(n)
+        dt = n.dtype.name
+        k = slots[id(n)] = n_slots.get(dt, 0)
+        n_slots[dt] = k + 1
+        attrs = n.attrs
+        akey: tuple[object, ...] = ()
+        if attrs:
+            akey = attr_keys.get(id(attrs)) or ()
+            if not akey:
+                akey = attr_keys[id(attrs)] = tuple(
+                    (a, _freeze_value(v)) for a, v in sorted(attrs.items())
+                )
+        if len(ins) == 2:
+            dts: tuple[str, ...] = (ins[0].dtype.name, ins[1].dtype.name)
+        else:
+            dts = tuple([i.dtype.name for i in ins])
+        gkey = (deepest + 1, n.op, akey, dts, dt)
+        group = by_key.get(gkey)
+        if group is None:
+            group = by_key[gkey] = ([], [], [[] for _ in ins])
+        group[0].append(n)
+        group[1].append(k)
+        for lst, k in zip(group[2], in_slots, strict=True):
+            lst.append(k)
     if len(members) < max(threshold, 1):
         return None
-    inside = {id(n) for n in members}
-    stmt_ids = {id(s.node) for s in fn.stmts}
-    after: set[int] = set()  # statements that read region values (directly or not)
-    for s in fn.stmts:
-        n = s.node
-        if id(n) in inside:
-            if any(id(i) in after for i in n.inputs):
-                return None  # a region value needs a later statement: no single region
-            continue
-        if any(id(i) in inside or id(i) in after for i in n.inputs):
-            after.add(id(n))
-    level: dict[int, int] = {}
-    for n in members:
-        level[id(n)] = 1 + max((level.get(id(i), 0) for i in n.inputs), default=0)
-    slots: dict[int, int] = {}
-    n_slots: Counter[str] = Counter()
-    loads: list[Node] = []
-    literals: list[Node] = []
-    picks: dict[int, list[tuple[int, int]]] = {}  # id(array) -> (slot, flat offset) pairs
-    arrays: dict[int, Node] = {}
-    picked: set[int] = set()  # the slice/reshape statements replaced by picks
-
-    def slot(n: Node) -> int:
-        k = slots.get(id(n))
-        if k is None:
-            k = slots[id(n)] = n_slots[n.dtype.name]
-            n_slots[n.dtype.name] += 1
-            if id(n) in inside:
-                return k
-            pick = _element(n, stmt_ids)
-            if pick is not None:  # x[i, j]: read straight from x
-                src, offset = pick
-                arrays[id(src)] = src
-                picks.setdefault(id(src), []).append((k, offset))
-                picked.update({id(n), id(n.inputs[0])} if n.op == "reshape" else {id(n)})
-            else:
-                (literals if n.op == "const" else loads).append(n)
-        return k
-
-    by_key: dict[tuple[object, ...], list[Node]] = {}
-    for n in members:
-        for i in n.inputs:
-            slot(i)
-        slot(n)
-        attrs = tuple((k, _freeze_value(v)) for k, v in sorted(n.attrs.items()))
-        dts = tuple(i.dtype.name for i in n.inputs)
-        by_key.setdefault((level[id(n)], n.op, attrs, dts, n.dtype.name), []).append(n)
     table: list[int] = []
     groups: list[Group] = []
     element_loads: list[ElementLoad] = []
+    where = _Where()
     for key in sorted(by_key, key=lambda k: (k[0], str(k[1:]))):
-        nodes = by_key[key]
+        nodes, outs, in_lists = by_key[key]
         out = len(table)
-        table += [slots[id(n)] for n in nodes]
-        ins = []
-        for j in range(len(nodes[0].inputs)):
-            ins.append(len(table))
-            table += [slots[id(n.inputs[j])] for n in nodes]
-        lines = Counter(_where(n) for n in nodes).most_common(3)
-        groups.append(Group(nodes[0], level[id(nodes[0])], len(nodes), out, ins, lines))
-    for src_id, pairs in picks.items():
+        table += outs
+        positions = []
+        for lst in in_lists:
+            positions.append(len(table))
+            table += lst
+        lines = where(nodes)
+        groups.append(Group(nodes[0], level[id(nodes[0])], len(nodes), out, positions, lines))
+    for src_id, pairs in vals.picks.items():
         start = len(table)
         table += [k for k, _ in pairs] + [off for _, off in pairs]
-        element_loads.append(ElementLoad(arrays[src_id], len(pairs), start))
-    later = [s for s in fn.stmts if id(s.node) in after]
+        element_loads.append(ElementLoad(vals.arrays[src_id], len(pairs), start))
+    later = [s for s in outside if id(s.node) in after]
     needed = {id(i) for s in later for i in s.node.inputs} | {id(o) for o in fn.outputs}
     stores = [n for n in members if id(n) in needed]
     # the picked elements' slice/reshape statements go when nothing that stays reads them (a
     # kept reshape keeps its slice)
-    dropped = set(picked)
+    dropped = set(vals.picked)
     while True:
-        kept = [s for s in fn.stmts if id(s.node) not in inside and id(s.node) not in dropped]
+        kept = [s for s in outside if id(s.node) not in dropped]
         read = {id(i) for s in kept for i in s.node.inputs} | {id(o) for o in fn.outputs}
         if not dropped & read:
             break
         dropped -= read
     table_node = _constant(prog, np.asarray(table, dtype=np.int64))
-    pre = [
-        s
-        for s in fn.stmts
-        if id(s.node) not in inside and id(s.node) not in after and id(s.node) not in dropped
-    ]
+    pre = [s for s in outside if id(s.node) not in after and id(s.node) not in dropped]
     fn.stmts = pre + later
     region = Region(
         at=len(pre),
         nodes=members,
         slots=slots,
         n_slots=dict(n_slots),
-        loads=loads,
-        literals=literals,
+        loads=vals.loads,
+        literals=vals.literals,
         stores=stores,
         groups=groups,
         table=table_node,
@@ -205,20 +250,36 @@ def _element(node: Node, stmts: set[int]) -> tuple[Node, int] | None:
     return x, offset
 
 
-_WHERE: dict[tuple[str, str, int, str], str] = {}
+class _Where:
+    """``where(nodes)``: the three commonest ``file:line (rule)`` texts of a group's statements,
+    with counts, for its comment. Counted per provenance object first (a group holds thousands
+    of statements of a few model lines; the nodes, and so their provenance objects, outlive
+    this), then merged by text, in order of first appearance."""
+
+    def __init__(self) -> None:
+        self._memo: dict[tuple[int, str], str] = {}
+
+    def __call__(self, nodes: list[Node]) -> list[tuple[str, int]]:
+        provs = list(map(_provenance, nodes))
+        first = dict(zip(map(id, provs), provs, strict=True))
+        texts: Counter[str] = Counter()
+        for pid, count in Counter(map(id, provs)).items():
+            texts[self.text(first[pid], nodes[0].op)] += count
+        return texts.most_common(3)
+
+    def text(self, p: Provenance | None, op: str) -> str:
+        if p is None:
+            return op_label(op)
+        text = self._memo.get((id(p), op))
+        if text is None:
+            kind, _, of = p.via.partition(" ")
+            via = f" ({kind} {op_label(of)})" if of else ""
+            text = self._memo[id(p), op] = f"{p.short}{via}"
+        return text
 
 
-def _where(node: Node) -> str:
-    p = node.provenance
-    if p is None:
-        return op_label(node.op)
-    key = (node.op, p.file, p.line, p.via)
-    text = _WHERE.get(key)
-    if text is None:
-        kind, _, of = p.via.partition(" ")
-        via = f" ({kind} {op_label(of)})" if of else ""
-        text = _WHERE[key] = f"{p.short}{via}"
-    return text
+_inputs = attrgetter("inputs")
+_provenance = attrgetter("provenance")
 
 
 def _constant(prog: Program, array: np.ndarray) -> Node:

@@ -127,9 +127,16 @@ class _Namer:
         return name
 
     def temp(self, node: Node) -> str:
-        while f"t{self.counter}" in self.taken:
+        name = f"t{self.counter}"
+        while name in self.taken:
             self.counter += 1
-        return self.claim(node, f"t{self.counter}")
+            name = f"t{self.counter}"
+        if id(node) in self.names:
+            return self.names[id(node)]
+        self.names[id(node)] = name
+        self.taken.add(name)
+        self.counter += 1  # taken now
+        return name
 
 
 def param_names(names: list[str]) -> list[str]:
@@ -168,8 +175,9 @@ def _function(
                 dims.append((_dim_var(prog, namer, d), pname, axis))
     stmts: list[Stmt] = []
     boundary = set(graph.inputs)
-    for node in graph.order:
-        if node in boundary or id(node) in namer.names or node.op == "const":
+    named, taken = namer.names, namer.taken
+    for node in graph.order:  # (every node of large graphs: kept short)
+        if id(node) in named or node.op == "const" or node in boundary:
             continue
         if node.op == "constant":
             k = len(prog.consts)
@@ -178,7 +186,16 @@ def _function(
             namer.claim(node, f"_C[{k}]")
             continue
         hint = hints.get(id(node))
-        target = namer.claim(node, hint) if hint else namer.temp(node)
+        if hint:
+            target = namer.claim(node, hint)
+        else:  # namer.temp, inline
+            target = f"t{namer.counter}"
+            while target in taken:
+                namer.counter += 1
+                target = f"t{namer.counter}"
+            named[id(node)] = target
+            taken.add(target)
+            namer.counter += 1
         stmts.append(Stmt(target, node, describe(node)))
     return Function(name, params, dims, stmts, list(graph.outputs), n_results)
 

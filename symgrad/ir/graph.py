@@ -11,10 +11,12 @@ computes are checked first. May import: numpy, the standard library and the rest
 from __future__ import annotations
 
 import functools
+import gc
 import hashlib
 import math
 import os
-from collections.abc import Container, Iterable, Mapping, Sequence
+from collections.abc import Container, Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from typing import Any
 
 import numpy as np
@@ -26,29 +28,62 @@ from symgrad.ir.opdef import EvalContext, get_op, resolve_shape
 FORMAT_VERSION = 1
 
 
+@contextmanager
+def gc_paused() -> Iterator[None]:
+    """Pause Python's cyclic garbage collector inside the block (restored after it).
+
+    Compiling a graph traced from scalar code allocates millions of objects (nodes, tuples,
+    dicts) that reference counting frees -- graphs are acyclic -- and each of the collector's
+    passes walks all of them: about a fifth of such a compile. After the block, the objects
+    allocated since the last collection go straight to the oldest generation (what a compile
+    keeps lives as long as its compiled function), so that the next young collection does not
+    walk them all at once; every object stays collectable. (Not when the program has frozen
+    objects itself: ``gc.freeze`` is the program's to use.)
+    """
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if gc.get_freeze_count() == 0:
+            gc.freeze()  # the young generations -> the permanent one
+            gc.unfreeze()  # -> the oldest generation
+        if was_enabled:
+            gc.enable()
+
+
 def toposort(outputs: Iterable[Node], stop: Container[Node] = ()) -> list[Node]:
     """Every node reachable from ``outputs``, inputs before users (iterative: no recursion).
 
-    Nodes in ``stop`` are listed but their inputs are not followed.
+    Nodes in ``stop`` are listed but their inputs are not followed. The order is that of a
+    depth-first walk visiting each node's inputs in order (a node after all its inputs).
     """
     order: list[Node] = []
     seen: set[int] = set()
+    add = seen.add
+    emit = order.append
     for root in outputs:
         if id(root) in seen:
             continue
-        stack: list[tuple[Node, int]] = [(root, 0)]
-        seen.add(id(root))
+        add(id(root))
+        if not root.inputs or root in stop:
+            emit(root)
+            continue
+        # (node, iterator over its inputs not yet looked at); leaves are emitted at once
+        stack: list[tuple[Node, Iterator[Node]]] = [(root, iter(root.inputs))]
+        push = stack.append
         while stack:
-            node, i = stack[-1]
-            if i < len(node.inputs) and node not in stop:
-                stack[-1] = (node, i + 1)
-                child = node.inputs[i]
+            node, pending = stack[-1]
+            for child in pending:
                 if id(child) not in seen:
-                    seen.add(id(child))
-                    stack.append((child, 0))
+                    add(id(child))
+                    if child.inputs and child not in stop:
+                        push((child, iter(child.inputs)))
+                        break
+                    emit(child)
             else:
                 stack.pop()
-                order.append(node)
+                emit(node)
     return order
 
 
@@ -130,6 +165,26 @@ class Graph:
                     f"graph uses an input that is not among its inputs: {n.attrs.get('name')!r}"
                 )
 
+    @classmethod
+    def known(
+        cls,
+        inputs: Sequence[Node],
+        outputs: Sequence[Node],
+        input_names: Sequence[str],
+        like: Graph,
+    ) -> Graph:
+        """A graph with ``like``'s inputs and outputs (the same node objects) under new names
+        (the rewrite engine, when nothing changed): its order is ``like``'s, not walked again."""
+        if tuple(inputs) != like.inputs or tuple(outputs) != like.outputs:
+            raise ValueError("Graph.known: the inputs or outputs differ from the known graph")
+        graph = cls.__new__(cls)
+        graph.inputs = like.inputs
+        graph.outputs = like.outputs
+        graph.input_names = tuple(input_names)
+        graph._order = like.order
+        graph._hash = like._hash
+        return graph
+
     @property
     def order(self) -> list[Node]:
         """All nodes in topological order (inputs first, in parameter order)."""
@@ -206,18 +261,34 @@ class Graph:
         """
         if self._hash is None:
             h = hashlib.sha256(f"symgrad-graph-v{FORMAT_VERSION}\n".encode())
-            idx: dict[int, int] = {}
+            order = self.order
+            # a node's position (the last, for an input listed twice: as the loop below had it)
+            idx = dict(zip(map(id, order), map(str, range(len(order))), strict=True))
             pos = {id(n): i for i, n in enumerate(self.inputs)}
-            for k, n in enumerate(self.order):
-                idx[id(n)] = k
-                if id(n) in pos:
-                    desc = f"input {pos[id(n)]}"
-                else:
-                    shown = {a: v for a, v in n.attrs.items() if a != "uid"}
+            types: dict[tuple[Any, ...], str] = {}  # (shape, dtype) -> type_str
+            attr_text: dict[int, str] = {}  # id(attrs dict) -> its text (dicts are shared)
+            lines: list[str] = []
+            emit = lines.append
+            for n in order:
+                nid = id(n)
+                tkey = (n.shape, n.dtype.short)  # (DType hashes in Python)
+                ts = types.get(tkey)
+                if ts is None:
+                    ts = types[tkey] = type_str(n)
+                p = pos.get(nid)
+                if p is not None:
+                    emit(f"input {p}:{ts}\n")
+                    continue
+                attrs = n.attrs
+                items = attr_text.get(id(attrs)) if attrs else ""
+                if items is None:
+                    shown = {a: v for a, v in attrs.items() if a != "uid"}
                     items = ",".join(f"{a}={_hash_attr(v)}" for a, v in sorted(shown.items()))
-                    desc = f"{n.op}[{items}]({','.join(str(idx[id(i)]) for i in n.inputs)})"
-                h.update(f"{desc}:{type_str(n)}\n".encode())
-            h.update(("out " + ",".join(str(idx[id(o)]) for o in self.outputs)).encode())
+                    attr_text[id(attrs)] = items
+                args = ",".join([idx[id(i)] for i in n.inputs])
+                emit(f"{n.op}[{items}]({args}):{ts}\n")
+            h.update("".join(lines).encode())
+            h.update(("out " + ",".join(idx[id(o)] for o in self.outputs)).encode())
             self._hash = h.hexdigest()
         return self._hash
 

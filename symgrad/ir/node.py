@@ -18,7 +18,7 @@ import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from types import FrameType
+from types import CodeType, FrameType
 from typing import Any, ClassVar
 
 from symgrad.ir.dtypes import DType
@@ -47,15 +47,32 @@ class Provenance:
             return _OVERRIDE[-1]
         f: FrameType | None = frame if frame is not None else sys._getframe(1)
         while f is not None:
-            fn = f.f_code.co_filename
-            if not fn.startswith(_PKG_DIR):
-                return Provenance(fn, f.f_lineno, f.f_code.co_name)
+            code = f.f_code
+            inside = _IN_PKG.get(code)
+            if inside is None:
+                if len(_IN_PKG) > _CACHE_LIMIT:
+                    _IN_PKG.clear()
+                inside = _IN_PKG[code] = code.co_filename.startswith(_PKG_DIR)
+            if not inside:
+                # one object per user line: tracing makes a node per operation, often
+                # thousands from one line
+                key = (code, f.f_lineno)
+                p = _CAPTURED.get(key)
+                if p is None:
+                    if len(_CAPTURED) > _CACHE_LIMIT:
+                        _CAPTURED.clear()
+                    p = _CAPTURED[key] = Provenance(code.co_filename, key[1], code.co_name)
+                return p
             f = f.f_back
         return None
 
     @property
     def source(self) -> str:
         """The text of the user's line (stripped), or "" when unavailable."""
+        entry = linecache.cache.get(self.file)
+        if entry is not None and len(entry) == 4:  # a file linecache has read: its lines
+            lines = entry[2]
+            return lines[self.line - 1].strip() if 1 <= self.line <= len(lines) else ""
         return linecache.getline(self.file, self.line).strip()
 
     @property
@@ -68,6 +85,11 @@ class Provenance:
 
 
 _OVERRIDE: list[Provenance | None] = []
+# Provenance.capture's memos: whether a code object is symgrad's own, and the provenance of a
+# user line (bounded: code objects made on the fly, e.g. by exec, would otherwise pile up)
+_CACHE_LIMIT = 100_000
+_IN_PKG: dict[CodeType, bool] = {}
+_CAPTURED: dict[tuple[CodeType, int], Provenance] = {}
 _SHARED_SOURCES = frozenset({"input", "const", "constant"})  # by uid, by value, by content
 
 
@@ -103,9 +125,8 @@ class Node:
     dtype: DType
     provenance: Provenance | None
 
-    _table: ClassVar[weakref.WeakValueDictionary[tuple[Any, ...], Node]] = (
-        weakref.WeakValueDictionary()
-    )
+    # key -> weak reference to the live node (see _Ref: an entry goes when its node dies)
+    _table: ClassVar[dict[tuple[Any, ...], _Ref]] = {}
 
     def __setattr__(self, name: str, value: Any) -> None:
         raise AttributeError("Node is immutable")
@@ -121,28 +142,48 @@ class Node:
         provenance: Provenance | None = None,
     ) -> Node:
         """Return the unique node with these contents (provenance is not part of identity)."""
+        if inputs.__class__ is not tuple:
+            inputs = tuple(inputs)
+        # _key, inline (make is on the path of every node a trace, a VJP or a pass builds)
         if attrs:
             akey: tuple[Any, ...] = tuple((k, _freeze_value(attrs[k])) for k in sorted(attrs))
         else:
             akey = ()
-        key: tuple[Any, ...] = (op, tuple(map(id, inputs)), akey, shape, dtype.name)
+        key: tuple[Any, ...] = (op, inputs, akey, shape, dtype.name)
         if not inputs and op not in _SHARED_SOURCES and provenance is not None:
-            # arange, dimsize: one node per creation site, so that a graph's
-            # provenance never points into another, unrelated model that built the same thing
             key += (provenance.file, provenance.line)
-        node = cls._table.get(key)
-        if node is not None:
-            return node
+        table = cls._table
+        ref = table.get(key)
+        if ref is not None:
+            found = ref()
+            if found is not None:
+                return found
         node = object.__new__(cls)
-        osa = object.__setattr__
-        osa(node, "op", op)
-        osa(node, "inputs", inputs)
-        osa(node, "attrs", attrs)
-        osa(node, "shape", shape)
-        osa(node, "dtype", dtype)
-        osa(node, "provenance", provenance)
-        cls._table[key] = node
+        _set_op(node, op)  # the slots' own setters (__setattr__ refuses)
+        _set_inputs(node, inputs)
+        _set_attrs(node, attrs)
+        _set_shape(node, shape)
+        _set_dtype(node, dtype)
+        _set_provenance(node, provenance)
+        ref = _Ref(node, _forget)
+        ref.key = key
+        table[key] = ref
         return node
+
+    @classmethod
+    def find(
+        cls,
+        op: str,
+        inputs: tuple[Node, ...],
+        attrs: dict[str, Any],
+        shape: Shape,
+        dtype: DType,
+        provenance: Provenance | None = None,
+    ) -> Node | None:
+        """The live node that :meth:`make` would return for these contents, or None (then
+        ``make`` would create one)."""
+        ref = cls._table.get(_key(op, tuple(inputs), attrs, shape, dtype, provenance))
+        return ref() if ref is not None else None
 
     # -- small conveniences ---------------------------------------------------------------
     @property
@@ -208,6 +249,55 @@ class Node:
 
     def iter_inputs(self) -> Iterator[Node]:
         return iter(self.inputs)
+
+
+# the setters of Node's slots: faster than object.__setattr__ by name, and make is on the path
+# of every node a trace, a VJP or a pass builds
+_set_op = Node.__dict__["op"].__set__
+_set_inputs = Node.__dict__["inputs"].__set__
+_set_attrs = Node.__dict__["attrs"].__set__
+_set_shape = Node.__dict__["shape"].__set__
+_set_dtype = Node.__dict__["dtype"].__set__
+_set_provenance = Node.__dict__["provenance"].__set__
+
+
+def _key(
+    op: str,
+    inputs: tuple[Node, ...],
+    attrs: dict[str, Any],
+    shape: Shape,
+    dtype: DType,
+    provenance: Provenance | None,
+) -> tuple[Any, ...]:
+    """A node's key in the intern table."""
+    if attrs:
+        akey: tuple[Any, ...] = tuple((k, _freeze_value(attrs[k])) for k in sorted(attrs))
+    else:
+        akey = ()
+    # the inputs themselves, not their ids: a Node hashes and compares by identity, and a
+    # live node keeps its inputs alive anyway
+    key: tuple[Any, ...] = (op, inputs, akey, shape, dtype.name)
+    if not inputs and op not in _SHARED_SOURCES and provenance is not None:
+        # arange, dimsize: one node per creation site, so that a graph's
+        # provenance never points into another, unrelated model that built the same thing
+        key += (provenance.file, provenance.line)
+    return key
+
+
+class _Ref(weakref.ref[Node]):
+    """A weak reference to an interned node that remembers its table key (what
+    ``weakref.WeakValueDictionary`` does with ``KeyedRef``, without its Python-level
+    constructor: interning is on the path of every node a trace, a VJP or a pass builds)."""
+
+    __slots__ = ("key",)
+    key: tuple[Any, ...]
+
+
+def _forget(ref: _Ref) -> None:
+    """Drop a dead node's entry (unless the key was interned again since)."""
+    table = Node._table
+    if table.get(ref.key) is ref:
+        del table[ref.key]
 
 
 def live_node_count() -> int:

@@ -13,15 +13,14 @@ from __future__ import annotations
 
 from symgrad.ir.node import Node
 from symgrad.ir.opdef import apply
-from symgrad.passes.rewrite import Rule
+from symgrad.passes.rewrite import Rule, needs_constant_input, operand_symmetric
 
 
 def _is(node: Node, value: float) -> bool:
-    return (
-        node.op == "const"
-        and not isinstance(node.attrs["value"], bool)
-        and (node.attrs["value"] == value)
-    )
+    if node.op != "const":
+        return False
+    v = node.attrs["value"]
+    return not isinstance(v, bool) and v == value
 
 
 def _keeps_type(x: Node, node: Node) -> Node | None:
@@ -31,6 +30,8 @@ def _keeps_type(x: Node, node: Node) -> Node | None:
 
 def mul_one(n: Node) -> Node | None:
     a, b = n.inputs
+    if a.op != "const" and b.op != "const":  # the common case, without a call
+        return None
     if _is(b, 1):
         return _keeps_type(a, n)
     if _is(a, 1):
@@ -40,6 +41,8 @@ def mul_one(n: Node) -> Node | None:
 
 def add_zero(n: Node) -> Node | None:
     a, b = n.inputs
+    if a.op != "const" and b.op != "const":
+        return None
     if _is(b, 0):
         return _keeps_type(a, n)
     if _is(a, 0):
@@ -129,3 +132,10 @@ RULES: dict[str, list[Rule]] = {
     "cast": [cast_same],
     "detach": [detach_identity],
 }
+
+# x * 1 and 1 * x, x + 0 and 0 + x: the same x (see passes.rewrite.OperandOrder)
+operand_symmetric(mul_one, ("mul",))
+operand_symmetric(add_zero, ("add",))
+# these look for a constant operand (1, 0, 2)
+for _rule in (mul_one, add_zero, sub_zero, div_one, pow_small):
+    needs_constant_input(_rule)
