@@ -36,15 +36,16 @@ def _fixpoint(graph: Graph, rules: dict[str, list[Rule]], total: dict[int, Node]
     for _ in range(4):  # a rewrite can expose another one upstream of it
         step_map: dict[int, Node] = {}
         step = rewrite(out, rules, step_map, settled)
+        # a fixpoint: every node rebuilt as itself (interned: no hashing of the whole graph);
+        # then the step's mapping is the identity and there is nothing to compose
+        get = step_map.get
+        if all(get(id(n)) is n for n in out.order):
+            return step
+        total.update({k: get(id(v), v) for k, v in total.items()})
         # what each node became was tried against every rule until none fired: only the nodes
         # the rules built inside it, and their users, need another look
         settled = {id(v) for v in step_map.values()}
-        total.update({k: step_map.get(id(v), v) for k, v in total.items()})
-        # a fixpoint: every node rebuilt as itself (interned: no hashing of the whole graph)
-        done = all(step_map.get(id(n)) is n for n in out.order)
         out = step
-        if done:
-            break
     return out
 
 
