@@ -128,10 +128,11 @@ def make_symgrad(X: np.ndarray, y: np.ndarray, backend: str) -> Start:
     return start
 
 
-def micrograd_model() -> sg.nn.MLP:
-    """micrograd's MLP (Values), holding the shared initial weights."""
+def micrograd_model(nn: Any = sg.nn) -> Any:
+    """micrograd's MLP of Values (symgrad's, or micrograd's own given its ``nn`` module),
+    holding the shared initial weights."""
     random.seed(0)
-    model = sg.nn.MLP(2, [16, 16, 1])
+    model = nn.MLP(2, [16, 16, 1])
     P = init()
     for layer, W, b in zip(model.layers, P[0::2], P[1::2], strict=True):
         for i, neuron in enumerate(layer.neurons):
@@ -173,7 +174,7 @@ def eager_step(X: np.ndarray, y: np.ndarray, engine: Any = None) -> Step:
     """micrograd's training loop on symgrad's ``Value`` (or, given micrograd's ``engine`` and
     ``nn`` modules as ``engine``, on micrograd itself), from the shared initial weights."""
     value_cls = sg.Value if engine is None else engine[0].Value
-    model = micrograd_model() if engine is None else _micrograd_lib_model(engine[1])
+    model = micrograd_model() if engine is None else micrograd_model(engine[1])
 
     def run(k: int) -> float:
         inputs = [list(map(value_cls, row)) for row in X.tolist()]
@@ -187,19 +188,6 @@ def eager_step(X: np.ndarray, y: np.ndarray, engine: Any = None) -> Step:
         return total.data
 
     return run
-
-
-def _micrograd_lib_model(nn: Any) -> Any:
-    """micrograd's own MLP, holding the shared initial weights."""
-    random.seed(0)
-    model = nn.MLP(2, [16, 16, 1])
-    P = init()
-    for layer, W, b in zip(model.layers, P[0::2], P[1::2], strict=True):
-        for i, neuron in enumerate(layer.neurons):
-            for j, w in enumerate(neuron.w):
-                w.data = float(W[i, j])
-            neuron.b.data = float(b[i])
-    return model
 
 
 def make_torch(torch: Any, X: np.ndarray, y: np.ndarray) -> Start:

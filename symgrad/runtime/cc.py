@@ -214,6 +214,21 @@ def build_shared(
     return argv
 
 
+def build_extension(
+    compiler: Compiler, source: Path, output: Path, flags: Sequence[str]
+) -> list[str]:
+    """Compile the CPython extension ``source`` into ``output`` with ``flags``; a compiler that
+    rejects ``-march=native`` or GCC's tuning flags gets the portable ones. Returns the argv."""
+    inc = python_include_dirs()
+    try:
+        return build_shared(compiler, [source], output, flags, inc)
+    except CompileError:
+        portable = without_native(flags)
+        if portable == list(flags):
+            raise
+        return build_shared(compiler, [source], output, portable, inc)
+
+
 def _try_compile(compiler: Compiler, flags: list[str]) -> bool:
     """Whether ``compiler`` builds a one-function shared library with ``flags``."""
     with tempfile.TemporaryDirectory(prefix="symgrad-probe-") as tmp:

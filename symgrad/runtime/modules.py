@@ -193,15 +193,7 @@ def build_c(prog: Program, graph: Graph, build_ok: bool = True) -> Built | None:
             (tmp / "kernel.c").write_text(csrc.kernel)
             (tmp / "module.c").write_text(csrc.binding)
             t0 = time.perf_counter()
-            inc = cc.python_include_dirs()
-            try:
-                argv = cc.build_shared(compiler, [tmp / "module.c"], tmp / artefact, flags, inc)
-            except cc.CompileError:
-                portable = cc.without_native(flags)
-                if portable == list(flags):
-                    raise
-                # a compiler that rejects -march=native or GCC's tuning flags: portable code
-                argv = cc.build_shared(compiler, [tmp / "module.c"], tmp / artefact, portable, inc)
+            argv = cc.build_extension(compiler, tmp / "module.c", tmp / artefact, flags)
             return {
                 "backend": "c",
                 "graph": _meta_text(graph),

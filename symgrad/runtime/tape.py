@@ -44,14 +44,7 @@ def _build_c() -> ModuleType:
     def build(tmp: Any) -> dict[str, Any]:
         compiler = cc.find_compiler()
         (tmp / "tape.c").write_text(src)
-        inc = cc.python_include_dirs()
-        try:
-            argv = cc.build_shared(compiler, [tmp / "tape.c"], tmp / artefact, flags, inc)
-        except cc.CompileError:
-            portable = cc.without_native(flags)
-            if portable == list(flags):
-                raise
-            argv = cc.build_shared(compiler, [tmp / "tape.c"], tmp / artefact, portable, inc)
+        argv = cc.build_extension(compiler, tmp / "tape.c", tmp / artefact, flags)
         return {"backend": "c", "kind": "tape", "compile_command": argv}
 
     entry, _ = cache.get_or_build(key, build, ["tape.c", artefact])
