@@ -73,11 +73,12 @@ class Region:
 class _Slots:
     """The slots of a region's values (one counter per dtype) and where the values computed
     outside it come from: literals, loads (parameters, earlier statements) or picks (``x[i,
-    j]`` read straight from ``x``)."""
+    j]`` read straight from ``x``). Keyed by the nodes themselves (they hash by identity: no
+    ``id()`` per lookup in the loop over every statement)."""
 
-    def __init__(self, stmt_ids: set[int]) -> None:
-        self.stmt_ids = stmt_ids  # the function's statements (at least those before the region)
-        self.slots: dict[int, int] = {}  # id(node) -> slot in the V array of its dtype
+    def __init__(self, stmt_nodes: set[Node]) -> None:
+        self.stmt_nodes = stmt_nodes  # the function's statements (those before the region)
+        self.slots: dict[Node, int] = {}  # node -> slot in the V array of its dtype
         self.n_slots: dict[str, int] = {}
         self.loads: list[Node] = []
         self.literals: list[Node] = []
@@ -87,9 +88,9 @@ class _Slots:
 
     def outside(self, n: Node) -> int:
         """The slot of ``n``, a value the region reads from outside (new: not slotted yet)."""
-        k = self.slots[id(n)] = self.n_slots.get(n.dtype.name, 0)
+        k = self.slots[n] = self.n_slots.get(n.dtype.name, 0)
         self.n_slots[n.dtype.name] = k + 1
-        pick = _element(n, self.stmt_ids)
+        pick = _element(n, self.stmt_nodes)
         if pick is not None:  # x[i, j]: read straight from x
             src, offset = pick
             self.arrays[id(src)] = src
@@ -107,18 +108,20 @@ def compact(prog: Program, fn: Function, threshold: int = THRESHOLD) -> Region |
     # One pass over the statements (in order: inputs first) finds the members (scalar results
     # of scalar inputs), their levels, the statements that must run after the region (they
     # read its values, directly or not), gives every value a slot and groups the members.
+    # (the dicts and sets are keyed by the nodes themselves, which hash by identity)
     outside: list[Stmt] = []  # the other statements
-    outside_ids: set[int] = set()  # (what _element needs to know: only inputs are asked about)
+    outside_nodes: set[Node] = set()  # (what _element needs to know: only inputs are asked)
     elementwise: dict[str, bool] = {}  # op kinds, looked up once per op
     members: list[Node] = []
-    after: set[int] = set()
-    level: dict[int, int] = {}  # id(member) -> 1 + the deepest level among its inputs
-    vals = _Slots(outside_ids)
+    after: set[Node] = set()
+    level: dict[Node, int] = {}  # member -> 1 + the deepest level among its inputs
+    vals = _Slots(outside_nodes)
     slots, n_slots = vals.slots, vals.n_slots
     # (level, op, attrs, input dtypes, dtype) -> (members, their slots, their inputs' slots)
     by_key: dict[tuple[object, ...], tuple[list[Node], list[int], list[list[int]]]] = {}
     attr_keys: dict[int, tuple[object, ...]] = {}  # id(attrs dict) -> its frozen items
     level_of, slot_of = level.get, slots.get
+    new_slot = vals.outside
     for s in fn.stmts:  # (the loop of large graphs: kept short)
         n = s.node
         ins = n.inputs
@@ -135,27 +138,47 @@ def compact(prog: Program, fn: Function, threshold: int = THRESHOLD) -> Region |
                         break
         if not member:
             outside.append(s)
-            outside_ids.add(id(n))
+            outside_nodes.add(n)
             for i in ins:
-                if id(i) in level or id(i) in after:
-                    after.add(id(n))
+                if i in level or i in after:
+                    after.add(n)
                     break
             continue
         deepest = 0
-        in_slots = []
-        for i in ins:
-            d = level_of(id(i))
-            if d is None:
-                if id(i) in after:
+        if len(ins) == 2:
+            a, b = ins
+            da, db = level_of(a), level_of(b)
+            if da is None:
+                if a in after:
                     return None  # a region value needs a later statement: no single region
-            elif d > deepest:
-                deepest = d
-            k = slot_of(id(i))
-            in_slots.append(k if k is not None else vals.outside(i))
-        level[id(n)] = deepest + 1
+            elif da > deepest:
+                deepest = da
+            if db is None:
+                if b in after:
+                    return None
+            elif db > deepest:
+                deepest = db
+            sa = slot_of(a)
+            ka = sa if sa is not None else new_slot(a)
+            sb = slot_of(b)
+            kb = sb if sb is not None else new_slot(b)
+            dts: tuple[str, ...] = (a.dtype.name, b.dtype.name)
+        else:
+            in_slots: list[int] = []
+            for i in ins:
+                d = level_of(i)
+                if d is None:
+                    if i in after:
+                        return None
+                elif d > deepest:
+                    deepest = d
+                k = slot_of(i)
+                in_slots.append(k if k is not None else new_slot(i))
+            dts = tuple([i.dtype.name for i in ins])
+        level[n] = deepest + 1
         members.append(n)
         dt = n.dtype.name
-        k = slots[id(n)] = n_slots.get(dt, 0)
+        k = slots[n] = n_slots.get(dt, 0)
         n_slots[dt] = k + 1
         attrs = n.attrs
         akey: tuple[object, ...] = ()
@@ -165,18 +188,19 @@ def compact(prog: Program, fn: Function, threshold: int = THRESHOLD) -> Region |
                 akey = attr_keys[id(attrs)] = tuple(
                     (a, _freeze_value(v)) for a, v in sorted(attrs.items())
                 )
-        if len(ins) == 2:
-            dts: tuple[str, ...] = (ins[0].dtype.name, ins[1].dtype.name)
-        else:
-            dts = tuple([i.dtype.name for i in ins])
         gkey = (deepest + 1, n.op, akey, dts, dt)
         group = by_key.get(gkey)
         if group is None:
             group = by_key[gkey] = ([], [], [[] for _ in ins])
         group[0].append(n)
         group[1].append(k)
-        for lst, k in zip(group[2], in_slots, strict=True):
-            lst.append(k)
+        if len(ins) == 2:
+            first, second = group[2]
+            first.append(ka)
+            second.append(kb)
+        else:
+            for lst, k in zip(group[2], in_slots, strict=True):
+                lst.append(k)
     if len(members) < max(threshold, 1):
         return None
     table: list[int] = []
@@ -192,14 +216,14 @@ def compact(prog: Program, fn: Function, threshold: int = THRESHOLD) -> Region |
             positions.append(len(table))
             table += lst
         lines = where(nodes)
-        groups.append(Group(nodes[0], level[id(nodes[0])], len(nodes), out, positions, lines))
+        groups.append(Group(nodes[0], level[nodes[0]], len(nodes), out, positions, lines))
     for src_id, pairs in vals.picks.items():
         start = len(table)
         table += [k for k, _ in pairs] + [off for _, off in pairs]
         element_loads.append(ElementLoad(vals.arrays[src_id], len(pairs), start))
-    later = [s for s in outside if id(s.node) in after]
-    needed = {id(i) for s in later for i in s.node.inputs} | {id(o) for o in fn.outputs}
-    stores = [n for n in members if id(n) in needed]
+    later = [s for s in outside if s.node in after]
+    needed = {i for s in later for i in s.node.inputs} | set(fn.outputs)
+    stores = [n for n in members if n in needed]
     # the picked elements' slice/reshape statements go when nothing that stays reads them (a
     # kept reshape keeps its slice)
     dropped = set(vals.picked)
@@ -210,12 +234,12 @@ def compact(prog: Program, fn: Function, threshold: int = THRESHOLD) -> Region |
             break
         dropped -= read
     table_node = _constant(prog, np.asarray(table, dtype=np.int64))
-    pre = [s for s in outside if id(s.node) not in after and id(s.node) not in dropped]
+    pre = [s for s in outside if s.node not in after and id(s.node) not in dropped]
     fn.stmts = pre + later
     region = Region(
         at=len(pre),
         nodes=members,
-        slots=slots,
+        slots=dict(zip(map(id, slots), slots.values(), strict=True)),
         n_slots=dict(n_slots),
         loads=vals.loads,
         literals=vals.literals,
@@ -228,13 +252,13 @@ def compact(prog: Program, fn: Function, threshold: int = THRESHOLD) -> Region |
     return region
 
 
-def _element(node: Node, stmts: set[int]) -> tuple[Node, int] | None:
+def _element(node: Node, stmts: set[Node]) -> tuple[Node, int] | None:
     """``(x, flat offset)`` when ``node`` is one element of ``x`` picked with static indices
     (``x[i, j]`` traces to a slice, usually reshaped to a scalar) by statements of this
-    function (``stmts``: ids; a parameter that happens to be such an element is not), else
+    function (``stmts``; a parameter that happens to be such an element is not), else
     None."""
     sl = node.inputs[0] if node.op == "reshape" and node.inputs else node
-    if id(node) not in stmts or id(sl) not in stmts:
+    if node not in stmts or sl not in stmts:
         return None
     if sl.op != "slice" or sl.shape.count(1) != len(sl.shape):
         return None

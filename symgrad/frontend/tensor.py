@@ -440,12 +440,57 @@ def _operand_node(x: Any, like: Node) -> Node:
 def _binary(name: str, a: Any, b: Any) -> Tensor:
     ta, tb = isinstance(a, Tensor), isinstance(b, Tensor)
     if ta and tb:
+        # (an eager Value always has data: its _data would build an array just to say so)
+        if (a.__class__ is not _VALUE and a._data is None) or (
+            b.__class__ is not _VALUE and b._data is None
+        ):
+            return _traced(name, a, b, a, b)
         return _run(lambda x, y: apply(name, (x, y)), a, b)
     if ta:
+        if b.__class__ in _NUMBERS and a.__class__ is not _VALUE and a._data is None:
+            return _traced(name, a, b, a, None)
         return _run(lambda x: apply(name, (x, _operand_node(b, x))), a)
     if tb:
+        if a.__class__ in _NUMBERS and b.__class__ is not _VALUE and b._data is None:
+            return _traced(name, a, b, b, None)
         return _run(lambda y: apply(name, (_operand_node(a, y), y)), b)
     raise TypeError(f"{name}: expected at least one symgrad tensor")
+
+
+_NUMBERS = frozenset({float, int})
+
+
+def _traced(name: str, a: Any, b: Any, t0: Tensor, t1: Tensor | None) -> Tensor:
+    """``_run`` of a binary op whose result is traced (a tensor operand without data): what
+    ``_run`` does, without its eager-evaluation checks. ``a`` and ``b`` are the operands (a
+    Python number for one of them when ``t1`` is None), ``t0`` and ``t1`` the tensors among
+    them, in order. (Most ops of a trace: every scalar operation of micrograd-style code.)"""
+    try:
+        if t1 is not None:
+            node = apply(name, (a.node, b.node))
+        elif a is t0:
+            x = a.node
+            node = apply(name, (x, as_node(b, x)))
+        else:
+            y = b.node
+            node = apply(name, (as_node(a, y), y))
+    except TraceError as e:
+        if e.provenance is None:
+            raise type(e)(e.bare_message, Provenance.capture()) from None
+        raise
+    if t1 is None:
+        parents: tuple[Tensor, ...] = (t0,)
+        cls = _TRACED_VALUE if node.shape == () and isinstance(t0, _VALUE) else Tensor
+        rg = node.dtype.is_float and t0.requires_grad
+    else:
+        parents = (t0, t1)
+        scalar_values = isinstance(t0, _VALUE) and isinstance(t1, _VALUE)
+        cls = _TRACED_VALUE if node.shape == () and scalar_values else Tensor
+        rg = node.dtype.is_float and (t0.requires_grad or t1.requires_grad)
+    return _WRAP(cls, node, None, parents, rg)
+
+
+_WRAP = Tensor._wrap.__func__  # type: ignore[attr-defined]
 
 
 def _result_class_index(x: Tensor) -> type[Tensor]:

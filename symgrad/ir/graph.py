@@ -59,30 +59,32 @@ def toposort(outputs: Iterable[Node], stop: Container[Node] = ()) -> list[Node]:
     depth-first walk visiting each node's inputs in order (a node after all its inputs).
     """
     order: list[Node] = []
-    seen: set[int] = set()
+    # nodes themselves, not their ids: a Node hashes and compares by identity (in C, without
+    # the int objects id() makes), and this walk visits every node of large graphs
+    seen: set[Node] = set()
     add = seen.add
     emit = order.append
     for root in outputs:
-        if id(root) in seen:
+        if root in seen:
             continue
-        add(id(root))
+        add(root)
         if not root.inputs or root in stop:
             emit(root)
             continue
         # (node, iterator over its inputs not yet looked at); leaves are emitted at once
         stack: list[tuple[Node, Iterator[Node]]] = [(root, iter(root.inputs))]
-        push = stack.append
+        push, pop = stack.append, stack.pop
         while stack:
             node, pending = stack[-1]
             for child in pending:
-                if id(child) not in seen:
-                    add(id(child))
+                if child not in seen:
+                    add(child)
                     if child.inputs and child not in stop:
                         push((child, iter(child.inputs)))
                         break
                     emit(child)
             else:
-                stack.pop()
+                pop()
                 emit(node)
     return order
 
@@ -260,37 +262,56 @@ class Graph:
         Inputs are identified by position (and dtype/shape), not by name or identity.
         """
         if self._hash is None:
-            h = hashlib.sha256(f"symgrad-graph-v{FORMAT_VERSION}\n".encode())
-            order = self.order
-            # a node's position (the last, for an input listed twice: as the loop below had it)
-            idx = dict(zip(map(id, order), map(str, range(len(order))), strict=True))
-            pos = {id(n): i for i, n in enumerate(self.inputs)}
-            types: dict[tuple[Any, ...], str] = {}  # (shape, dtype) -> type_str
-            attr_text: dict[int, str] = {}  # id(attrs dict) -> its text (dicts are shared)
-            lines: list[str] = []
-            emit = lines.append
-            for n in order:
-                nid = id(n)
-                tkey = (n.shape, n.dtype.short)  # (DType hashes in Python)
-                ts = types.get(tkey)
-                if ts is None:
-                    ts = types[tkey] = type_str(n)
-                p = pos.get(nid)
+            self._hash = self._content_hash()
+        return self._hash
+
+    def _content_hash(self) -> str:
+        # (every node of large graphs: the dicts are keyed by the nodes themselves, which hash
+        # by identity, and the text of each line's op and type is memoised)
+        h = hashlib.sha256(f"symgrad-graph-v{FORMAT_VERSION}\n".encode())
+        order = self.order
+        # a node's position (the last, for an input listed twice: as the loop below had it)
+        idx = dict(zip(order, map(str, range(len(order))), strict=True))
+        pos = {n: i for i, n in enumerate(self.inputs)}
+        tails: dict[tuple[Any, ...], str] = {}  # (shape, dtype) -> "):<type>\n"
+        heads: dict[Any, str] = {}  # op, or (op, id(attrs dict)) -> "<op>[<attrs>]("
+        lines: list[str] = []
+        emit = lines.append
+        for n in order:
+            attrs = n.attrs
+            if attrs:
+                p = pos.get(n)
                 if p is not None:
-                    emit(f"input {p}:{ts}\n")
+                    emit(f"input {p}:{type_str(n)}\n")
                     continue
-                attrs = n.attrs
-                items = attr_text.get(id(attrs)) if attrs else ""
-                if items is None:
+                hkey: Any = (n.op, id(attrs))  # (attrs dicts are shared by rebuilt nodes)
+                head = heads.get(hkey)
+                if head is None:
                     shown = {a: v for a, v in attrs.items() if a != "uid"}
                     items = ",".join(f"{a}={_hash_attr(v)}" for a, v in sorted(shown.items()))
-                    attr_text[id(attrs)] = items
-                args = ",".join([idx[id(i)] for i in n.inputs])
-                emit(f"{n.op}[{items}]({args}):{ts}\n")
-            h.update("".join(lines).encode())
-            h.update(("out " + ",".join(idx[id(o)] for o in self.outputs)).encode())
-            self._hash = h.hexdigest()
-        return self._hash
+                    head = heads[hkey] = f"{n.op}[{items}]("
+            else:
+                if n in pos:
+                    emit(f"input {pos[n]}:{type_str(n)}\n")
+                    continue
+                head = heads.get(n.op)
+                if head is None:
+                    head = heads[n.op] = f"{n.op}[]("
+            tkey = (n.shape, n.dtype.name)  # (a DType hashes in Python)
+            tail = tails.get(tkey)
+            if tail is None:
+                tail = tails[tkey] = f"):{type_str(n)}\n"
+            ins = n.inputs
+            if len(ins) == 2:
+                a, b = ins
+                emit(head + idx[a] + "," + idx[b] + tail)
+            elif len(ins) == 1:
+                emit(head + idx[ins[0]] + tail)
+            else:
+                emit(head + ",".join([idx[i] for i in ins]) + tail)
+        h.update("".join(lines).encode())
+        h.update(("out " + ",".join(idx[o] for o in self.outputs)).encode())
+        return h.hexdigest()
 
 
 def _hash_attr(v: Any) -> str:

@@ -18,27 +18,39 @@ from symgrad.passes.rewrite import OperandOrder, Rule, rebuild
 
 
 class StructuralKeys:
-    """``keys(node)``: a digest of ``node``'s structure, memoised by id (the memo keeps the
-    nodes it knows alive, so an id is never reused for another node). Graph inputs are keyed
-    by position."""
+    """``keys(node)``: an integer digest of ``node``'s structure, memoised by node (the memo
+    keeps the nodes it knows alive). Graph inputs are keyed by position.
+
+    A key is Python's ``hash`` of a tuple of ints (the op's and the attributes' codes, then the
+    inputs' keys): int and tuple hashing do not depend on the process (unlike str hashing, which
+    ``PYTHONHASHSEED`` salts), and the codes of op names and attribute texts are blake2b digests,
+    memoised. So keys are independent of ids, creation order and the process (a collision only
+    leaves one pair of operands unordered)."""
 
     def __init__(self, graph: Graph) -> None:
-        self.memo: dict[int, str] = {id(n): f"in{k}" for k, n in enumerate(graph.inputs)}
-        self._alive: list[Node] = list(graph.inputs)
-        self._attrs: dict[int, str] = {}  # id(attrs dict) -> its text (rebuilt nodes share it)
+        # (keyed by the nodes themselves, which hash by identity: no id() per lookup)
+        self.memo: dict[Node, int] = {n: hash((_INPUT, k)) for k, n in enumerate(graph.inputs)}
+        self._attrs: dict[int, int] = {}  # id(attrs dict) -> its code (rebuilt nodes share it)
 
-    def __call__(self, n: Node) -> str:
+    def __call__(self, n: Node) -> int:
         memo = self.memo
-        k = memo.get(id(n))
+        k = memo.get(n)
         if k is not None:
             return k
+        ins = n.inputs
+        attrs = n.attrs
+        code = _OP_CODES.get(n.op) or _op_code(n.op)
+        acode = (self._attrs.get(id(attrs)) or self._attr_code(attrs)) if attrs else 0
         try:  # the common case: the inputs are known (nodes are met inputs first)
-            args = [memo[id(i)] for i in n.inputs]
+            if len(ins) == 2:
+                a, b = ins
+                k = hash((code, acode, memo[a], memo[b]))
+            else:
+                k = hash((code, acode, *[memo[i] for i in ins]))
         except KeyError:
             self._fill(n)
-            return memo[id(n)]
-        k = memo[id(n)] = self._digest(n, args)
-        self._alive.append(n)
+            return memo[n]
+        memo[n] = k
         return k
 
     def _fill(self, n: Node) -> None:
@@ -47,36 +59,44 @@ class StructuralKeys:
         stack = [n]
         while stack:
             top = stack[-1]
-            todo = [i for i in top.inputs if id(i) not in memo]
+            todo = [i for i in top.inputs if i not in memo]
             if todo:
                 stack.extend(todo)
                 continue
             stack.pop()
-            if id(top) not in memo:
-                memo[id(top)] = self._digest(top, [memo[id(i)] for i in top.inputs])
-                self._alive.append(top)
+            if top not in memo:
+                self(top)
 
-    def _digest(self, top: Node, args: list[str]) -> str:
-        attrs = top.attrs
-        if attrs:
-            text = self._attrs.get(id(attrs))
-            if text is None:
-                text = ",".join(f"{a}={v!r}" for a, v in sorted(attrs.items()) if a != "uid")
-                self._attrs[id(attrs)] = text
-        else:
-            text = ""
-        return hashlib.sha1(f"{top.op}[{text}]({','.join(args)})".encode()).hexdigest()[:16]
+    def _attr_code(self, attrs: dict[str, object]) -> int:
+        text = ",".join(f"{a}={v!r}" for a, v in sorted(attrs.items()) if a != "uid")
+        code = self._attrs[id(attrs)] = _text_code(text) or 1
+        return code
 
 
-def structural_keys(graph: Graph) -> Callable[[Node], str]:
-    """A function giving each node a digest of its structure (memoised)."""
+_INPUT = -1  # the op code of graph inputs (keyed by position)
+_OP_CODES: dict[str, int] = {}
+
+
+def _text_code(text: str) -> int:
+    """A deterministic 63-bit code of ``text`` (not ``hash(text)``: that depends on the
+    process)."""
+    return int.from_bytes(hashlib.blake2b(text.encode(), digest_size=8).digest(), "big") >> 1
+
+
+def _op_code(op: str) -> int:
+    code = _OP_CODES[op] = _text_code(op) or 1
+    return code
+
+
+def structural_keys(graph: Graph) -> Callable[[Node], int]:
+    """A function giving each node an integer digest of its structure (memoised)."""
     return StructuralKeys(graph)
 
 
 class _Order(OperandOrder):
     """Sorts the two operands of commutative nodes by structural key, constants last."""
 
-    def __init__(self, key: Callable[[Node], str]) -> None:
+    def __init__(self, key: Callable[[Node], int]) -> None:
         self.key = key
         self.memo = key.memo if isinstance(key, StructuralKeys) else {}
         self.ops = registry()
@@ -86,8 +106,12 @@ class _Order(OperandOrder):
         if a_const != (b.op == "const"):  # constants last
             return a_const
         memo = self.memo
-        ka = memo.get(id(a)) or self.key(a)
-        kb = memo.get(id(b)) or self.key(b)
+        ka = memo.get(a)
+        if ka is None:
+            ka = self.key(a)
+        kb = memo.get(b)
+        if kb is None:
+            kb = self.key(b)
         return kb < ka
 
     def __call__(self, n: Node) -> Node | None:
@@ -107,7 +131,7 @@ class _Order(OperandOrder):
         return rebuild(n, (b, a))
 
 
-def commutative_rule(key: Callable[[Node], str]) -> Rule:
+def commutative_rule(key: Callable[[Node], int]) -> Rule:
     """The rule ordering the operands of commutative nodes by ``key`` (an
     :class:`~symgrad.passes.rewrite.OperandOrder`)."""
     return _Order(key)

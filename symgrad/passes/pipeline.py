@@ -15,6 +15,8 @@ May import: ``symgrad.ir``, ``symgrad.ops`` and the other pass modules.
 
 from __future__ import annotations
 
+from operator import is_
+
 from symgrad.ir.graph import Graph
 from symgrad.ir.node import Node
 from symgrad.ir.opdef import registry
@@ -22,29 +24,30 @@ from symgrad.passes import aggregate, softmax_nll
 from symgrad.passes.canonical import commutative_rule, structural_keys
 from symgrad.passes.fold import fold
 from symgrad.passes.onehot import RULES as ONEHOT_RULES
-from symgrad.passes.rewrite import Rule, rewrite
+from symgrad.passes.rewrite import Rule, rewrite, rewrite_nodes
 from symgrad.passes.simplify import RULES
 
 LEVELS = (0, 1, 2)
 
 
-def _fixpoint(graph: Graph, rules: dict[str, list[Rule]], total: dict[int, Node]) -> Graph:
-    """Rewrite ``graph`` with ``rules`` until nothing changes; ``total`` (old id -> node) is
-    composed with each step's mapping."""
+def _fixpoint(graph: Graph, rules: dict[str, list[Rule]], total: dict[int, Node] | None) -> Graph:
+    """Rewrite ``graph`` with ``rules`` until nothing changes; ``total`` (old id -> node), when
+    given, is composed with each step's mapping."""
     out = graph
-    settled: set[int] | None = None
+    settled: set[Node] | None = None
     for _ in range(4):  # a rewrite can expose another one upstream of it
-        step_map: dict[int, Node] = {}
-        step = rewrite(out, rules, step_map, settled)
+        step, step_map = rewrite_nodes(out, rules, settled)
         # a fixpoint: every node rebuilt as itself (interned: no hashing of the whole graph);
         # then the step's mapping is the identity and there is nothing to compose
-        get = step_map.get
-        if all(get(id(n)) is n for n in out.order):
+        order = out.order
+        if all(map(is_, map(step_map.__getitem__, order), order)):
             return step
-        total.update({k: get(id(v), v) for k, v in total.items()})
+        if total is not None:
+            get = step_map.get
+            total.update({k: get(v, v) for k, v in total.items()})
         # what each node became was tried against every rule until none fired: only the nodes
         # the rules built inside it, and their users, need another look
-        settled = {id(v) for v in step_map.values()}
+        settled = set(step_map.values())
         out = step
     return out
 
@@ -67,16 +70,18 @@ def optimize(graph: Graph, level: int = 1, mapping: dict[int, Node] | None = Non
         rules[name] = [fold, *RULES.get(name, ())] + ([order] if op.commutative else [])
         if level >= 2:
             rules[name] += ONEHOT_RULES.get(name, []) + aggregate.RULES.get(name, [])
-    total = {id(n): n for n in graph.order}
+    # (old id -> node: only when asked for, a dict over every node of large graphs)
+    total = {id(n): n for n in graph.order} if mapping is not None else None
     out = _fixpoint(graph, rules, total)
     if level >= 2:
         fused: dict[int, Node] = {}
         before = out
         out = softmax_nll.fuse(out, lambda g: rewrite(g, rules), fused)
-        if out is not before:  # the cleanup rules only matter around what was fused
+        if out is not before and total is not None:
             total.update({k: fused.get(id(v), v) for k, v in total.items()})
+        if out is not before:  # the cleanup rules only matter around what was fused
             more = {k: v + softmax_nll.RULES.get(k, []) for k, v in rules.items()}
             out = _fixpoint(out, more, total)
-    if mapping is not None:
+    if mapping is not None and total is not None:
         mapping.update(total)
     return out

@@ -131,15 +131,30 @@ def rewrite(
     (rules only look at a node and its inputs), which makes a confirming pass over a large
     graph cheap.
     """
-    new: dict[int, Node] = {} if mapping is None else mapping
+    done = None
+    if settled is not None:
+        done = {n for n in graph.order if id(n) in settled}
+    out, new = rewrite_nodes(graph, rules, done)
+    if mapping is not None:
+        mapping.update(zip(map(id, new), new.values(), strict=True))
+    return out
+
+
+def rewrite_nodes(
+    graph: Graph, rules: Mapping[str, Sequence[Rule]], settled: set[Node] | None = None
+) -> tuple[Graph, dict[Node, Node]]:
+    """:func:`rewrite` keyed by the nodes themselves (they hash by identity): the rewritten
+    graph and ``old node -> new node`` for every node of ``graph``; ``settled`` holds nodes
+    (not ids). What the pipeline's fixpoint uses: no ``id()`` per node and lookup."""
     order = graph.order
-    if settled is not None and settled.issuperset(map(id, order)):
+    if settled is not None and settled.issuperset(order):
         # every node settled, so (inputs first) every node stays: nothing to do
-        new.update(zip(map(id, order), order, strict=True))
-        return Graph.known(graph.inputs, graph.outputs, graph.input_names, graph)
+        same = dict(zip(order, order, strict=True))
+        return Graph.known(graph.inputs, graph.outputs, graph.input_names, graph), same
+    new: dict[Node, Node] = {}
     n_inputs = len(graph.inputs)  # the order starts with the inputs, which stay
     for node in order[:n_inputs]:
-        new[id(node)] = node
+        new[node] = node
     get_rules = rules.get
     make, find = Node.make, Node.find
     presorted = _presorted(rules)
@@ -153,13 +168,13 @@ def rewrite(
         # the node over its rewritten inputs (itself when none changed)
         if len(old) == 2:
             a, b = old
-            na, nb = new[id(a)], new[id(b)]
+            na, nb = new[a], new[b]
             order_rule = presorted.get(node.op)
             if (
                 order_rule is not None
                 and na.shape == nb.shape
                 and na.dtype is nb.dtype
-                and not (na is a and nb is b and id(node) in done)
+                and not (na is a and nb is b and node in done)
             ):
                 settled_rule = order_rule  # the operands are in canonical order below
                 if order_rule.swaps(na, nb):
@@ -183,7 +198,7 @@ def rewrite(
             else:
                 cur = rebuild(node, (na, nb))
         elif len(old) == 1:
-            na = new[id(old[0])]
+            na = new[old[0]]
             if na is old[0]:
                 cur = node
             elif elementwise(node.op):
@@ -191,11 +206,11 @@ def rewrite(
             else:
                 cur = rebuild(node, (na,))
         elif old:
-            cur = rebuild(node, [new[id(i)] for i in old])
+            cur = rebuild(node, [new[i] for i in old])
         else:
             cur = node
-        if cur is node and id(node) in done:
-            new[id(node)] = node
+        if cur is node and node in done:
+            new[node] = node
             continue
         but_order = gated.get(cur.op)
         if but_order is not None and (settled_rule is not None or not but_order):
@@ -203,7 +218,7 @@ def rewrite(
                 if i.op in _CONSTANTS:
                     break
             else:  # no rule can fire: no constant input (the usual case)
-                new[id(node)] = cur
+                new[node] = cur
                 continue
         node_rules = get_rules(cur.op, no_rules)
         if node_rules:
@@ -214,12 +229,12 @@ def rewrite(
                 cur = _apply_rules(cur, node_rules, get_rules, settled_rule)
             finally:
                 _OVERRIDE.pop()
-        new[id(node)] = cur
-    outputs = [new[id(o)] for o in graph.outputs]
+        new[node] = cur
+    outputs = [new[o] for o in graph.outputs]
     if all(a is b for a, b in zip(outputs, graph.outputs, strict=True)):
         # the same outputs over the same inputs: the same graph (no second walk over it)
-        return Graph.known(graph.inputs, outputs, graph.input_names, graph)
-    return Graph(graph.inputs, outputs, graph.input_names)
+        return Graph.known(graph.inputs, outputs, graph.input_names, graph), new
+    return Graph(graph.inputs, outputs, graph.input_names), new
 
 
 def _types(node: Node) -> tuple[dict[str, Any], Shape, DType]:
