@@ -60,11 +60,11 @@ class CompiledStep:
         opt = self.optimizer
         fn = self.function
         extra = [*opt.state(), *opt.scalar_arrays()]
-        if fn.backend == "c" and len(batch) == fn.n_args:
+        if len(batch) == fn.n_args and fn.backend == "c":
             # the generated binding validates every argument itself (see CompiledFunction) and
             # writes the new parameter values into the parameters' arrays
             try:
-                results, _ = fn._fwd(*batch, *self._captures.arrays(), *extra)
+                results = fn._fwd(*batch, *self._captures.arrays(), *extra)[0]
             except TypeError:
                 results = self._call_converted(batch, extra)
         else:
