@@ -662,27 +662,32 @@ class OpPrinter:
         width = TILE_BYTES // TILE_ROWS // size
         while not n.syms and 2 * n.coef <= width and width * size > 64:
             width //= 2  # a narrow product: down to one 64-byte vector, no half-empty ones
-        rows = range(TILE_ROWS)
-        at = ["_m"] + [f"(_m + {r})" for r in rows[1:]]
-        acc = [f"_acc{r}" for r in rows]
         single = not n.syms and n.coef <= width  # one block of columns
         col, end = ("_n", nc) if single else ("_j + _n", "_w")
-        block = [
-            f"{ct} {', '.join(f'{a}[{width}]' for a in acc)};",
-            f"for (int64_t _n = 0; _n < {width}; _n++) {{",
-            *(f"    {a}[_n] = 0;" for a in acc),
-            "}",
-            f"for (int64_t _k = 0; _k < {kc}; _k++) {{",
-            *(f"    const {ct} _x{r} = _a[{self._a_index(at[r], '_k')}];" for r in rows),
-            f"    for (int64_t _n = 0; _n < {width}; _n++) {{",
-            f"        const {ct} _y = _n < {end} ? _b[_k * {nc} + {col}] : 0;",
-            *(f"        {acc[r]}[_n] += _x{r} * _y;" for r in rows),
-            "    }",
-            "}",
-            f"for (int64_t _n = 0; _n < {end}; _n++) {{",
-            *(f"    _c[{at[r]} * {nc} + {col}] = {acc[r]}[_n];" for r in rows),
-            "}",
-        ]
+
+        def rows_block(count: int) -> list[str]:
+            """``count`` rows from ``_m`` on, accumulated together."""
+            rows = range(count)
+            at = ["_m"] + [f"(_m + {r})" for r in rows[1:]]
+            acc = [f"_acc{r}" for r in rows]
+            return [
+                f"{ct} {', '.join(f'{a}[{width}]' for a in acc)};",
+                f"for (int64_t _n = 0; _n < {width}; _n++) {{",
+                *(f"    {a}[_n] = 0;" for a in acc),
+                "}",
+                f"for (int64_t _k = 0; _k < {kc}; _k++) {{",
+                *(f"    const {ct} _x{r} = _a[{self._a_index(at[r], '_k')}];" for r in rows),
+                f"    for (int64_t _n = 0; _n < {width}; _n++) {{",
+                f"        const {ct} _y = _n < {end} ? _b[_k * {nc} + {col}] : 0;",
+                *(f"        {acc[r]}[_n] += _x{r} * _y;" for r in rows),
+                "    }",
+                "}",
+                f"for (int64_t _n = 0; _n < {end}; _n++) {{",
+                *(f"    _c[{at[r]} * {nc} + {col}] = {acc[r]}[_n];" for r in rows),
+                "}",
+            ]
+
+        block = rows_block(TILE_ROWS)
         if not single:
             block = [
                 f"for (int64_t _j = 0; _j < {nc}; _j += {width}) {{",
@@ -731,6 +736,16 @@ class OpPrinter:
             ]
         full = m.coef - m.coef % TILE_ROWS  # static rows: only the loops that run
         lines = [f"for (int64_t _m = 0; _m < {full}; _m += {TILE_ROWS}) {{", *tile] if full else []
-        if full < m.coef:
+        if full < m.coef and single:  # the rows left over, together
+            rest = m.coef - full
+            lines += [
+                "{",
+                f"    /* {'the last ' if full else 'all '}{rest} row{'s' * (rest > 1)} at a time,"
+                " summed over k in registers */",
+                f"    const int64_t _m = {full};",
+                *("    " + line for line in rows_block(rest)),
+                "}",
+            ]
+        elif full < m.coef:
             lines += [f"for (int64_t _m = {full}; _m < {mc}; _m++) {{", *one]
         return lines
