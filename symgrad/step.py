@@ -39,6 +39,9 @@ class CompiledStep:
         self._n_params = n_params
         # eager Values hold Python floats: the step updates arrays standing for them
         self._captures = LeafArrays(fn.captures)
+        # the per-step scalars go in as NumPy scalars of the parameters' dtype (0-d buffers,
+        # cheaper to make than 0-d arrays)
+        self._scalar = optimizer.params[0].dtype.np.type
 
     def source(self, which: str = "all") -> str:
         """The generated step: loss, gradients and update in one function (``"forward"``)."""
@@ -59,7 +62,7 @@ class CompiledStep:
     def __call__(self, *batch: Any) -> float:
         opt = self.optimizer
         fn = self.function
-        extra = [*opt.state(), *opt.scalar_arrays()]
+        extra = [*opt.state(), *map(self._scalar, opt.scalars_next())]
         if len(batch) == fn.n_args and fn.backend == "c":
             # the generated binding validates every argument itself (see CompiledFunction) and
             # writes the new parameter values into the parameters' arrays
