@@ -81,17 +81,22 @@ def module(backend: str) -> ModuleType:
     return got
 
 
+# SYMGRAD_BACKEND's value -> the backend chosen for it: probing for a compiler (which runs
+# `cc --version` when there is none) or retrying a failed build happens once, not per backward()
+_chosen: dict[str | None, str] = {}
+
+
 def _backend() -> str:
     explicit = os.environ.get("SYMGRAD_BACKEND") or None
-    if explicit is None and "c" in _loaded:
-        return "c"
-    return modules.resolve_backend(explicit)
+    got = _chosen.get(explicit)
+    if got is None:
+        got = _chosen[explicit] = modules.resolve_backend(explicit)
+    return got
 
 
 def run(root: Value) -> bool:
     """``root.backward()`` on the tape; False when ``root``'s graph is not all eager Values."""
-    backend = _backend()
-    if backend == "c":
+    if _backend() == "c":
         from symgrad.runtime.cc import CompileError
 
         try:
@@ -99,27 +104,21 @@ def run(root: Value) -> bool:
         except (CompileError, LoadError, OSError) as e:  # the Python rules instead
             if os.environ.get("SYMGRAD_BACKEND"):
                 raise
-            _warn_once(e)
-            backend = "numpy"
+            _warn(e)
+            _chosen[None] = "numpy"  # once: not a rebuild per backward()
         else:
             return mod.backward(root, 1.0) is None
     return sweep(root, module("numpy").RULES)
 
 
-_warned = False
-
-
-def _warn_once(e: Exception) -> None:
-    global _warned
-    if not _warned:
-        _warned = True
-        lines = str(e).splitlines()
-        warnings.warn(
-            "the C tape module for eager Value.backward() failed, so symgrad uses Python rules "
-            "for it:\n" + "\n".join(lines[:12]),
-            RuntimeWarning,
-            stacklevel=4,
-        )
+def _warn(e: Exception) -> None:
+    lines = str(e).splitlines()
+    warnings.warn(
+        "the C tape module for eager Value.backward() failed, so symgrad uses Python rules "
+        "for it:\n" + "\n".join(lines[:12]),
+        RuntimeWarning,
+        stacklevel=4,
+    )
 
 
 def order(root: Value) -> list[Value] | None:

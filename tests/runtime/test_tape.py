@@ -233,3 +233,27 @@ def test_eager_values_are_left_to_reference_counting() -> None:
     v = sg.Value(1.0) * 2.0
     assert not gc.is_tracked(v)
     assert gc.is_tracked(sg.Tensor(np.ones(2)))
+
+
+def test_a_failing_c_build_falls_back_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Without SYMGRAD_BACKEND, a C tape module that does not build gives one warning and the
+    Python rules from then on: no compiler probe or rebuild per backward()."""
+    from symgrad.runtime import modules
+    from symgrad.runtime.cc import CompileError
+
+    attempts = []
+
+    def broken() -> None:
+        attempts.append(1)
+        raise CompileError("no luck", ["cc"])
+
+    monkeypatch.delenv("SYMGRAD_BACKEND", raising=False)
+    monkeypatch.setattr(tape, "_chosen", {})
+    monkeypatch.setattr(tape, "_loaded", {k: v for k, v in tape._loaded.items() if k != "c"})
+    monkeypatch.setattr(tape, "_build_c", broken)
+    monkeypatch.setattr(modules, "resolve_backend", lambda explicit: "c")
+    x = sg.Value(3.0)
+    with pytest.warns(RuntimeWarning, match="Python rules"):
+        (x * x).backward()
+    (x * 2.0).backward()
+    assert x.grad == 8.0 and len(attempts) == 1
