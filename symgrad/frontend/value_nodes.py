@@ -60,15 +60,14 @@ class LeafArrays:
         self.tensors = tuple(tensors)
         self._values = [t for t in self.tensors if type(t) is Value and t._code == LEAF]
         self._buf = np.zeros(len(self._values))
-        views = iter(self._buf[i : i + 1].reshape(()) for i in range(len(self._values)))
-        self._view = {id(v): next(views) for v in self._values}
+        views = {id(v): self._buf[i : i + 1].reshape(()) for i, v in enumerate(self._values)}
+        # per tensor: the array standing for it (a leaf Value), or None (its _data, read per call)
+        self._fixed = [views.get(id(t)) for t in self.tensors]
 
     def arrays(self) -> list[Any]:
-        if not self._values:
-            return [t._data for t in self.tensors]
-        self._buf[:] = [v._v for v in self._values]
-        view = self._view
-        return [view.get(id(t), t._data) for t in self.tensors]
+        if self._values:
+            self._buf[:] = [v._v for v in self._values]
+        return [t._data if a is None else a for t, a in zip(self.tensors, self._fixed, strict=True)]
 
     def store(self) -> None:
         if not self._values:
