@@ -34,7 +34,6 @@ class Optimizer:
             raise ValueError(f"lr must be >= 0, got {lr}")
         self.lr = float(lr)
         self.t = 0  # steps taken
-        self._dtype = self.params[0].dtype.np  # of the per-step scalars
 
     def zero_grad(self) -> None:
         for p in self.params:
@@ -78,11 +77,6 @@ class Optimizer:
     def scalars_next(self) -> list[float]:
         self.t += 1
         return self.scalars()
-
-    def scalar_arrays(self) -> list[np.ndarray]:
-        """:meth:`scalars_next` as 0-d arrays of the parameters' dtype (a step's inputs)."""
-        dt = self._dtype
-        return [np.asarray(c, dtype=dt) for c in self.scalars_next()]
 
     def apply_arrays(
         self,
