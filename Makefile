@@ -20,6 +20,7 @@ endef
 
 define run-typecheck
 $(PY) -m mypy
+$(VENV)/bin/lint-imports
 endef
 
 define run-pytest
@@ -70,7 +71,7 @@ install-bench: $(VENV)/.installed-bench ## editable install with the benchmark d
 lint: install-test ## ruff check + ruff format --check
 	$(run-lint)
 
-typecheck: install-test ## mypy (strict; configured in pyproject.toml)
+typecheck: install-test ## mypy (strict) and the import-layer contracts (lint-imports); see pyproject.toml
 	$(run-typecheck)
 
 pytest: install-test ## the test suite with coverage only

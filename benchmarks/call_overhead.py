@@ -41,7 +41,7 @@ def main() -> None:
 
     import symgrad as sg
     from symgrad.autodiff.joint import split
-    from symgrad.backends.schedule import schedule
+    from symgrad.codegen.schedule import schedule
     from symgrad.runtime import modules
 
     specs = [sg.Spec((2,)) for _ in range(8)]

@@ -144,7 +144,7 @@ def micrograd_model(nn: Any = sg.nn) -> Any:
 
 def make_micrograd_compiled(X: np.ndarray, y: np.ndarray, backend: str) -> Start:
     """The demo's Value model code, unchanged, traced once and compiled as one training step
-    (a ~190,000-node scalar graph, printed compacted: see symgrad/backends/compact.py)."""
+    (a ~190,000-node scalar graph, printed compacted: see symgrad/codegen/compact.py)."""
     model = micrograd_model()
     params = model.parameters()
 

@@ -68,10 +68,12 @@ def imported_from_install(ctx: Context) -> None:
 
 @check
 def templates_shipped(ctx: Context) -> None:
-    templates = importlib.resources.files("symgrad") / "codegen_templates"
-    expect(templates.is_dir(), f"the wheel has no symgrad/codegen_templates ({templates})")
+    templates = importlib.resources.files("symgrad") / "codegen" / "templates"
+    expect(templates.is_dir(), f"the wheel has no symgrad/codegen/templates ({templates})")
     header = templates / "common" / "_header.j2"
-    expect(header.is_file(), f"the wheel has no codegen_templates/common/_header.j2 ({header})")
+    expect(
+        header.is_file(), f"the wheel has no symgrad/codegen/templates/common/_header.j2 ({header})"
+    )
     expect("macro header" in header.read_text(encoding="utf-8"), "_header.j2 has no header macro")
 
 

@@ -63,7 +63,7 @@ def compile(  # the public name shadows the builtin on purpose
     opt: int = 1,
     check_finite: bool = False,
 ) -> "CompiledFunction":
-    """Trace ``fn`` once and compile it to C (or NumPy) code; see :mod:`symgrad.api`.
+    """Trace ``fn`` once and compile it to C (or NumPy) code; see :mod:`symgrad.lower.jit`.
 
     ``symgrad.compile(fn, *specs_or_arrays, wrt=None, backend=None)`` returns a
     :class:`~symgrad.runtime.compiled.CompiledFunction`. ``backend=None`` uses C when a working
@@ -73,7 +73,7 @@ def compile(  # the public name shadows the builtin on purpose
     ``check_finite=True`` checks every call for NaN/inf and names the node that produced one
     (``NonFiniteError``; see docs/reliability.md).
     """
-    from symgrad.api import compile as _compile
+    from symgrad.lower.jit import compile as _compile
 
     return _compile(
         fn, *specs_or_arrays, wrt=wrt, backend=backend, opt=opt, check_finite=check_finite
@@ -81,7 +81,7 @@ def compile(  # the public name shadows the builtin on purpose
 
 
 def _eager_executor(boundary: list[Node], outputs: list[Node], arrays: list[Any]) -> list[Any]:
-    from symgrad.runtime.eager import execute
+    from symgrad.lower.eager import execute
 
     return execute(boundary, outputs, arrays)
 
@@ -105,42 +105,40 @@ def __getattr__(name: str) -> object:
 
         return __version__
     if name == "elementwise":
-        from symgrad.autodiff.derive import elementwise
+        from symgrad.sympy_ops.derive import elementwise
 
         return elementwise
     if name == "compile_step":
-        from symgrad.step import compile_step
+        from symgrad.train.step import compile_step
 
         return compile_step
     if name == "export":
-        # importing the submodule binds `symgrad.export` to it: rebind it to the function
-        # (the module is callable too, for code that imported it first)
-        from symgrad.export import export
+        from symgrad.standalone.export import export
 
-        globals()["export"] = export
         return export
     if name == "optim":
         import symgrad.optim as optim
 
         return optim
     if name == "gradcheck":
-        # importing the submodule binds `symgrad.gradcheck` to it: rebind it to the function
-        # (the module is callable too, for code that imported it first)
-        from symgrad.gradcheck import gradcheck
+        from symgrad.check.gradcheck import gradcheck
 
-        globals()["gradcheck"] = gradcheck
         return gradcheck
+    if name == "draw":
+        import symgrad.draw as draw
+
+        return draw
     raise AttributeError(f"module 'symgrad' has no attribute {name!r}")
 
 
 if TYPE_CHECKING:
     from symgrad import optim
     from symgrad._version import __version__
-    from symgrad.autodiff.derive import elementwise
-    from symgrad.export import export
-    from symgrad.gradcheck import gradcheck
+    from symgrad.check.gradcheck import gradcheck
     from symgrad.runtime.compiled import CompiledFunction
-    from symgrad.step import compile_step
+    from symgrad.standalone.export import export
+    from symgrad.sympy_ops.derive import elementwise
+    from symgrad.train.step import compile_step
 
 del _ops
 

@@ -56,7 +56,7 @@ def test_twenty_steps_match_reference(
 
         if not compiler_available():
             pytest.skip("no working C compiler")
-        pytest.importorskip("symgrad.backends.c_backend")
+        pytest.importorskip("symgrad.codegen.c.printer")
     monkeypatch.setenv("SYMGRAD_CACHE_DIR", str(tmp_path))
     xs, ys = pairs(names_path, 2000)
     step = sg.compile(

@@ -12,8 +12,9 @@ from collections.abc import Sequence
 
 from symgrad.ir.errors import ShapeError, SymgradError
 from symgrad.ir.graph import toposort
-from symgrad.ir.node import _OVERRIDE, Node, Provenance, Shape
+from symgrad.ir.node import Node, Shape
 from symgrad.ir.opdef import apply, const, fmt_shape, get_op
+from symgrad.ir.provenance import _OVERRIDE, Provenance
 
 
 class MissingRuleError(SymgradError, NotImplementedError):

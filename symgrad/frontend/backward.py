@@ -15,10 +15,12 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from symgrad.autodiff.vjp import vjp
+from symgrad.frontend import tensor as _tensor
 from symgrad.ir.errors import ConcretizationError, ShapeError
 from symgrad.ir.graph import evaluate, toposort
-from symgrad.ir.node import Node, Provenance
+from symgrad.ir.node import Node
 from symgrad.ir.opdef import const, fmt_shape
+from symgrad.ir.provenance import Provenance
 from symgrad.ops.source import make_input
 
 if TYPE_CHECKING:
@@ -137,3 +139,6 @@ def run_backward(out: Tensor, gradient: Any = None) -> None:
             t.grad = float(t.grad) + float(g)
         else:
             t.grad = np.array(g, copy=True) if t.grad is None else t.grad + g
+
+
+_tensor._HOOKS.backward = run_backward

@@ -16,8 +16,9 @@ import numpy as np
 from symgrad.ir.dtypes import FLOAT32, FLOAT64, DType, as_dtype
 from symgrad.ir.errors import ConcretizationError, ShapeError, TraceError, UnsupportedError
 from symgrad.ir.graph import evaluate
-from symgrad.ir.node import Node, Provenance, Shape
+from symgrad.ir.node import Node, Shape
 from symgrad.ir.opdef import EvalContext, apply, as_node, get_op
+from symgrad.ir.provenance import Provenance
 from symgrad.ops import api
 from symgrad.ops.source import make_constant, make_input
 
@@ -355,9 +356,7 @@ class Tensor:
         return _binary(name, *inputs)
 
     def __array_function__(self, func: Any, types: Any, args: Any, kwargs: Any) -> Any:
-        from symgrad.frontend.numpy_api import array_function
-
-        return array_function(func, args, kwargs)
+        return _HOOKS.array_function(func, args, kwargs)
 
     def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
         if self._data is None:
@@ -369,9 +368,24 @@ class Tensor:
 
     # -- reverse mode ------------------------------------------------------------------------------
     def backward(self, gradient: Any = None) -> None:
-        from symgrad.frontend.backward import run_backward
+        _HOOKS.backward(self, gradient)
 
-        run_backward(self, gradient)
+
+class _Hooks:
+    """What Tensor does through modules above this one: the backward pass
+    (``symgrad.frontend.backward``) and NumPy functions (``symgrad.frontend.numpy_interop``).
+    Each installs itself here when imported; ``symgrad.frontend`` imports both."""
+
+    def __init__(self) -> None:
+        self.backward: Callable[[Tensor, Any], None] = _not_installed
+        self.array_function: Callable[[Any, Any, Any], Any] = _not_installed
+
+
+def _not_installed(*args: Any) -> Any:
+    raise RuntimeError("symgrad.frontend was imported partially: import symgrad first")
+
+
+_HOOKS = _Hooks()
 
 
 _UFUNCS = {

@@ -20,7 +20,8 @@ from symgrad.frontend.value import Value
 from symgrad.ir.dtypes import DType, as_dtype
 from symgrad.ir.errors import TraceError
 from symgrad.ir.graph import Graph
-from symgrad.ir.node import Node, Provenance, Shape
+from symgrad.ir.node import Node, Shape
+from symgrad.ir.provenance import Provenance
 from symgrad.ops.source import check_input_shape, make_input
 
 

@@ -3,9 +3,9 @@
 Owns: :class:`Value` and its traced twin :class:`TracedValue`, the eager tape (each result
 keeps its float value, an op code from ``symgrad.ops.tape``, its Value operands and the constant
 operand, and nothing else: no graph node, no source line) and ``Value.backward()``, which runs
-the installed tape sweep (generated C, see ``symgrad.backends.tape``; installed by the runtime)
-and otherwise differentiates the graph built from the tape (``value_nodes.materialise``) like
-any tensor's.
+the installed tape sweep (generated C, see ``symgrad.codegen.tape``; installed by the runtime)
+and otherwise differentiates the graph built from the tape (:func:`materialise`, without
+recursion) like any tensor's.
 
 Two representations share the class name: an *eager* ``Value`` (made by ``Value(x)`` or by
 arithmetic on eager Values and numbers) and a *traced* one (a symbolic scalar inside
@@ -15,8 +15,8 @@ captured by a traced function, drawn) gets its node then, built from the tape.
 
 The operator methods are in ``value_ops.py`` (installed on the class below).
 
-May import: numpy, ``symgrad.ir``, ``symgrad.ops``, ``symgrad.frontend.tensor``,
-``symgrad.frontend.value_ops`` and (lazily, for nodes) ``symgrad.frontend.value_nodes``.
+May import: numpy, ``symgrad.ir``, ``symgrad.ops``, ``symgrad.frontend.tensor`` and
+``symgrad.frontend.value_ops``.
 """
 
 from __future__ import annotations
@@ -31,7 +31,10 @@ from symgrad.frontend import value_ops
 from symgrad.frontend.tensor import Tensor, _concrete_error
 from symgrad.ir.dtypes import FLOAT64
 from symgrad.ir.errors import ShapeError, TraceError
-from symgrad.ir.node import Node, Provenance
+from symgrad.ir.node import Node
+from symgrad.ir.opdef import apply, const
+from symgrad.ir.provenance import Provenance
+from symgrad.ops.source import make_input
 from symgrad.ops.tape import LEAF, tape_ops
 
 # (root) -> True when it ran the sweep; installed by the runtime (symgrad.runtime.tape)
@@ -103,8 +106,6 @@ class Value(Tensor):
         except AttributeError:
             n = None
         if n is None:
-            from symgrad.frontend.value_nodes import materialise
-
             n = materialise(self)
         return n
 
@@ -262,6 +263,34 @@ for _field, _slot in _SLOT_STORAGE.items():
     setattr(Value, _field, Tensor.__dict__[_slot])
 _ARITY = tuple(len(t.value_positions) for t in tape_ops())
 _SYMBOLS = {"add": "+", "sub": "-", "mul": "*", "div": "/", "pow": "**", "relu": "ReLU"}
+
+
+def _node_of(v: Value) -> Node:
+    if v._code == LEAF:
+        return make_input((), FLOAT64, name=v.label)
+    t = tape_ops()[v._code]
+    operands = iter(p.node for p in v._prev)
+    inputs = tuple(next(operands) if c == "v" else const(v._k, FLOAT64) for c in t.form)
+    return apply(t.name, inputs)
+
+
+def materialise(root: Value) -> Node:
+    """The graph node of an eager Value, building the nodes of its tape (iteratively) first."""
+    stack = [root]
+    while stack:
+        v = stack[-1]
+        if getattr(v, "_n", None) is not None:
+            stack.pop()
+            continue
+        pending = [p for p in v._prev if type(p) is Value and getattr(p, "_n", None) is None]
+        if pending:
+            stack.extend(pending)
+            continue
+        stack.pop()
+        v._n = _node_of(v)
+    n = root._n
+    assert n is not None
+    return n
 
 
 class TracedValue(Value):

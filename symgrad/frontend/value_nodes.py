@@ -1,9 +1,7 @@
-"""Eager ``Value`` tapes as graph nodes, and as arrays for generated code.
+"""Eager ``Value`` leaves as arrays for generated code.
 
-Owns: :func:`materialise` (the graph node of an eager Value, built from its tape without
-recursion, when a Value meets a tensor, a traced function or a drawing) and
-:class:`LeafArrays` (0-d arrays standing for leaf Values, which ``compile_step`` updates in
-place). May import: numpy, ``symgrad.ir``, ``symgrad.ops`` and ``symgrad.frontend``.
+Owns: :class:`LeafArrays` (0-d arrays standing for leaf Values, which ``compile_step`` updates
+in place). May import: numpy, ``symgrad.ir``, ``symgrad.ops`` and ``symgrad.frontend``.
 """
 
 from __future__ import annotations
@@ -15,39 +13,7 @@ import numpy as np
 
 from symgrad.frontend.tensor import Tensor
 from symgrad.frontend.value import Value
-from symgrad.ir.dtypes import FLOAT64
-from symgrad.ir.node import Node
-from symgrad.ir.opdef import apply, const
-from symgrad.ops.source import make_input
-from symgrad.ops.tape import LEAF, tape_ops
-
-
-def _node_of(v: Value) -> Node:
-    if v._code == LEAF:
-        return make_input((), FLOAT64, name=v.label)
-    t = tape_ops()[v._code]
-    operands = iter(p.node for p in v._prev)
-    inputs = tuple(next(operands) if c == "v" else const(v._k, FLOAT64) for c in t.form)
-    return apply(t.name, inputs)
-
-
-def materialise(root: Value) -> Node:
-    """The graph node of an eager Value, building the nodes of its tape (iteratively) first."""
-    stack = [root]
-    while stack:
-        v = stack[-1]
-        if getattr(v, "_n", None) is not None:
-            stack.pop()
-            continue
-        pending = [p for p in v._prev if type(p) is Value and getattr(p, "_n", None) is None]
-        if pending:
-            stack.extend(pending)
-            continue
-        stack.pop()
-        v._n = _node_of(v)
-    n = root._n
-    assert n is not None
-    return n
+from symgrad.ops.tape import LEAF
 
 
 class LeafArrays:

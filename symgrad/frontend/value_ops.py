@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import operator
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
@@ -21,8 +21,9 @@ from symgrad.frontend.tensor import Tensor, _binary
 from symgrad.ir.opdef import get_op
 from symgrad.ops.tape import code_of
 
-if TYPE_CHECKING:
-    from symgrad.frontend.value import Value
+# The eager Value class (symgrad.frontend.value, which imports this module and passes itself to
+# install): its instances are typed Any here, as the class is defined above this module.
+Value = Any
 
 NUMBERS = (float, int, np.floating, np.integer)
 _new = object.__new__
@@ -146,8 +147,8 @@ def install(cls: type[Value]) -> None:
         setattr(cls, f"__r{dunder}__", binary_method(cls, name, reflected=True))
     for name in UNARY:
         setattr(cls, name, unary_method(cls, name))
-    cls.__neg__ = unary_method(cls, "neg")  # type: ignore[method-assign,assignment]
-    cls.__abs__ = cls.abs  # type: ignore[method-assign]
+    cls.__neg__ = unary_method(cls, "neg")
+    cls.__abs__ = cls.abs
     for name in ("lt", "le", "gt", "ge"):
         setattr(cls, f"__{name}__", compare_method(cls, name))
     pow_vk = cls.__pow__
@@ -159,4 +160,4 @@ def install(cls: type[Value]) -> None:
             return cls(1.0)
         return pow_vk(self, o)
 
-    cls.__pow__ = pow_  # type: ignore[method-assign,assignment]
+    cls.__pow__ = pow_

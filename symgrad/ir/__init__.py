@@ -6,8 +6,9 @@ Owns: everything a graph is made of. May import: numpy and the standard library 
 from symgrad.ir.dtypes import BOOL, FLOAT32, FLOAT64, INT64, DType, as_dtype
 from symgrad.ir.errors import SymgradError, TraceError
 from symgrad.ir.graph import Graph
-from symgrad.ir.node import Node, Provenance
+from symgrad.ir.node import Node
 from symgrad.ir.opdef import OpDef, get_op, registry
+from symgrad.ir.provenance import Provenance
 
 __all__ = [
     "BOOL",

@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from symgrad.ir.node import Provenance
+    from symgrad.ir.provenance import Provenance
 
 
 class SymgradError(Exception):

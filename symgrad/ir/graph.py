@@ -22,8 +22,9 @@ from typing import Any
 import numpy as np
 
 from symgrad.ir.errors import ArgumentError, ShapeError, TraceError
-from symgrad.ir.node import Node, Provenance
+from symgrad.ir.node import Node
 from symgrad.ir.opdef import EvalContext, get_op, resolve_shape
+from symgrad.ir.provenance import Provenance
 
 FORMAT_VERSION = 1
 

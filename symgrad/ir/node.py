@@ -1,106 +1,28 @@
 """The one node type of every symgrad graph: frozen, interned (hash-consed).
 
-Owns: :class:`Node`, :class:`Provenance`, shapes (tuples of ints and symbolic str dims) and the
+Owns: :class:`Node`, shapes (tuples of ints and symbolic str dims) and the
 intern table. Structurally equal nodes are the same object, so equal subexpressions are shared by
 construction and node equality is identity. Provenance (the user's file:line) is carried along but
 is not part of a node's identity: the first creation site is kept.
 
-May import: the standard library, ``symgrad.ir.dtypes`` and ``symgrad.ir.errors``; the operator
-sugar on Node looks ops up in ``symgrad.ir.opdef`` at call time.
+May import: the standard library, ``symgrad.ir.dtypes`` and ``symgrad.ir.provenance``. The
+operator sugar on Node builds nodes through the op registry, which installs itself here
+(:func:`install_sugar`) when ``symgrad.ir.opdef`` is imported: the registry sits above the node.
 """
 
 from __future__ import annotations
 
-import linecache
-import os
-import sys
 import weakref
-from collections.abc import Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass
-from types import CodeType, FrameType
+from collections.abc import Callable, Iterator
 from typing import Any, ClassVar
 
 from symgrad.ir.dtypes import DType
+from symgrad.ir.provenance import Provenance
 
 Dim = int | str
 Shape = tuple[Dim, ...]
 
-_PKG_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__))) + os.sep
-
-
-@dataclass(frozen=True, slots=True)
-class Provenance:
-    """Where in the user's code a node was created; ``via`` says which rule made it (e.g.
-    ``"vjp tanh"`` for nodes of a backward pass, which carry their forward node's location)."""
-
-    file: str
-    line: int
-    function: str
-    via: str = ""
-
-    @staticmethod
-    def capture(frame: FrameType | None = None) -> Provenance | None:
-        """The innermost stack frame outside the symgrad package (None if there is none), or
-        the provenance set by :func:`provenance_override`."""
-        if _OVERRIDE:
-            return _OVERRIDE[-1]
-        f: FrameType | None = frame if frame is not None else sys._getframe(1)
-        while f is not None:
-            code = f.f_code
-            inside = _IN_PKG.get(code)
-            if inside is None:
-                if len(_IN_PKG) > _CACHE_LIMIT:
-                    _IN_PKG.clear()
-                inside = _IN_PKG[code] = code.co_filename.startswith(_PKG_DIR)
-            if not inside:
-                # one object per user line: tracing makes a node per operation, often
-                # thousands from one line
-                key = (code, f.f_lineno)
-                p = _CAPTURED.get(key)
-                if p is None:
-                    if len(_CAPTURED) > _CACHE_LIMIT:
-                        _CAPTURED.clear()
-                    p = _CAPTURED[key] = Provenance(code.co_filename, key[1], code.co_name)
-                return p
-            f = f.f_back
-        return None
-
-    @property
-    def source(self) -> str:
-        """The text of the user's line (stripped), or "" when unavailable."""
-        entry = linecache.cache.get(self.file)
-        if entry is not None and len(entry) == 4:  # a file linecache has read: its lines
-            lines = entry[2]
-            return lines[self.line - 1].strip() if 1 <= self.line <= len(lines) else ""
-        return linecache.getline(self.file, self.line).strip()
-
-    @property
-    def short(self) -> str:
-        return f"{os.path.basename(self.file)}:{self.line}"
-
-    def describe(self) -> str:
-        src = self.source
-        return f"{self.file}:{self.line}" + (f": {src}" if src else "")
-
-
-_OVERRIDE: list[Provenance | None] = []
-# Provenance.capture's memos: whether a code object is symgrad's own, and the provenance of a
-# user line (bounded: code objects made on the fly, e.g. by exec, would otherwise pile up)
-_CACHE_LIMIT = 100_000
-_IN_PKG: dict[CodeType, bool] = {}
-_CAPTURED: dict[tuple[CodeType, int], Provenance] = {}
 _SHARED_SOURCES = frozenset({"input", "const", "constant"})  # by uid, by value, by content
-
-
-@contextmanager
-def provenance_override(p: Provenance | None) -> Iterator[None]:
-    """Attribute every node created inside the block to ``p`` (used for derived nodes)."""
-    _OVERRIDE.append(p)
-    try:
-        yield
-    finally:
-        _OVERRIDE.pop()
 
 
 def _freeze_value(v: Any) -> Any:
@@ -200,10 +122,8 @@ class Node:
 
     # -- arithmetic sugar, so VJP rules read like maths ------------------------------------
     def _bin(self, name: str, other: Any, reflected: bool = False) -> Node:
-        from symgrad.ir.opdef import apply, as_node
-
-        o = as_node(other, like=self)
-        return apply(name, (o, self) if reflected else (self, o))
+        o = _SUGAR.as_node(other, self)
+        return _SUGAR.apply(name, (o, self) if reflected else (self, o), None)
 
     def __add__(self, o: Any) -> Node:
         return self._bin("add", o)
@@ -236,19 +156,40 @@ class Node:
         return self._bin("matmul", o)
 
     def __neg__(self) -> Node:
-        from symgrad.ir.opdef import apply
-
-        return apply("neg", (self,))
+        return _SUGAR.apply("neg", (self,), None)
 
     @property
     def T(self) -> Node:
-        from symgrad.ir.opdef import apply
-
         perm = tuple(reversed(range(self.ndim)))
-        return apply("transpose", (self,), {"perm": perm})
+        return _SUGAR.apply("transpose", (self,), {"perm": perm})
 
     def iter_inputs(self) -> Iterator[Node]:
         return iter(self.inputs)
+
+
+class _Sugar:
+    """How Node's operators build nodes; :func:`install_sugar` fills it in."""
+
+    def __init__(self) -> None:
+        self.apply: Callable[[str, tuple[Node, ...], dict[str, Any] | None], Node] = _unready
+        self.as_node: Callable[[Any, Node], Node] = _unready
+
+
+def _unready(*args: Any) -> Node:
+    raise RuntimeError("Node arithmetic needs the op registry: import symgrad.ir.opdef first")
+
+
+_SUGAR = _Sugar()
+
+
+def install_sugar(
+    apply: Callable[[str, tuple[Node, ...], dict[str, Any] | None], Node],
+    as_node: Callable[[Any, Node], Node],
+) -> None:
+    """Called once by the op registry: Node's ``+ - * / ** @``, ``-x`` and ``.T`` build nodes
+    with ``apply(name, inputs, attrs)``; ``as_node(value, like)`` lifts Python scalars."""
+    _SUGAR.apply = apply
+    _SUGAR.as_node = as_node
 
 
 # the setters of Node's slots: faster than object.__setattr__ by name, and make is on the path

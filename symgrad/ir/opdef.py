@@ -18,7 +18,8 @@ import numpy as np
 
 from symgrad.ir.dtypes import BOOL, FLOAT64, INT64, DType
 from symgrad.ir.errors import DTypeError, ShapeError, TraceError
-from symgrad.ir.node import Node, Provenance, Shape
+from symgrad.ir.node import Node, Shape, install_sugar
+from symgrad.ir.provenance import Provenance
 
 
 class Kind(enum.Enum):
@@ -71,6 +72,9 @@ class OpDef:
     # for scalar elementwise ops: the op on Python floats, with the IEEE results of ``eval`` on
     # float64 (eager ``Value`` arithmetic; see symgrad/ops/scalar.py)
     scalar: Callable[..., float] | None = None
+    # how people see the op in generated code, reports and drawings when its registry name is
+    # generated (ops declared with ``symgrad.elementwise``); "" means the registry name
+    label: str = ""
 
     def __repr__(self) -> str:
         return f"OpDef({self.name!r}, {self.kind.value})"
@@ -99,6 +103,12 @@ def get_op(name: str) -> OpDef:
         raise KeyError(
             f"no op named {name!r}; declared ops: {', '.join(sorted(_REGISTRY))}"
         ) from None
+
+
+def op_label(name: str) -> str:
+    """How an op is shown to people: its ``label`` when it has one, else its registry name."""
+    op = _REGISTRY.get(name)
+    return op.label if op is not None and op.label else name
 
 
 def fmt_shape(shape: Shape) -> str:
@@ -157,9 +167,7 @@ def as_node(x: Any, like: Node) -> Node:
     raise TypeError(f"expected a graph node or a Python number, got {type(x).__name__}")
 
 
-def const_value(node: Node) -> float | int | bool | None:
-    """The Python value of a scalar constant node, else None."""
-    return node.attrs["value"] if node.op == "const" else None
+install_sugar(apply, as_node)  # Node's operators build nodes with these
 
 
 # -- shape helpers shared by op declarations -----------------------------------------------

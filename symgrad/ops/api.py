@@ -19,8 +19,8 @@ from symgrad.ir.dtypes import BOOL, FLOAT64, INT64, as_dtype
 from symgrad.ir.errors import DTypeError, ShapeError, TraceError
 from symgrad.ir.node import Dim, Node, Shape
 from symgrad.ir.opdef import apply, as_node, const, fmt_shape
-from symgrad.ops._util import norm_axes, reduced_shape
 from symgrad.ops.elementwise import cast, where
+from symgrad.ops.infer import norm_axes, reduced_shape
 from symgrad.ops.movement import slice_node
 from symgrad.ops.source import check_shape, make_constant
 

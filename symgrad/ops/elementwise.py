@@ -12,12 +12,11 @@ from typing import Any
 
 import numpy as np
 
-from symgrad.ir.dtypes import BOOL, FLOAT64, DType, as_dtype
-from symgrad.ir.errors import DTypeError
+from symgrad.ir.dtypes import BOOL, DType, as_dtype
 from symgrad.ir.node import Node, Shape
 from symgrad.ir.opdef import Kind, OpDef, apply, broadcast_shapes, const, register, unify_dtypes
 from symgrad.ops import scalar as sc
-from symgrad.ops._util import ew_infer, require_bool
+from symgrad.ops.infer import ew_infer, require_bool
 
 
 def where(c: Node, a: Node, b: Node) -> Node:
@@ -367,16 +366,3 @@ def cast(x: Node, dtype: Any) -> Node:
     if dt is x.dtype:
         return x
     return apply("cast", (x,), {"dtype": dt.name})
-
-
-def float_result_dtype(*nodes: Node) -> DType:
-    """The dtype for a float-valued result of integer inputs."""
-    for n in nodes:
-        if n.dtype.is_float:
-            return n.dtype
-    return FLOAT64
-
-
-def check_float(x: Node, what: str) -> None:
-    if not x.dtype.is_float:
-        raise DTypeError(f"{what} needs a floating-point input, got {x.dtype}")

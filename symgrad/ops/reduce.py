@@ -15,8 +15,8 @@ from symgrad.ir.dtypes import BOOL, INT64, DType
 from symgrad.ir.errors import ShapeError
 from symgrad.ir.node import Node, Shape
 from symgrad.ir.opdef import Kind, OpDef, apply, fmt_shape, register
-from symgrad.ops._util import reduced_shape
 from symgrad.ops.elementwise import cast, where, zeros_like
+from symgrad.ops.infer import reduced_shape
 
 
 def _infer(inputs: tuple[Node, ...], attrs: dict[str, Any]) -> tuple[Shape, DType]:

@@ -19,8 +19,9 @@ import numpy as np
 from symgrad.ir.dtypes import INT64, DType, as_dtype
 from symgrad.ir.errors import ShapeError, TraceError
 from symgrad.ir.graph import check_memory, machine_memory
-from symgrad.ir.node import Dim, Node, Provenance, Shape
+from symgrad.ir.node import Dim, Node, Shape
 from symgrad.ir.opdef import Kind, OpDef, register
+from symgrad.ir.provenance import Provenance
 
 _uids = itertools.count()
 

@@ -6,6 +6,6 @@ folding (``fold``), canonical ordering of commutative ops (``canonical``) and th
 provenance. May import: numpy, ``symgrad.ir``, ``symgrad.ops`` and ``symgrad.autodiff``.
 """
 
-from symgrad.passes.pipeline import LEVELS, optimize
+from symgrad.passes.levels import LEVELS, optimize
 
 __all__ = ["LEVELS", "optimize"]

@@ -16,8 +16,9 @@ from typing import Any
 
 from symgrad.ir.dtypes import DType
 from symgrad.ir.graph import Graph
-from symgrad.ir.node import _OVERRIDE, Node, Shape
+from symgrad.ir.node import Node, Shape
 from symgrad.ir.opdef import Kind, registry
+from symgrad.ir.provenance import _OVERRIDE
 
 Rule = Callable[[Node], Node | None]
 MAX_ROUNDS = 16  # rules make nodes smaller, so a node settles in a few rounds

@@ -49,8 +49,9 @@ from collections.abc import Callable
 from symgrad.autodiff.vjp import vjp
 from symgrad.ir.dtypes import INT64
 from symgrad.ir.graph import Graph, toposort
-from symgrad.ir.node import Node, Provenance, provenance_override
+from symgrad.ir.node import Node
 from symgrad.ir.opdef import apply, const, get_op
+from symgrad.ir.provenance import Provenance, provenance_override
 from symgrad.ops import api
 from symgrad.ops.source import make_input
 from symgrad.passes.rewrite import Rule, rebuild

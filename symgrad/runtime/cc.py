@@ -49,7 +49,6 @@ VERSION_TIMEOUT = 30.0
 
 _lock = threading.Lock()
 _versions: dict[tuple[str, ...], str] = {}
-_flag_ok: dict[tuple[tuple[str, ...], str], bool] = {}
 _works: dict[tuple[str, ...], bool] = {}
 
 
@@ -239,18 +238,6 @@ def _try_compile(compiler: Compiler, flags: list[str]) -> bool:
         except CompileError:
             return False
     return True
-
-
-def accepts_flag(compiler: Compiler, flag: str) -> bool:
-    """Whether ``compiler`` accepts ``flag`` on top of the base flags (cached per process)."""
-    key = (tuple(compiler.argv0), flag)
-    with _lock:
-        known = _flag_ok.get(key)
-    if known is None:
-        known = _try_compile(compiler, [*BASE_FLAGS, flag])
-        with _lock:
-            _flag_ok[key] = known
-    return known
 
 
 #: A kernel with more statements than this is built with ``LARGE_FLAGS`` instead of the tuning

@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from symgrad.backends.schedule import Program
+from symgrad.codegen.program import Program
 from symgrad.ir.dtypes import DType
 from symgrad.ir.errors import ArgumentError, IndexRangeError, SymgradError
 from symgrad.ir.graph import Graph, bind_dims
@@ -26,10 +26,6 @@ from symgrad.runtime.modules import Built
 
 # the kinds of NumPy data a Python number or list may hold for each kind of argument
 _KINDS = {"f": "biuf", "i": "biu", "b": "b"}
-
-
-def _fmt(shape: Sequence[Any]) -> str:
-    return "(" + ", ".join(str(d) for d in shape) + ("," if len(shape) == 1 else "") + ")"
 
 
 class CompiledFunction:

@@ -26,8 +26,8 @@ from typing import Any
 
 import numpy as np
 
-from symgrad.backends.schedule import Program
-from symgrad.backends.templating import fingerprint
+from symgrad.codegen.program import Program
+from symgrad.codegen.templating import fingerprint
 from symgrad.ir.errors import ArgumentError
 from symgrad.ir.graph import Graph
 from symgrad.runtime import cache
@@ -144,7 +144,7 @@ def build_numpy(prog: Program, graph: Graph, build_ok: bool = True) -> Built | N
     alias = graph_alias(graph, "numpy", layout=_layout(prog))
 
     def render() -> tuple[str, Callable[[Path], dict[str, Any]]]:
-        from symgrad.backends.numpy_backend import render_numpy
+        from symgrad.codegen.numpy.printer import render_numpy
 
         src = render_numpy(prog)
 
@@ -184,7 +184,7 @@ def build_c(prog: Program, graph: Graph, build_ok: bool = True) -> Built | None:
     )
 
     def render() -> tuple[str, Callable[[Path], dict[str, Any]]]:
-        from symgrad.backends.c_backend import render_c
+        from symgrad.codegen.c.printer import render_c
 
         csrc = render_c(prog, name, parallel=cc.has_openmp(flags))
 

@@ -29,7 +29,7 @@ _loaded: dict[str, ModuleType] = {}
 
 
 def _build_c() -> ModuleType:
-    from symgrad.backends.tape import render_tape_c
+    from symgrad.codegen.tape import render_tape_c
     from symgrad.runtime import cc
 
     flags = cc.default_flags()
@@ -56,7 +56,7 @@ def _build_c() -> ModuleType:
 
 
 def _build_python() -> ModuleType:
-    from symgrad.backends.tape import render_tape_python
+    from symgrad.codegen.tape import render_tape_python
 
     src = render_tape_python()
     key = cache.make_key(kind="python-tape", source=src)

@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 
 import symgrad as sg
-from symgrad.frontend.value import TracedValue, Value
-from symgrad.frontend.value_nodes import LeafArrays, materialise
+from symgrad.frontend.value import TracedValue, Value, materialise
+from symgrad.frontend.value_nodes import LeafArrays
 from symgrad.ir.errors import ShapeError, TraceError
 
 

@@ -13,8 +13,9 @@ import pytest
 import symgrad
 from symgrad.autodiff.vjp import grad
 from symgrad.ir import BOOL, FLOAT32, FLOAT64, INT64, as_dtype
-from symgrad.ir.node import Provenance, live_node_count, provenance_override
+from symgrad.ir.node import live_node_count
 from symgrad.ir.opdef import apply, const
+from symgrad.ir.provenance import Provenance, provenance_override
 from symgrad.ops import api
 from symgrad.ops.source import make_constant, make_input
 

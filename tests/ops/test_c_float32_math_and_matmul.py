@@ -1,5 +1,5 @@
 """The C printer's own arithmetic: the vectorisable float32 ``exp``/``tanh`` helpers against
-NumPy in double precision (the accuracy documented in ``codegen_templates/c/_helpers.c.j2``,
+NumPy in double precision (the accuracy documented in ``symgrad/codegen/templates/c/_helpers.c.j2``,
 special values included), and the tiled matmul loops against NumPy on shapes that exercise
 every path (full tiles, leftover rows and columns, narrow and wide products, symbolic dims,
 batches, empty dims)."""

@@ -24,7 +24,7 @@ from symgrad.ir.errors import TraceError
 from symgrad.ir.graph import evaluate
 from symgrad.ir.node import Node
 from symgrad.ir.opdef import EvalContext, Kind, OpDef, apply, get_op, registry, resolve_shape
-from symgrad.ops._util import ew_infer
+from symgrad.ops.infer import ew_infer
 from symgrad.ops.source import ConstArray, make_input
 
 # -- cases ---------------------------------------------------------------------------------------

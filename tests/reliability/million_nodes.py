@@ -95,9 +95,9 @@ def run(
 ) -> dict[str, Any]:
     """Trace, differentiate, optimise, schedule, build and run a graph of about ``nodes``
     nodes; the figures of each stage, and the largest relative error of the results."""
-    from symgrad.api import _wrt_positions
     from symgrad.autodiff.joint import split
-    from symgrad.backends.schedule import schedule
+    from symgrad.codegen.schedule import schedule
+    from symgrad.lower.jit import wrt_positions
     from symgrad.passes import optimize
     from symgrad.runtime import modules
 
@@ -119,7 +119,7 @@ def run(
     stage("trace", f" ({len(graph)} nodes)")
     if forward_only:
         return _forward_only(graph, shape, extra, out, stage)
-    joint = split(graph, _wrt_positions(wrt, graph), n_diff=1)
+    joint = split(graph, wrt_positions(wrt, graph), n_diff=1)
     out["joint_nodes"] = len(joint.graph)
     stage("differentiate", f" ({len(joint.graph)} nodes, forward and backward)")
     mapping: dict[int, Any] = {}
@@ -172,7 +172,7 @@ def _forward_only(
     graph: Any, shape: str, extra: Any, out: dict[str, Any], stage: Callable[..., None]
 ) -> dict[str, Any]:
     """Optimise, schedule, build and run the forward pass only, checked by the interpreter."""
-    from symgrad.backends.schedule import schedule
+    from symgrad.codegen.schedule import schedule
     from symgrad.ir.graph import evaluate
     from symgrad.passes import optimize
     from symgrad.runtime import modules

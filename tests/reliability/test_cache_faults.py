@@ -376,7 +376,7 @@ def test_a_file_swapped_after_the_check_is_not_loaded(
 
     f = sg.compile(model, sg.Spec((3,)), wrt=0, backend="numpy")
     want = f(np.array([1.0, 2.0, 3.0]))
-    from symgrad import api
+    from symgrad.lower import jit as api
     from symgrad.runtime import modules
 
     api._MEMO.clear()  # as in a fresh process: nothing loaded, the entry is on disk
@@ -395,7 +395,7 @@ def test_running_out_of_memory_while_loading_keeps_the_entry(
     """A MemoryError while the generated module compiles is the machine's fault, not the
     entry's: it propagates as a MemoryError and the (good) entry is kept, not rebuilt."""
     import symgrad as sg
-    from symgrad import api
+    from symgrad.lower import jit as api
     from symgrad.runtime import load, modules
 
     def model(x: Any) -> Any:

@@ -37,7 +37,7 @@ def _need_c() -> None:
 
     if not compiler_available():
         pytest.skip("no working C compiler")
-    pytest.importorskip("symgrad.backends.c_backend")
+    pytest.importorskip("symgrad.codegen.c.printer")
 
 
 def _run(args: list[str], env: dict[str, str]) -> subprocess.Popen[str]:

@@ -19,7 +19,7 @@ import numpy as np
 import pytest
 
 import symgrad as sg
-from symgrad.ir.node import Provenance, provenance_override
+from symgrad.ir.provenance import Provenance, provenance_override
 from symgrad.runtime.compiled import CompiledFunction
 from tests.security.hostile import (
     ALL_IN_ONE,

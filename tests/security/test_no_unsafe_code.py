@@ -19,7 +19,7 @@ import pytest
 import symgrad
 
 PACKAGE = Path(symgrad.__file__).resolve().parent
-TEMPLATES = PACKAGE.parent / "codegen_templates"
+TEMPLATES = PACKAGE / "codegen" / "templates"
 
 # names whose use loads or runs code, or deserialises objects
 DANGEROUS = frozenset(

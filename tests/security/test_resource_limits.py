@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 import symgrad as sg
-from symgrad import gradcheck_cost
+from symgrad.check import cost as gradcheck_cost
 from symgrad.ir.errors import ShapeError
 from symgrad.ir.graph import Graph, evaluate, machine_memory
 from symgrad.ops.source import ConstArray, make_constant, make_input

@@ -1,4 +1,4 @@
-"""The escaping helpers and the identifier policy (``symgrad.backends.text``), on the payloads
+"""The escaping helpers and the identifier policy (``symgrad.codegen.text``), on the payloads
 and on arbitrary text (Hypothesis): whatever the text, a comment stays one comment and a string
 literal holds exactly the text."""
 
@@ -14,7 +14,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from symgrad.backends.text import block_comment, c_string, is_safe_name, line_comment, py_string
+from symgrad.codegen.text import block_comment, c_string, is_safe_name, line_comment, py_string
 from tests.security.hostile import (
     C_KEYWORDS,
     CPP_KEYWORDS,

@@ -1,0 +1,1 @@
+"""The NumPy printer: a Program as a Python module that imports only NumPy."""

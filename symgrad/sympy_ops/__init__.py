@@ -1,0 +1,1 @@
+"""Elementwise ops declared by SymPy expressions (``symgrad.elementwise``), with derived rules."""

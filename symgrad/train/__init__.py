@@ -1,0 +1,1 @@
+"""Training: ``step`` (``compile_step``, the fused forward + backward + update)."""

@@ -1,0 +1,187 @@
+"""``symgrad.compile_step``: forward + backward + optimiser update as one generated function.
+
+Owns: building the step graph (the loss, its gradients with respect to the optimiser's
+parameters, and the update as graph nodes; optimiser state and per-step scalars are extra
+inputs and outputs), and :class:`CompiledStep`, which runs it and writes the new parameter
+values into the parameters' arrays in place. It is the fastest way to train and what
+``symgrad.export(..., train_step=...)`` ships. May import: every symgrad layer.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from symgrad.autodiff.vjp import vjp
+from symgrad.frontend.trace import Spec, TracedGraph, trace
+from symgrad.frontend.value import Value
+from symgrad.frontend.value_nodes import LeafArrays
+from symgrad.ir.errors import ArgumentError, ShapeError
+from symgrad.ir.graph import Graph, gc_paused
+from symgrad.ir.opdef import const, fmt_shape
+from symgrad.lower.driver import load, lower
+from symgrad.lower.jit import wrt_positions
+from symgrad.ops.source import make_input
+from symgrad.optim import Optimizer
+from symgrad.runtime import modules
+from symgrad.runtime.compiled import CompiledFunction
+
+
+class CompiledStep:
+    """``step(*batch) -> loss``: one training step; parameters are updated in place."""
+
+    def __init__(self, fn: CompiledFunction, optimizer: Optimizer, n_params: int) -> None:
+        self.function = fn
+        self.optimizer = optimizer
+        self._n_params = n_params
+        # eager Values hold Python floats: the step updates arrays standing for them
+        self._captures = LeafArrays(fn.captures)
+        # the per-step scalars go in as NumPy scalars of the parameters' dtype (0-d buffers,
+        # cheaper to make than 0-d arrays)
+        self._scalar = optimizer.params[0].dtype.np.type
+
+    def source(self, which: str = "all") -> str:
+        """The generated step: loss, gradients and update in one function (``"forward"``)."""
+        return self.function.source(which)
+
+    def memory(self) -> dict[str, str]:
+        """The step's scratch memory plan (see :meth:`CompiledFunction.memory`)."""
+        return self.function.memory()
+
+    @property
+    def graph(self) -> Graph:
+        return self.function.graph
+
+    @property
+    def backend(self) -> str:
+        return self.function.backend
+
+    def __call__(self, *batch: Any) -> float:
+        opt = self.optimizer
+        fn = self.function
+        extra = [*opt.state(), *map(self._scalar, opt.scalars_next())]
+        if len(batch) == fn.n_args and fn.backend == "c":
+            # the generated binding validates every argument itself (see CompiledFunction) and
+            # writes the new parameter values into the parameters' arrays
+            try:
+                results = fn._fwd(*batch, *self._captures.arrays(), *extra)[0]
+            except TypeError:
+                results = self._call_converted(batch, extra)
+        else:
+            results = self._call_converted(batch, extra)
+        self._captures.store()
+        return float(results[0])
+
+    def _call_converted(self, batch: tuple[Any, ...], extra: list[Any]) -> Any:
+        """The slow path: parameters made writable contiguous arrays of their dtype (they are
+        updated in place), the batch converted and checked."""
+        for p in self.optimizer.params:
+            if isinstance(p, Value):
+                continue  # updated through self._captures
+            data = p._data
+            if not (isinstance(data, np.ndarray) and _writable(data) and data.dtype == p.dtype.np):
+                p.data = np.array(data, dtype=p.dtype.np, order="C")
+        state = self.optimizer.state()
+        if not all(_writable(a) for a in state):
+            self.optimizer.set_state([np.array(a, order="C") for a in state])
+            extra = [*self.optimizer.state(), *extra[len(state) :]]
+        fn = self.function
+        arrays = fn._converted_with(batch, extra)
+        n = len(batch)
+        arrays[n : n + len(fn.captures)] = self._captures.arrays()
+        results, _ = fn._fwd(*arrays)
+        return results
+
+    def __repr__(self) -> str:
+        return f"<CompiledStep {self.function.__name__} backend={self.backend!r}>"
+
+
+def _writable(a: Any) -> bool:
+    return isinstance(a, np.ndarray) and a.flags.writeable and a.flags.c_contiguous
+
+
+def compile_step(
+    loss_fn: Callable[..., Any],
+    *specs_or_arrays: Any,
+    optimizer: Optimizer,
+    backend: str | None = None,
+    opt: int = 1,
+) -> CompiledStep:
+    """Compile one training step of ``loss_fn`` (which closes over ``optimizer.params``)."""
+    if backend is not None:
+        modules.resolve_backend(backend)  # reject a bad name before tracing
+    with gc_paused():  # a large graph: see ir.graph.gc_paused
+        graph, step_graph, n_params = build_step_graph(loss_fn, specs_or_arrays, optimizer)
+        # the new parameters (outputs 1..n) overwrite the parameters' arrays (the inputs at
+        # `positions`), and the new optimiser state (the outputs after them) the state's arrays
+        positions = wrt_positions(list(optimizer.params), graph)
+        n_state = len(optimizer.state())
+        first_state = len(graph.inputs)
+        inplace = [(1 + k, p) for k, p in enumerate(positions)]
+        inplace += [(1 + n_params + j, first_state + j) for j in range(n_state)]
+        lowered = lower(step_graph, opt=opt, inplace=inplace)
+        fn = CompiledFunction(
+            getattr(loss_fn, "__name__", "step"),
+            graph,
+            graph.n_args,
+            graph.captures,
+            [],
+            lowered.prog,
+            load(lowered, backend),
+            lowered.optimised,
+        )
+    return CompiledStep(fn, optimizer, n_params)
+
+
+def build_step_graph(
+    loss_fn: Callable[..., Any],
+    specs_or_arrays: tuple[Any, ...],
+    optimizer: Optimizer,
+) -> tuple[TracedGraph, Graph, int]:
+    """The traced loss and the step graph (to lower with :func:`symgrad.lower.driver.lower`): inputs
+    are the loss function's arguments, its captured leaves, the optimiser state and the per-step
+    scalars (``hyper<k>``); outputs are the loss, the new parameters (in the optimiser's order) and
+    the new state. Also returns the number of parameters. ``symgrad.export`` builds its training
+    step with this too."""
+    specs = tuple(Spec.of(s) for s in specs_or_arrays)
+    graph = trace(loss_fn, *specs)
+    loss = graph.outputs[0]
+    if loss.shape != () or not loss.dtype.is_float:
+        raise ShapeError(
+            "compile_step: the loss must be a float scalar, got "
+            f"{loss.dtype}{fmt_shape(loss.shape)}"
+        )
+    positions = wrt_positions(list(optimizer.params), graph)
+    params = [graph.inputs[k] for k in positions]
+    if len(set(positions)) != len(positions):
+        raise ArgumentError("compile_step: a parameter appears twice in the optimizer")
+    cmap = vjp([loss], [const(1.0, loss.dtype)], params, all_nodes=True)
+    assert isinstance(cmap, dict)
+    grads = []
+    for p in params:
+        g = cmap.get(id(p))
+        grads.append(g if g is not None else const(0.0, p.dtype) * p)
+    state = [
+        make_input(np.shape(a), np.asarray(a).dtype, f"{name}{k}")
+        for name, arrays in _state_groups(optimizer)
+        for k, a in enumerate(arrays)
+    ]
+    scalars = [
+        make_input((), optimizer.params[0].dtype, f"hyper{k}")
+        for k in range(len(optimizer.scalars()))
+    ]
+    new_p, new_s = optimizer.update_nodes(params, grads, state, scalars)
+    names = [*graph.input_names, *(n.attrs["name"] for n in state + scalars)]
+    step_graph = Graph([*graph.inputs, *state, *scalars], [loss, *new_p, *new_s], names)
+    return graph, step_graph, len(params)
+
+
+def _state_groups(optimizer: Optimizer) -> list[tuple[str, list[np.ndarray]]]:
+    names = optimizer.state_names()
+    arrays = optimizer.state()
+    if not names:
+        return []
+    per = len(arrays) // len(names)
+    return [(nm, arrays[i * per : (i + 1) * per]) for i, nm in enumerate(names)]
