@@ -99,8 +99,9 @@ def signature(
 
 
 def shapeless(sig: tuple[Any, ...]) -> tuple[Any, ...]:
-    """The signature without its shapes (to tell a new shape from a new structure)."""
-    return tuple(e[:2] + e[3:] for e in sig)
+    """The signature without shapes and attributes (which hold shapes too: a reshape's target,
+    a broadcast): the ops and how they connect, to tell a new shape from a new structure."""
+    return tuple(e[:1] + e[3:] for e in sig)
 
 
 #: A boundary argument: a position in the forward order, None (the cotangent given to

@@ -91,9 +91,13 @@ def eager_stats() -> EagerStats:
 
 
 def clear() -> None:
-    """Forget the prepared plans and the in-process module table (the disk cache stays)."""
+    """Forget the prepared plans and the in-process module table, and reset the counters of
+    :func:`eager_stats` (the disk cache stays)."""
     PLANS.clear()
+    PLANS.hits = PLANS.built = 0
     _MEMO.clear()
+    _Counts.compiles = _Counts.loads = _Counts.prepared = 0
+    _Counts.compile_seconds = 0.0
 
 
 def c_node_limit() -> int:
