@@ -326,6 +326,14 @@ def softmax(x: Node, axis: int = -1) -> Node:
 
 def cross_entropy(logits: Node, targets: Node) -> Node:
     """Mean negative log-likelihood of integer ``targets`` (n,) under ``logits`` (n, C)."""
+    check_cross_entropy(logits, targets)
+    logp = log_softmax(logits, axis=1)
+    picked = apply("gather", (logp, arange(logits.shape[0]), index_node(targets, logits)))
+    return -mean(picked)
+
+
+def check_cross_entropy(logits: Node, targets: Node) -> None:
+    """The shapes ``cross_entropy`` needs: logits (n, C) and targets (n,)."""
     if logits.ndim != 2:
         raise ShapeError(
             f"cross_entropy: logits must be (n, classes), got {fmt_shape(logits.shape)}"
@@ -335,9 +343,6 @@ def cross_entropy(logits: Node, targets: Node) -> Node:
             f"cross_entropy: targets must be ({logits.shape[0]},) to match logits "
             f"{fmt_shape(logits.shape)}, got {fmt_shape(targets.shape)}"
         )
-    logp = log_softmax(logits, axis=1)
-    picked = apply("gather", (logp, arange(logits.shape[0]), index_node(targets, logits)))
-    return -mean(picked)
 
 
 def maximum(a: Node, b: Any) -> Node:
