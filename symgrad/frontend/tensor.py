@@ -8,14 +8,15 @@ it). May import: numpy, ``symgrad.ir``, ``symgrad.ops``, ``symgrad.autodiff``.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Iterator
 from typing import Any
 
 import numpy as np
 
-from symgrad.ir.dtypes import FLOAT32, FLOAT64, DType, as_dtype
+from symgrad.ir.dtypes import FLOAT32, FLOAT64, INT64, DType, as_dtype
 from symgrad.ir.errors import ConcretizationError, ShapeError, TraceError, UnsupportedError
-from symgrad.ir.graph import evaluate
+from symgrad.ir.graph import check_memory, machine_memory, toposort, type_str
 from symgrad.ir.node import Node, Shape
 from symgrad.ir.opdef import EvalContext, apply, as_node, get_op
 from symgrad.ir.provenance import Provenance
@@ -81,7 +82,7 @@ class Tensor:
         t.grad = 0.0 if cls._always_retain else None
         t.requires_grad = rg
         t._parents = parents
-        t._pin = tuple((p.node, p._data) for p in parents)
+        t._pin = tuple([(p.node, p._data) for p in parents])
         t._retain = False
         t.label = ""
         return t
@@ -326,6 +327,10 @@ class Tensor:
         return self.transpose()
 
     def __getitem__(self, key: Any) -> Tensor:
+        if self.node.shape:  # x[idx] with one integer array (an embedding lookup): one gather
+            idx = _eager_index(key) if self._data is not None else key
+            if isinstance(idx, Tensor) and idx.dtype is INT64:
+                return _run(_gather, self, idx, _result=_result_class_index(self))
         tensors: list[Tensor] = []
         items = key if isinstance(key, tuple) else (key,)
         if self._data is not None:  # eager: index arrays are data (see _eager_operand)
@@ -540,6 +545,10 @@ def _traced(name: str, a: Any, b: Any, t0: Tensor, t1: Tensor | None) -> Tensor:
 _WRAP = Tensor._wrap.__func__  # type: ignore[attr-defined]
 
 
+def _gather(x: Node, idx: Node) -> Node:
+    return apply("gather", (x, idx))  # (what api.index builds for x[idx])
+
+
 def _result_class_index(x: Tensor) -> type[Tensor]:
     # elements of any 1-D tensor are Values, so micrograd-style scalar code can consume them
     return _TRACED_VALUE if x.ndim == 1 else type(x)
@@ -547,24 +556,36 @@ def _result_class_index(x: Tensor) -> type[Tensor]:
 
 def _run(build: Callable[..., Node], *args: Tensor, _result: type[Tensor] | None = None) -> Tensor:
     """Build the node for ``build(*nodes)`` and, when every input has data, evaluate it."""
+    # (explicit loops, no generators: this runs for every eager op of every training step)
     tensors = [a if isinstance(a, Tensor) else Tensor(a) for a in args]
+    eager = True
+    env: dict[Node, Any] = {}
+    for t in tensors:
+        d = t._data
+        if d is None:
+            eager = False
+            break
+        env[t.node] = d
     try:
-        node = build(*(t.node for t in tensors))
-        data = None
-        if all(t._data is not None for t in tensors):
-            data = _eager(node, {t.node: t._data for t in tensors})
+        node = build(*[t.node for t in tensors])
+        data = _eager(node, env) if eager else None
     except TraceError as e:
         # errors raised outside ``apply`` (argument checks, eager evaluation) get the user's line
         if e.provenance is None:
             raise type(e)(e.bare_message, Provenance.capture()) from None
         raise
-    if _result is not None and node.shape == ():
-        cls = _result
-    elif node.shape == () and all(isinstance(t, _VALUE) for t in tensors):
-        cls = _TRACED_VALUE
-    else:
-        cls = Tensor
-    rg = node.dtype.is_float and any(t.requires_grad for t in tensors)
+    cls: type[Tensor] = Tensor
+    if node.shape == ():
+        if _result is not None:
+            cls = _result
+        elif all(isinstance(t, _VALUE) for t in tensors):
+            cls = _TRACED_VALUE
+    rg = False
+    if node.dtype.is_float:
+        for t in tensors:
+            if t.requires_grad:
+                rg = True
+                break
     return cls._wrap(node, data, tuple(tensors), rg)
 
 
@@ -573,16 +594,27 @@ def _eager(node: Node, env: dict[Node, Any]) -> np.ndarray:
     got = env.get(node)
     if got is not None:
         return got
-    ins = node.inputs
-    if all(i in env or i.op == "const" for i in ins):
-        args = [env[i] if i in env else np.asarray(i.attrs["value"], i.dtype.np) for i in ins]
-        shape = tuple(int(d) for d in node.shape)
+    for i in node.inputs:
+        if i not in env and i.op != "const":
+            break
+    else:
         with np.errstate(all="ignore"):
-            val = np.asarray(
-                get_op(node.op).eval(EvalContext(node.attrs, shape, node.dtype.np, {}), *args)
-            )
-        return val if val.dtype == node.dtype.np else val.astype(node.dtype.np)
+            return _value(node, env)
+    # a composite (cross_entropy, softmax, ...): its nodes in order, like the interpreter
+    vals = dict(env)
     with np.errstate(all="ignore"):
-        res = evaluate([node], env, dims={})
-    assert isinstance(res, list)
-    return res[0]
+        for n in toposort([node], stop=vals):
+            if n not in vals:
+                vals[n] = _value(n, vals)
+    return vals[node]
+
+
+def _value(node: Node, vals: dict[Node, Any]) -> np.ndarray:
+    """``node``'s value from the values of its inputs (scalar constants may be missing)."""
+    args = [vals[i] if i in vals else np.asarray(i.attrs["value"], i.dtype.np) for i in node.inputs]
+    shape = tuple(int(d) for d in node.shape)
+    npdt = node.dtype.np
+    if math.prod(shape) * npdt.itemsize > machine_memory():  # before allocating it
+        check_memory(shape, npdt.itemsize, f"{node.op} ({type_str(node)})", node.provenance)
+    val = np.asarray(get_op(node.op).eval(EvalContext(node.attrs, shape, npdt, {}), *args))
+    return val if val.dtype == npdt else val.astype(npdt)
