@@ -22,6 +22,7 @@ import numpy as np
 from symgrad.autodiff.vjp import vjp
 from symgrad.frontend import tensor as _tensor
 from symgrad.frontend.backward_plan import PLANS, Executor, Plan, Source, signature
+from symgrad.ir.dtypes import DType
 from symgrad.ir.errors import ConcretizationError, ShapeError
 from symgrad.ir.graph import evaluate, toposort
 from symgrad.ir.node import Node
@@ -63,6 +64,9 @@ def set_executor(executor: Executor | None) -> None:
     PLANS.clear()
 
 
+_ONES: dict[DType, Node] = {}  # the seed of a scalar output, per dtype (kept alive: it is reused)
+
+
 def seed_for(out: Tensor, gradient: Any) -> tuple[Node, np.ndarray | None]:
     """The output cotangent: the constant 1 for a scalar, else an input bound to ``gradient``."""
     if gradient is None:
@@ -71,7 +75,10 @@ def seed_for(out: Tensor, gradient: Any) -> tuple[Node, np.ndarray | None]:
                 f"backward() without a gradient needs a scalar output, got shape "
                 f"{fmt_shape(out.node.shape)}; pass gradient= an array of that shape"
             )
-        return const(1.0, out.dtype), None
+        one = _ONES.get(out.dtype)
+        if one is None:
+            one = _ONES[out.dtype] = const(1.0, out.dtype)
+        return one, None
     g = np.asarray(gradient, dtype=out.dtype.np)
     if g.shape != out.node.shape:
         raise ShapeError(f"gradient: expected shape {fmt_shape(out.node.shape)}, got {g.shape}")
@@ -97,15 +104,20 @@ def run(targets: list[Node], env: dict[Node, Any]) -> list[Any]:
 
 
 def gradients(
-    out: Node, seed: Node, seed_value: Any, wrt: list[Node], env: dict[Node, Any]
+    out: Node,
+    seed: Node,
+    seed_value: Any,
+    wrt: list[Node],
+    wrt_set: set[Node],
+    env: dict[Node, Any],
 ) -> dict[Node, Any]:
-    """The gradient arrays of the nodes ``wrt`` that ``out`` depends on, by node."""
+    """The gradient arrays of the nodes ``wrt`` (also given as a set) that ``out`` depends on,
+    by node."""
     ex = _executor
     if ex is None:
         reached, targets = _differentiate(out, seed, wrt)
         return dict(zip(reached, run(targets, env) if targets else [], strict=True))
-    order = toposort([out])
-    sig = signature(order, env, set(wrt))
+    order, sig = signature(out, env, wrt_set)
     policy = ex.policy()
     key = (policy, seed_value is not None, sig)
     plan = PLANS.get(key)
@@ -170,6 +182,36 @@ def versions(tensors: list[Tensor]) -> dict[int, list[Node]]:
     return out
 
 
+def recorded(out: Tensor) -> tuple[list[Tensor], dict[int, list[Node]], dict[Node, Any]]:
+    """The tensor objects behind ``out`` (``out`` first), the graph nodes each was used as (by
+    object id; one per data version, see :func:`versions`) and the eager value of every node
+    among them: :func:`collect`, :func:`versions` and the values in one walk."""
+    tensors = [out]
+    seen = {id(out)}
+    used: dict[int, list[Node]] = {id(out): [out.node]}
+    env: dict[Node, Any] = {}
+    stack = [out]
+    while stack:
+        t = stack.pop()
+        d = t._data
+        if d is not None:
+            env[t.node] = d
+        for p, (node, data) in zip(t._parents, t._pin, strict=True):
+            if data is not None:
+                env[node] = data
+            key = id(p)
+            nodes = used.get(key)
+            if nodes is None:
+                used[key] = [node]
+            elif node not in nodes:
+                nodes.append(node)
+            if key not in seen:
+                seen.add(key)
+                tensors.append(p)
+                stack.append(p)
+    return tensors, used, env
+
+
 def run_backward(out: Tensor, gradient: Any = None) -> None:
     if out._data is None:
         raise ConcretizationError(
@@ -181,24 +223,21 @@ def run_backward(out: Tensor, gradient: Any = None) -> None:
         raise ShapeError(
             "backward(): the output does not depend on any tensor that requires gradients"
         )
-    tensors = collect(out)
-    used = versions(tensors)
-    used[id(out)] = [out.node]
+    tensors, used, env = recorded(out)
     receivers = [
-        t for t in tensors if t.requires_grad and (t.is_leaf or t._retain or t._always_retain)
+        t for t in tensors if t.requires_grad and (not t._parents or t._retain or t._always_retain)
     ]
-    wrt = list({id(n): n for t in receivers for n in used.get(id(t), ())}.values())
+    wrt: list[Node] = []
+    chosen: set[Node] = set()
+    for t in receivers:
+        for n in used.get(id(t), ()):
+            if n not in chosen:
+                chosen.add(n)
+                wrt.append(n)
     seed, seed_value = seed_for(out, gradient)
-    env: dict[Node, Any] = {}
-    for t in tensors:
-        if t._data is not None:
-            env[t.node] = t._data
-        for node, data in t._pin:
-            if data is not None:
-                env[node] = data
     if seed_value is not None:
         env[seed] = seed_value
-    by_node = gradients(out.node, seed, seed_value, wrt, env) if wrt else {}
+    by_node = gradients(out.node, seed, seed_value, wrt, chosen, env) if wrt else {}
     for t in receivers:
         g: Any = None
         for n in used.get(id(t), ()):

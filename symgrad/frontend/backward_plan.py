@@ -76,15 +76,37 @@ def _attrs_key(op: str, attrs: dict[str, Any]) -> tuple[Any, ...]:
 
 
 def signature(
-    order: Sequence[Node], env: Mapping[Node, Any], wrt: Container[Node]
-) -> tuple[Any, ...]:
-    """The structural key of the forward graph ``order`` (topological, from its output):
-    ``env`` holds the nodes with eager values, ``wrt`` the nodes that receive gradients."""
+    out: Node, env: Mapping[Node, Any], wrt: Container[Node]
+) -> tuple[list[Node], tuple[Any, ...]]:
+    """The forward graph behind ``out`` in topological order (:func:`symgrad.ir.graph.toposort`'s
+    order: depth first, inputs in order) and its structural key. ``env`` holds the nodes with
+    eager values, ``wrt`` the nodes that receive gradients. (One walk: this runs for every
+    ``backward()``.)"""
+    order: list[Node] = []
     pos: dict[Node, int] = {}
-    out: list[Any] = []
-    emit = out.append
-    for k, n in enumerate(order):
-        pos[n] = k
+    sig: list[Any] = []
+    emit = sig.append
+    stack: list[tuple[Node, int]] = [(out, 0)]
+    push, pop = stack.append, stack.pop
+    while stack:
+        n, i = stack[-1]
+        ins = n.inputs
+        if i < len(ins):
+            stack[-1] = (n, i + 1)
+            child = ins[i]
+            if child not in pos and child.inputs:
+                push((child, 0))
+                continue
+            if child not in pos:  # a leaf: listed when first met, as toposort does
+                n = child
+            else:
+                continue
+        else:
+            pop()
+        if n in pos:
+            continue
+        pos[n] = len(order)
+        order.append(n)
         attrs = n.attrs
         a = _attrs_key(n.op, attrs) if attrs else ()
         flags = (2 if n in wrt else 0) + (1 if n in env else 0)
@@ -95,7 +117,7 @@ def signature(
             emit((n.op, a, n.shape, n.dtype.name, flags, pos[ins[0]]))
         else:
             emit((n.op, a, n.shape, n.dtype.name, flags, tuple([pos[i] for i in ins])))
-    return tuple(out)
+    return order, tuple(sig)
 
 
 def shapeless(sig: tuple[Any, ...]) -> tuple[Any, ...]:
