@@ -7,8 +7,8 @@ and its backend policy: C (when a compiler works) for graphs up to ``SYMGRAD_EAG
 nodes (default 5000), the NumPy backend above that (a C compile of a graph that size takes
 longer than the NumPy module's run); the bounded in-process table of modules; the compile log
 (logger ``symgrad.runtime``) and :func:`eager_stats`. The region is lowered by
-:func:`symgrad.lower.driver.lower` at level 0 (an eager graph runs once per step: optimising it
-would cost more than it saves).
+:func:`symgrad.lower.driver.lower` at level 1 (compiled once, run every step), or at level 0
+above the node limit (there the passes would cost more than they save).
 
 A region's inputs are the nodes with eager values and the array constants it reads, and
 ``Graph.content_hash`` identifies inputs by position, dtype and shape: the module, its cache
@@ -30,9 +30,12 @@ from typing import Any
 import numpy as np
 
 from symgrad.frontend.backward_plan import PLANS, Runner
-from symgrad.ir.graph import Graph
+from symgrad.ir.graph import Graph, toposort
 from symgrad.ir.node import Node
+from symgrad.ir.provenance import provenance_override
 from symgrad.lower.driver import lower
+from symgrad.ops.source import make_input
+from symgrad.passes.rewrite import rebuild
 from symgrad.runtime import modules
 
 #: How many modules the in-process table keeps (the least recently used goes first; a module
@@ -138,7 +141,9 @@ def _module(graph: Graph, backend: str, reason: str) -> Callable[..., Any]:
         return forward
     t0 = time.perf_counter()
     explicit = bool(os.environ.get("SYMGRAD_BACKEND"))
-    prog = lower(graph, opt=0).prog
+    # (compiled once per structure, so optimising pays: CSE and exact simplification; very large
+    # graphs, which run on NumPy, are lowered as they are: the passes would take longer)
+    prog = lower(graph, opt=1 if len(graph) <= c_node_limit() else 0).prog
     if backend == "c" and not explicit:  # a failing compiler: NumPy, with a warning
         built = modules.build_c_or_numpy(prog, graph)
     else:
@@ -166,11 +171,26 @@ def _module(graph: Graph, backend: str, reason: str) -> Callable[..., Any]:
     return forward
 
 
+def region_graph(boundary: Sequence[Node], outputs: Sequence[Node]) -> Graph:
+    """The region between ``boundary`` and ``outputs`` as a graph of its own: every boundary
+    node is an ``input`` (``v0``, ``v1``, ...; its provenance kept), the region's nodes are
+    rebuilt over them. (The passes may look through a node to its inputs: boundary nodes are
+    forward values whose inputs lie outside the region.)"""
+    names = [f"v{k}" for k in range(len(boundary))]
+    sub: dict[Node, Node] = {}
+    for b, name in zip(boundary, names, strict=True):
+        with provenance_override(b.provenance):
+            sub[b] = make_input(b.shape, b.dtype, name=name)
+    for n in toposort(outputs, stop=sub):
+        if n not in sub and n.inputs:
+            sub[n] = rebuild(n, [sub.get(i, i) for i in n.inputs])
+    return Graph([sub[b] for b in boundary], [sub.get(o, o) for o in outputs], names)
+
+
 def prepare(boundary: Sequence[Node], outputs: Sequence[Node], reason: str = "") -> Runner:
     """A function computing ``outputs`` from the arrays of ``boundary`` with generated code."""
     _Counts.prepared += 1
-    names = [f"v{k}" for k in range(len(boundary))]
-    graph = Graph(boundary, outputs, names)
+    graph = region_graph(boundary, outputs)
     backend = choose_backend(len(graph))
     forward = _module(graph, backend, reason or "eager backward")
     if backend != "c":
