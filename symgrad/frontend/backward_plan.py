@@ -17,6 +17,7 @@ and the backward region starts at the nodes with eager values. May import: numpy
 
 from __future__ import annotations
 
+import warnings
 from collections import OrderedDict
 from collections.abc import Callable, Container, Hashable, Mapping, Sequence
 from dataclasses import dataclass
@@ -126,6 +127,11 @@ def shapeless(sig: tuple[Any, ...]) -> tuple[Any, ...]:
     return tuple(e[:1] + e[3:] for e in sig)
 
 
+def constless(sig: tuple[Any, ...]) -> tuple[Any, ...]:
+    """The signature without the values of scalar constants."""
+    return tuple(e[:1] + e[2:] if e[0] == "const" else e for e in sig)
+
+
 #: A boundary argument: a position in the forward order, None (the cotangent given to
 #: ``backward(gradient)``), or an array (a constant made by a VJP rule).
 Source = int | np.ndarray | None
@@ -154,13 +160,19 @@ class Plan:
         return args
 
 
+#: After this many plans for one structure (differing in shapes or scalar constants), a
+#: warning says that per-step numbers should be arrays.
+VARIANTS_WARNING = 8
+
+
 class Plans:
     """The table of plans (a bounded LRU), with hit and build counters."""
 
     def __init__(self, limit: int = MAX_PLANS) -> None:
         self.limit = limit
         self._table: OrderedDict[Hashable, Plan] = OrderedDict()
-        self._shapes_seen: OrderedDict[Hashable, None] = OrderedDict()
+        # (kind, policy, erased signature) -> how many plans were made for it
+        self._seen: OrderedDict[Hashable, int] = OrderedDict()
         self.hits = 0
         self.built = 0
 
@@ -176,24 +188,38 @@ class Plans:
 
     def reason(self, policy: Hashable, sig: tuple[Any, ...]) -> str:
         """Why a signature that has no plan needs one: the first eager backward pass of the
-        process, a structure seen before with other shapes, or a new structure."""
-        if not self._shapes_seen:
+        process, new values of scalar constants, new shapes, or a new structure."""
+        if not self._seen:
             return "first eager backward pass"
-        if (policy, shapeless(sig)) in self._shapes_seen:
+        if ("const", policy, constless(sig)) in self._seen:
+            return "new scalar constants"
+        if ("shape", policy, shapeless(sig)) in self._seen:
             return "new shapes"
         return "new structure"
 
     def put(self, key: Hashable, policy: Hashable, sig: tuple[Any, ...], plan: Plan) -> None:
         self.built += 1
         self._table[key] = plan
-        self._shapes_seen[policy, shapeless(sig)] = None
-        for table in (self._table, self._shapes_seen):
+        self._seen[("const", policy, constless(sig))] = 0
+        variant = ("shape", policy, shapeless(sig))
+        n = self._seen.pop(variant, 0) + 1
+        self._seen[variant] = n
+        for table in (self._table, self._seen):
             while len(table) > self.limit:
                 table.popitem(last=False)
+        if n == VARIANTS_WARNING:
+            warnings.warn(
+                f"eager backward(): one graph structure has been compiled {n} times, for "
+                "different shapes or scalar constants. A Python number that changes every step "
+                "(a learning rate, a temperature) is a constant of the generated code: pass it "
+                "as a 0-d array (np.asarray(x, dtype)) or a Tensor to make it an input",
+                RuntimeWarning,
+                stacklevel=5,
+            )
 
     def clear(self) -> None:
         self._table.clear()
-        self._shapes_seen.clear()
+        self._seen.clear()
 
 
 PLANS = Plans()

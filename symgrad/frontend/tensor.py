@@ -604,7 +604,7 @@ def _eager(node: Node, env: dict[Node, Any]) -> np.ndarray:
     vals = dict(env)
     with np.errstate(all="ignore"):
         for n in toposort([node], stop=vals):
-            if n not in vals:
+            if n not in vals and n.op != "const":
                 vals[n] = _value(n, vals)
     return vals[node]
 
@@ -612,7 +612,7 @@ def _eager(node: Node, env: dict[Node, Any]) -> np.ndarray:
 def _value(node: Node, vals: dict[Node, Any]) -> np.ndarray:
     """``node``'s value from the values of its inputs (scalar constants may be missing)."""
     args = [vals[i] if i in vals else np.asarray(i.attrs["value"], i.dtype.np) for i in node.inputs]
-    shape = tuple(int(d) for d in node.shape)
+    shape: Any = node.shape  # (static: eager values exist only for static shapes)
     npdt = node.dtype.np
     if math.prod(shape) * npdt.itemsize > machine_memory():  # before allocating it
         check_memory(shape, npdt.itemsize, f"{node.op} ({type_str(node)})", node.provenance)

@@ -303,9 +303,29 @@ def test_the_in_process_tables_stay_bounded(monkeypatch: pytest.MonkeyPatch) -> 
     monkeypatch.setattr(PLANS, "limit", 3)
     monkeypatch.setattr(eager, "MAX_MODULES", 3)
     x = sg.Tensor(np.array([1.0, 2.0]), requires_grad=True)
-    for k in range(8):  # eight structures (the literal differs)
-        x.grad = None
-        (x * float(k + 1)).tanh().sum().backward()
-        np.testing.assert_allclose(x.grad, (k + 1) * (1 - np.tanh((k + 1) * x.data) ** 2))
+    for k in range(6):  # six structures (the shape differs)
+        x = sg.Tensor(np.arange(k + 1.0), requires_grad=True)
+        (x * 2.0).tanh().sum().backward()
+        np.testing.assert_allclose(x.grad, 2.0 * (1 - np.tanh(2.0 * x.data) ** 2))
     stats = sg.eager_stats()
-    assert stats.backward_plans == 8 and stats.plans_cached == 3 and stats.modules_cached == 3
+    assert stats.backward_plans == 6 and stats.plans_cached == 3 and stats.modules_cached == 3
+
+
+def test_a_number_that_changes_every_step_is_flagged(caplog: pytest.LogCaptureFixture) -> None:
+    """A Python number in the model is a constant of the code: one that changes every step
+    compiles every step, and after a few variants a warning says to pass an array instead."""
+    x = sg.Tensor(np.array([0.5, -1.0]), requires_grad=True)
+    with caplog.at_level(logging.INFO, logger="symgrad.runtime"):
+        (x * 0.5).tanh().sum().backward()
+        (x * 0.25).tanh().sum().backward()
+    assert "(new scalar constants)" in caplog.records[-1].getMessage()
+    with pytest.warns(RuntimeWarning, match="pass it as a 0-d array"):
+        for k in range(6):
+            (x * (1.5 + k)).tanh().sum().backward()
+    assert sg.eager_stats().backward_plans == 8
+    for k in range(1, 9):  # the same number as a 0-d array: an input, one more plan in all
+        t = np.asarray(1.0 / k)
+        x.grad = None
+        (x * t).tanh().sum().backward()
+        np.testing.assert_allclose(x.grad, t * (1 - np.tanh(t * x.data) ** 2))
+    assert sg.eager_stats().backward_plans == 9
