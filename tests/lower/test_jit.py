@@ -115,7 +115,7 @@ def test_source_of_each_pass_and_the_joint_graph() -> None:
     fwd, bwd = f.source("forward"), f.source("backward")
     assert fwd.startswith("def forward(x, w):") and "np.tanh(t0)" in fwd
     assert bwd.startswith("def backward(g_out, saved, x, w):") and "(vjp tanh)" in bwd
-    assert "def backward" not in fwd and "test_api.py" in bwd
+    assert "def backward" not in fwd and "test_jit.py" in bwd
     assert "g_out: f64[]" in str(f.graph)
     with pytest.raises(ValueError, match="forward"):
         f.source("sideways")
