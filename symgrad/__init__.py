@@ -4,7 +4,7 @@ local rules, and run (later: emit and compile) the forward and backward passes.
 Owns: the public API, by re-export only. May import: every symgrad layer.
 """
 
-from collections.abc import Callable
+from collections.abc import Callable, Hashable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from symgrad import nn
@@ -80,13 +80,23 @@ def compile(  # the public name shadows the builtin on purpose
     )
 
 
-def _eager_executor(boundary: list[Node], outputs: list[Node], arrays: list[Any]) -> list[Any]:
-    from symgrad.lower.eager import execute
+class _EagerExecutor:
+    """Eager ``backward()`` runs generated code (``symgrad.lower.eager``, imported on first use)."""
 
-    return execute(boundary, outputs, arrays)
+    def prepare(
+        self, boundary: Sequence[Node], outputs: Sequence[Node], reason: str
+    ) -> Callable[[list[Any]], list[Any]]:
+        from symgrad.lower.eager import prepare
+
+        return prepare(boundary, outputs, reason)
+
+    def policy(self) -> Hashable:
+        from symgrad.lower.eager import policy
+
+        return policy()
 
 
-_set_executor(_eager_executor)
+_set_executor(_EagerExecutor())
 
 
 def _tape_runner(root: Value) -> bool:
@@ -120,6 +130,10 @@ def __getattr__(name: str) -> object:
         import symgrad.optim as optim
 
         return optim
+    if name == "eager_stats":
+        from symgrad.lower.eager import eager_stats
+
+        return eager_stats
     if name == "gradcheck":
         from symgrad.check.gradcheck import gradcheck
 
@@ -135,6 +149,7 @@ if TYPE_CHECKING:
     from symgrad import optim
     from symgrad._version import __version__
     from symgrad.check.gradcheck import gradcheck
+    from symgrad.lower.eager import eager_stats
     from symgrad.runtime.compiled import CompiledFunction
     from symgrad.standalone.export import export
     from symgrad.sympy_ops.derive import elementwise
@@ -169,6 +184,7 @@ __all__ = [
     "compile_step",
     "concatenate",
     "cross_entropy",
+    "eager_stats",
     "elementwise",
     "exp",
     "export",

@@ -3,19 +3,25 @@
 Owns: collecting the Python objects of a recorded graph, choosing who receives gradients
 (requires_grad leaves; every ``Value``; tensors that called ``retain_grad()``), and accumulating
 into ``.grad``. The backward graph is built by ``symgrad.autodiff.vjp`` (graph nodes, no numeric
-closures) and run by the reference interpreter. May import: numpy, ``symgrad.ir``,
+closures) and run by the installed executor (generated code, ``symgrad.lower.eager``) or, without
+one, by the reference interpreter. With an executor, the prepared backward code is kept per
+structure of the recorded graph (``backward_plan``): a later ``backward()`` on a graph of the same
+structure — the next minibatch of a training loop — neither differentiates nor lowers anything.
+The region's inputs are the nodes that have eager values and the array constants it reads, so
+the code never depends on the values of the data. May import: numpy, ``symgrad.ir``,
 ``symgrad.ops``, ``symgrad.autodiff`` and ``symgrad.frontend.tensor``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from symgrad.autodiff.vjp import vjp
 from symgrad.frontend import tensor as _tensor
+from symgrad.frontend.backward_plan import PLANS, Executor, Plan, Source, signature
 from symgrad.ir.errors import ConcretizationError, ShapeError
 from symgrad.ir.graph import evaluate, toposort
 from symgrad.ir.node import Node
@@ -46,16 +52,15 @@ def collect(root: Tensor) -> list[Tensor]:
     return order
 
 
-# Runs a graph region: (boundary nodes, output nodes, boundary arrays) -> output arrays.
-# symgrad installs one that generates and caches code; without it the interpreter runs.
-Executor = Callable[[list[Node], list[Node], list[Any]], list[Any]]
 _executor: Executor | None = None
 
 
-def set_executor(fn: Executor | None) -> None:
-    """Choose how backward graphs run (``None``: the reference interpreter)."""
+def set_executor(executor: Executor | None) -> None:
+    """Choose how backward graphs run (``None``: the reference interpreter). Plans prepared
+    by the previous executor are dropped."""
     global _executor
-    _executor = fn
+    _executor = executor
+    PLANS.clear()
 
 
 def seed_for(out: Tensor, gradient: Any) -> tuple[Node, np.ndarray | None]:
@@ -73,14 +78,85 @@ def seed_for(out: Tensor, gradient: Any) -> tuple[Node, np.ndarray | None]:
     return make_input(g.shape, out.dtype, name="gradient"), g
 
 
+def boundary_of(region: Sequence[Node], env: dict[Node, Any]) -> list[Node]:
+    """The inputs of a backward region: its nodes with eager values and its array constants
+    (a constant's values are data like any other: code that took them in would be keyed by
+    them)."""
+    return [n for n in region if n in env or n.op == "constant"]
+
+
 def run(targets: list[Node], env: dict[Node, Any]) -> list[Any]:
     """Values of ``targets`` given the values in ``env`` (generated code when installed)."""
-    boundary = [n for n in toposort(targets, stop=env) if n in env]
+    boundary = boundary_of(toposort(targets, stop=env), env)
+    arrays = [env[n] if n in env else n.attrs["value"].array for n in boundary]
     if _executor is not None:
-        return _executor(boundary, targets, [env[n] for n in boundary])
-    values = evaluate(targets, {n: env[n] for n in boundary})
+        return _executor.prepare(boundary, targets, "unplanned region")(arrays)
+    values = evaluate(targets, dict(zip(boundary, arrays, strict=True)))
     assert isinstance(values, list)
     return values
+
+
+def gradients(
+    out: Node, seed: Node, seed_value: Any, wrt: list[Node], env: dict[Node, Any]
+) -> dict[Node, Any]:
+    """The gradient arrays of the nodes ``wrt`` that ``out`` depends on, by node."""
+    ex = _executor
+    if ex is None:
+        reached, targets = _differentiate(out, seed, wrt)
+        return dict(zip(reached, run(targets, env) if targets else [], strict=True))
+    order = toposort([out])
+    sig = signature(order, env, set(wrt))
+    policy = ex.policy()
+    key = (policy, seed_value is not None, sig)
+    plan = PLANS.get(key)
+    if plan is None:
+        plan = _plan(ex, out, seed, wrt, env, order, PLANS.reason(policy, sig))
+        if plan is None:  # (a region this module cannot map onto the forward graph)
+            reached, targets = _differentiate(out, seed, wrt)
+            return dict(zip(reached, run(targets, env) if targets else [], strict=True))
+        PLANS.put(key, policy, sig, plan)
+    results = plan.runner(plan.arguments(order, env, seed_value))
+    return {order[p]: v for p, v in zip(plan.targets, results, strict=True)}
+
+
+def _differentiate(out: Node, seed: Node, wrt: list[Node]) -> tuple[list[Node], list[Node]]:
+    """The nodes of ``wrt`` that ``out`` depends on, and their cotangent nodes."""
+    cots = vjp([out], [seed], wrt, all_nodes=True)
+    assert isinstance(cots, dict)
+    reached = [n for n in wrt if id(n) in cots]
+    return reached, [cots[id(n)] for n in reached]
+
+
+def _plan(
+    ex: Executor,
+    out: Node,
+    seed: Node,
+    wrt: list[Node],
+    env: dict[Node, Any],
+    order: list[Node],
+    reason: str,
+) -> Plan | None:
+    reached, targets = _differentiate(out, seed, wrt)
+    pos = {n: k for k, n in enumerate(order)}
+    if not targets:
+        return Plan(_nothing, (), ())
+    boundary = boundary_of(toposort(targets, stop=env), env)
+    sources: list[Source] = []
+    for n in boundary:
+        if n is seed:
+            sources.append(None)
+        elif n in pos:
+            sources.append(pos[n])
+        elif n.op == "constant":  # made by a VJP rule from the structure: a literal
+            sources.append(n.attrs["value"].array)
+        else:
+            return None
+    runner = ex.prepare(boundary, targets, reason)
+    return Plan(runner, tuple(sources), tuple(pos[n] for n in reached))
+
+
+def _nothing(arrays: list[Any]) -> list[Any]:
+    return []
 
 
 def versions(tensors: list[Tensor]) -> dict[int, list[Node]]:
@@ -113,9 +189,6 @@ def run_backward(out: Tensor, gradient: Any = None) -> None:
     ]
     wrt = list({id(n): n for t in receivers for n in used.get(id(t), ())}.values())
     seed, seed_value = seed_for(out, gradient)
-    cots = vjp([out.node], [seed], wrt, all_nodes=True)
-    assert isinstance(cots, dict)
-    reached = [n for n in wrt if id(n) in cots]
     env: dict[Node, Any] = {}
     for t in tensors:
         if t._data is not None:
@@ -125,12 +198,11 @@ def run_backward(out: Tensor, gradient: Any = None) -> None:
                 env[node] = data
     if seed_value is not None:
         env[seed] = seed_value
-    values = run([cots[id(n)] for n in reached], env) if reached else []
-    by_node = {id(n): v for n, v in zip(reached, values, strict=True)}
+    by_node = gradients(out.node, seed, seed_value, wrt, env) if wrt else {}
     for t in receivers:
         g: Any = None
         for n in used.get(id(t), ()):
-            v = by_node.get(id(n))
+            v = by_node.get(n)
             if v is not None:
                 g = v if g is None else g + v
         if g is None:

@@ -278,6 +278,8 @@ class Tensor:
     def __getitem__(self, key: Any) -> Tensor:
         tensors: list[Tensor] = []
         items = key if isinstance(key, tuple) else (key,)
+        if self._data is not None:  # eager: index arrays are data (see _eager_operand)
+            items = tuple(_eager_index(k) for k in items)
         for k in items:
             if isinstance(k, Tensor):
                 tensors.append(k)
@@ -383,6 +385,26 @@ def _operand_node(x: Any, like: Node) -> Node:
     return as_node(x, like)
 
 
+def _eager_operand(x: Any) -> Tensor | None:
+    """An array operand of an eager op as a leaf with data (None for numbers and Tensors).
+
+    In eager code, arrays the user passes (a minibatch, its index arrays) change from step to
+    step: as leaves they are inputs of the generated backward code, so its cache key does not
+    depend on their values (as constants, every new batch was a new graph and a new compile).
+    While tracing they stay constants of the traced function (``_operand_node``)."""
+    if isinstance(x, np.ndarray | list | tuple):
+        return Tensor(x)
+    return None
+
+
+def _eager_index(k: Any) -> Any:
+    """An integer index array of an eager ``x[...]`` as a leaf (see :func:`_eager_operand`);
+    other keys (slices, ints, arrays of other dtypes, refused by ``api.index``) unchanged."""
+    if isinstance(k, np.ndarray | list) and np.asarray(k).dtype.kind in "iu":
+        return Tensor(k)
+    return k
+
+
 def _binary(name: str, a: Any, b: Any) -> Tensor:
     ta, tb = isinstance(a, Tensor), isinstance(b, Tensor)
     if ta and tb:
@@ -395,15 +417,26 @@ def _binary(name: str, a: Any, b: Any) -> Tensor:
     if ta:
         if b.__class__ in _NUMBERS and a.__class__ is not _VALUE and a._data is None:
             return _traced(name, a, b, a, None)
+        leaf = _eager_operand(b) if a.__class__ is _VALUE or a._data is not None else None
+        if leaf is not None:
+            return _run(lambda x, y: apply(name, (x, y)), a, leaf, _result=_scalar_class(a))
         return _run(lambda x: apply(name, (x, _operand_node(b, x))), a)
     if tb:
         if a.__class__ in _NUMBERS and b.__class__ is not _VALUE and b._data is None:
             return _traced(name, a, b, b, None)
+        leaf = _eager_operand(a) if b.__class__ is _VALUE or b._data is not None else None
+        if leaf is not None:
+            return _run(lambda x, y: apply(name, (x, y)), leaf, b, _result=_scalar_class(b))
         return _run(lambda y: apply(name, (_operand_node(a, y), y)), b)
     raise TypeError(f"{name}: expected at least one symgrad tensor")
 
 
 _NUMBERS = frozenset({float, int})
+
+
+def _scalar_class(t: Tensor) -> type[Tensor]:
+    """The class of a 0-d result of an op on ``t`` and an array (what ``_run`` gives it)."""
+    return _TRACED_VALUE if isinstance(t, _VALUE) else Tensor
 
 
 def _traced(name: str, a: Any, b: Any, t0: Tensor, t1: Tensor | None) -> Tensor:

@@ -1,5 +1,6 @@
 """Eager ``Tensor.backward()`` runs generated code, compiled once per graph structure (eager
-``Value`` graphs run on the tape instead: tests/runtime/test_tape.py)."""
+``Value`` graphs run on the tape instead: tests/runtime/test_tape.py; training loops on new
+minibatches: test_eager_keying.py)."""
 
 from __future__ import annotations
 
@@ -16,11 +17,9 @@ from symgrad.lower import eager
 def _fresh(tmp_path, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:  # type: ignore[no-untyped-def]
     monkeypatch.setenv("SYMGRAD_CACHE_DIR", str(tmp_path))
     monkeypatch.setenv("SYMGRAD_BACKEND", "numpy")
-    saved = dict(eager._MEMO)
-    eager._MEMO.clear()
+    eager.clear()
     yield
-    eager._MEMO.clear()
-    eager._MEMO.update(saved)
+    eager.clear()
 
 
 def test_tensor_backward_uses_generated_code_with_an_explicit_gradient() -> None:
