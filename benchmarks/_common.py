@@ -300,21 +300,43 @@ def _median(res: Result) -> float | None:
     return res.first_s  # a single step: the first one is all there is
 
 
-def print_table(title: str, machine: str, results: Sequence[Result]) -> None:
-    """The Markdown table; the first row is the reference (ratio 1)."""
+#: An extra column of :func:`print_table`: its header and the cell of each row's result.
+Column = tuple[str, Callable[[Result], str]]
+
+
+def ratio_column(results: Sequence[Result], name: str, header: str) -> Column:
+    """A ``× <row>`` column: each row's median step over the median of the row ``name`` ("-"
+    when that row is missing or failed)."""
+    base = next((r for r in results if r.name == name and r.error is None), None)
+    base_med = _median(base) if base is not None else None
+
+    def cell(res: Result) -> str:
+        med = _median(res)
+        return f"{med / base_med:.3g}" if med is not None and base_med else "-"
+
+    return header, cell
+
+
+def print_table(
+    title: str, machine: str, results: Sequence[Result], columns: Sequence[Column] = ()
+) -> None:
+    """The Markdown table; the first row is the reference (ratio 1). ``columns`` are added on
+    the right."""
     ref = results[0] if results and results[0].error is None else None
     ref_med = _median(ref) if ref is not None else None
     print(f"\n{machine}\n\n{title}\n")
     print(
         "| row | setup | first step | median step | spread (IQR) | × reference "
         "| loss after the last step | max abs Δ loss vs reference |"
+        + "".join(f" {_cell(h)} |" for h, _ in columns)
     )
-    print("|---|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|" + "---|" * len(columns))
     for res in results:
         name = _cell(res.name)
         if res.error is not None:
             where = "at setup" if res.setup_s is None else "while running"
-            print(f"| {name} | FAILED {where}: {_cell(res.error)} | | | | | | |")
+            empty = " |" * len(columns)
+            print(f"| {name} | FAILED {where}: {_cell(res.error)} | | | | | | |{empty}")
             continue
         med = _median(res)
         ratio = f"{med / ref_med:.3g}" if med is not None and ref_med else "-"
@@ -323,9 +345,10 @@ def print_table(title: str, machine: str, results: Sequence[Result]) -> None:
             d = np.max(np.abs(np.subtract(res.losses, ref.losses)))
             delta = f"{d:.2g}"
         loss = f"{res.losses[-1]:.12g}" if res.losses else "-"
+        extra = "".join(f" {_cell(fn(res))} |" for _, fn in columns)
         print(
             f"| {name} | {fmt_time(res.setup_s)} | {fmt_time(res.first_s)} | {fmt_time(med)} "
-            f"| {_spread(res.times)} | {ratio} | {loss} | {delta} |"
+            f"| {_spread(res.times)} | {ratio} | {loss} | {delta} |{extra}"
         )
     print(
         "\nsetup: tracing + optimisation + code generation + C compiler (cold cache) or the "

@@ -79,3 +79,24 @@ def test_benchmark_runs_and_symgrad_matches_the_reference(name: str, names_path:
         assert not row["setup"].startswith("FAILED"), f"{row_name}: {row['setup']}"
         loss = float(row["loss after the last step"])
         assert loss == pytest.approx(ref_loss, rel=RTOL), (row_name, loss, ref_loss)
+
+
+def test_eager_benchmark_compiles_once_and_matches_the_reference(names_path: Path) -> None:
+    """benchmarks/eager.py: one table per workload; every symgrad eager row computes the
+    reference's losses, compiles on step 1 and writes no cache entry and runs no compiler
+    after it."""
+    out = run_script("eager", ["--steps", "2", "--count-steps", "3", "--data", str(names_path)])
+    tables = [parse_table(part) for part in out.split("\nmachine: ")[1:]]
+    assert len(tables) == 3, out
+    backends = ["c", "numpy"] if compiler_available() else ["numpy"]
+    for table in tables:
+        ref_name, ref = next(iter(table.items()))
+        assert "reference" in ref_name and ref["× reference"] == "1", ref
+        rows = {k: v for k, v in table.items() if k.startswith("symgrad")}
+        assert set(rows) == {f"symgrad eager loss.backward(), {b}" for b in backends}, list(table)
+        for name, row in rows.items():
+            loss = float(row["loss after the last step"])
+            assert loss == pytest.approx(float(ref["loss after the last step"]), rel=RTOL), name
+            assert row["step 1, cold (compiles)"].endswith("(1)"), row
+            assert row["new cache entries, steps 2–3"] == "0", row
+            assert row["compiler runs, steps 2–3"] == "0", row
