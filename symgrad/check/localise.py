@@ -104,9 +104,6 @@ def _near(a: np.ndarray, b: np.ndarray | float, eps: float) -> np.ndarray:
     return np.asarray(np.abs(a64 - b) <= eps * np.maximum(1.0, np.abs(a64)))
 
 
-_TIES = {"maximum", "minimum", "lt", "le", "gt", "ge", "eq", "ne"}
-
-
 def kinks(graph: Graph, vals: Values, wrt: Sequence[Node], eps: float) -> list[Kink]:
     """Nodes on the gradient's path that sit at (or within a difference step of) a point where
     they are not differentiable: relu/abs/sign at 0, ties of maximum/minimum, of a max
@@ -121,17 +118,18 @@ def kinks(graph: Graph, vals: Values, wrt: Sequence[Node], eps: float) -> list[K
         if any(np.asarray(a).dtype.kind != "f" for a in ins[:2]):
             continue
         count, what = 0, ""
-        if n.op in ("relu", "abs", "sign"):
-            count, what = int(_near(ins[0], 0.0, eps).sum()), f"{n.op} at 0"
-        elif n.op in _TIES and len(ins) == 2:
+        kind = get_op(n.op).kinks
+        if kind == "zero":
+            count, what = int(_near(ins[0], 0.0, eps).sum()), f"{op_label(n.op)} at 0"
+        elif kind == "ties" and len(ins) == 2:
             a, b = np.broadcast_arrays(ins[0], ins[1])
             count, what = int(_near(a, b, eps).sum()), f"{op_label(n.op)} tie"
-        elif n.op == "max":
+        elif kind == "reduced ties":
             x = np.asarray(ins[0], dtype=np.float64)
             axis = n.attrs["axis"]
             top = np.max(x, axis=axis, keepdims=True)
             hits = np.sum(_near(x, top, eps), axis=axis)
-            count, what = int(np.sum(hits > 1)), "max tie"
+            count, what = int(np.sum(hits > 1)), f"{op_label(n.op)} tie"
         if count:
             found.append(Kink(site_of(n), what, count))
     return found

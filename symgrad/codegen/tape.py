@@ -126,7 +126,7 @@ def render_tape_python() -> str:
                 exprs.append("None")
                 continue
             exprs.append(_print(c, r.inputs, _numpy_template, npb.literal))
-            helpers.update(h for n in _walk(c) for h in npb._HELPERS.get(n.op, ()))
+            helpers.update(h for n in _walk(c) for h in get_op(n.op).helpers.get("numpy", ()))
         fns.append({"code": r.tape.code, "comment": r.text, "exprs": exprs})
     return render(
         "numpy/tape.py.j2",
@@ -138,9 +138,10 @@ def render_tape_python() -> str:
 
 
 def _numpy_template(node: Node) -> str:
-    template = get_op(node.op).emit.get("numpy")
+    dt = node.inputs[-1].dtype if node.inputs else node.dtype
+    template = get_op(node.op).lowering("numpy", dt)
     if not isinstance(template, str):
-        raise NotImplementedError(f"op {node.op!r} has no NumPy emission")
+        raise NotImplementedError(f"op {node.op!r} has no NumPy lowering")
     return template
 
 

@@ -27,19 +27,9 @@ from symgrad.frontend.backward import collect
 from symgrad.frontend.tensor import Tensor
 from symgrad.ir.graph import Graph, evaluate, toposort, type_str
 from symgrad.ir.node import Node
-from symgrad.ir.opdef import const, op_label
+from symgrad.ir.opdef import const, get_op, op_label
 
 FORMATS = ("dot", "svg", "png", "pdf")
-
-_SYMBOLS = {
-    "add": "+",
-    "sub": "−",
-    "mul": "*",
-    "div": "/",
-    "neg": "−x",
-    "pow": "**",
-    "matmul": "@",
-}
 
 
 class GraphvizNotFound(RuntimeError):
@@ -56,8 +46,13 @@ class Annotations:
 
 
 def op_symbol(node: Node) -> str:
-    """The op's display name: ``+``, ``*``, ``tanh``; user ops by their declared name."""
-    return _SYMBOLS.get(node.op) or op_label(node.op)
+    """The op's display name: the symbol of an arithmetic operator (``+``, ``−``, ``*``, ``@``;
+    ``−x`` for negation), else its name (``tanh``); user ops by their declared name."""
+    s = get_op(node.op).surface
+    if s.symbol and (s.reflected or len(node.inputs) == 1):
+        sym = s.symbol.replace("-", "\N{MINUS SIGN}")
+        return sym + "x" if len(node.inputs) == 1 else sym
+    return op_label(node.op)
 
 
 def fmt_value(v: Any) -> str:

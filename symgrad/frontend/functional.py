@@ -7,15 +7,16 @@ Owns: turning arrays and numbers into tensors for those functions. May import: n
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from symgrad.frontend.tensor import Tensor, _binary, _run
+from symgrad.frontend.tensor import Tensor, _run
 from symgrad.ir.dtypes import FLOAT64
 from symgrad.ir.node import Dim, Node
 from symgrad.ir.opdef import apply
 from symgrad.ops import api
+from symgrad.ops.elementwise import where as where_node
 
 
 def _t(x: Any) -> Tensor:
@@ -72,19 +73,11 @@ def where(cond: Any, a: Any, b: Any) -> Tensor:
     from symgrad.ir.opdef import as_node
 
     if ta is not None and tb is not None:
-        return _run(lambda c, x, y: apply("where", (c, x, y)), _t(cond), ta, tb)
+        return _run(lambda c, x, y: where_node(c, x, y), _t(cond), ta, tb)
     if ta is not None:
-        return _run(lambda c, x: apply("where", (c, x, as_node(b, x))), _t(cond), ta)
+        return _run(lambda c, x: where_node(c, x, as_node(b, x)), _t(cond), ta)
     assert tb is not None
-    return _run(lambda c, y: apply("where", (c, as_node(a, y), y)), _t(cond), tb)
-
-
-def maximum(a: Any, b: Any) -> Tensor:
-    return _binary("maximum", a if isinstance(a, Tensor) or isinstance(b, Tensor) else _t(a), b)
-
-
-def minimum(a: Any, b: Any) -> Tensor:
-    return _binary("minimum", a if isinstance(a, Tensor) or isinstance(b, Tensor) else _t(a), b)
+    return _run(lambda c, y: where_node(c, as_node(a, y), y), _t(cond), tb)
 
 
 def concatenate(xs: Sequence[Any], axis: int = 0) -> Tensor:
@@ -95,18 +88,15 @@ def stack(xs: Sequence[Any], axis: int = 0) -> Tensor:
     return _run(lambda *ns: api.stack(ns, axis), *[_t(x) for x in xs])
 
 
-def _unary(name: str) -> Any:
-    def f(x: Any) -> Tensor:
-        return _run(lambda n: apply(name, (n,)), _t(x))
+# The functions of ops that declare one (``Surface.function``), installed from the registry by
+# ``symgrad.frontend.surface``; declared here for type checkers.
+if TYPE_CHECKING:
 
-    f.__name__ = name
-    f.__doc__ = f"Elementwise {name}."
-    return f
-
-
-exp = _unary("exp")
-log = _unary("log")
-tanh = _unary("tanh")
-sigmoid = _unary("sigmoid")
-relu = _unary("relu")
-sqrt = _unary("sqrt")
+    def exp(x: Any) -> Tensor: ...
+    def log(x: Any) -> Tensor: ...
+    def tanh(x: Any) -> Tensor: ...
+    def sigmoid(x: Any) -> Tensor: ...
+    def relu(x: Any) -> Tensor: ...
+    def sqrt(x: Any) -> Tensor: ...
+    def maximum(a: Any, b: Any) -> Tensor: ...
+    def minimum(a: Any, b: Any) -> Tensor: ...

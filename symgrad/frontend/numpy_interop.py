@@ -13,6 +13,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+import numpy as np
+
 from symgrad.frontend import functional as F
 from symgrad.frontend.tensor import _HOOKS, Tensor
 from symgrad.ir.errors import SymgradError, UnsupportedError
@@ -63,19 +65,19 @@ def _ndim(a: Any) -> Any:
     return _t(a).ndim
 
 
-#: NumPy function name -> its symgrad meaning (only the arguments listed are accepted).
-SUPPORTED: dict[str, Callable[..., Any]] = {
-    "sum": _sum,
-    "mean": _mean,
-    "max": _max,
-    "amax": _max,
-    "reshape": _reshape,
-    "transpose": _transpose,
-    "concatenate": _concatenate,
-    "stack": _stack,
-    "where": _where,
-    "shape": _shape,
-    "ndim": _ndim,
+#: NumPy function -> its symgrad meaning (only the arguments listed are accepted).
+SUPPORTED: dict[Callable[..., Any], Callable[..., Any]] = {
+    np.sum: _sum,
+    np.mean: _mean,
+    np.max: _max,
+    np.amax: _max,
+    np.reshape: _reshape,
+    np.transpose: _transpose,
+    np.concatenate: _concatenate,
+    np.stack: _stack,
+    np.where: _where,
+    np.shape: _shape,
+    np.ndim: _ndim,
 }
 
 
@@ -94,7 +96,8 @@ def _refuse(name: str, why: str) -> UnsupportedError:
     return UnsupportedError(
         f"numpy.{name}{why} is not supported on traced symgrad tensors: symgrad cannot record "
         f"it in the graph. Use a symgrad op instead (NumPy functions that map to one: "
-        f"{', '.join(sorted(SUPPORTED))}; ufuncs such as numpy.exp also work); see docs/ops.md",
+        f"{', '.join(sorted(f.__name__ for f in SUPPORTED))}; ufuncs such as numpy.exp also "
+        "work); see docs/ops.md",
         Provenance.capture(),
     )
 
@@ -102,7 +105,7 @@ def _refuse(name: str, why: str) -> UnsupportedError:
 def array_function(func: Any, args: Any, kwargs: Any) -> Any:
     """``Tensor.__array_function__``: a symgrad op for the functions in :data:`SUPPORTED`."""
     name = getattr(func, "__name__", str(func))
-    impl = SUPPORTED.get(name)
+    impl = SUPPORTED.get(func)
     if impl is not None:
         try:
             return impl(*args, **kwargs)

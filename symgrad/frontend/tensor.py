@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -18,7 +18,7 @@ from symgrad.ir.dtypes import FLOAT32, FLOAT64, INT64, DType, as_dtype
 from symgrad.ir.errors import ConcretizationError, ShapeError, TraceError, UnsupportedError
 from symgrad.ir.graph import check_memory, machine_memory, toposort, type_str
 from symgrad.ir.node import Node, Shape
-from symgrad.ir.opdef import EvalContext, apply, as_node, get_op
+from symgrad.ir.opdef import EvalContext, apply, as_node, get_op, registry
 from symgrad.ir.provenance import Provenance
 from symgrad.ops import api
 from symgrad.ops.source import make_constant, make_input
@@ -203,94 +203,44 @@ class Tensor:
 
     __hash__ = object.__hash__
 
-    # -- arithmetic ------------------------------------------------------------------------------
-    def __add__(self, o: Operand) -> Tensor:
-        return _binary("add", self, o)
+    # -- operators and elementwise methods: installed from the op registry (each op's
+    # ``Surface``) by ``symgrad.frontend.surface``; declared here for type checkers
+    # (tests/frontend/test_surface.py checks the two lists agree)
+    if TYPE_CHECKING:
 
-    def __radd__(self, o: Operand) -> Tensor:
-        return _binary("add", o, self)
-
-    def __sub__(self, o: Operand) -> Tensor:
-        return _binary("sub", self, o)
-
-    def __rsub__(self, o: Operand) -> Tensor:
-        return _binary("sub", o, self)
-
-    def __mul__(self, o: Operand) -> Tensor:
-        return _binary("mul", self, o)
-
-    def __rmul__(self, o: Operand) -> Tensor:
-        return _binary("mul", o, self)
-
-    def __truediv__(self, o: Operand) -> Tensor:
-        return _binary("div", self, o)
-
-    def __rtruediv__(self, o: Operand) -> Tensor:
-        return _binary("div", o, self)
-
-    def __pow__(self, o: Operand) -> Tensor:
-        return _binary("pow", self, o)
-
-    def __rpow__(self, o: Operand) -> Tensor:
-        return _binary("pow", o, self)
-
-    def __matmul__(self, o: Operand) -> Tensor:
-        return _binary("matmul", self, o)
-
-    def __rmatmul__(self, o: Operand) -> Tensor:
-        return _binary("matmul", o, self)
-
-    def __neg__(self) -> Tensor:
-        return _run(lambda x: apply("neg", (x,)), self)
+        def __add__(self, o: Operand) -> Tensor: ...
+        def __radd__(self, o: Operand) -> Tensor: ...
+        def __sub__(self, o: Operand) -> Tensor: ...
+        def __rsub__(self, o: Operand) -> Tensor: ...
+        def __mul__(self, o: Operand) -> Tensor: ...
+        def __rmul__(self, o: Operand) -> Tensor: ...
+        def __truediv__(self, o: Operand) -> Tensor: ...
+        def __rtruediv__(self, o: Operand) -> Tensor: ...
+        def __pow__(self, o: Operand) -> Tensor: ...
+        def __rpow__(self, o: Operand) -> Tensor: ...
+        def __matmul__(self, o: Operand) -> Tensor: ...
+        def __rmatmul__(self, o: Operand) -> Tensor: ...
+        def __neg__(self) -> Tensor: ...
+        def __abs__(self) -> Tensor: ...
+        def __lt__(self, o: Operand) -> Tensor: ...
+        def __le__(self, o: Operand) -> Tensor: ...
+        def __gt__(self, o: Operand) -> Tensor: ...
+        def __ge__(self, o: Operand) -> Tensor: ...
+        def __eq__(self, o: object) -> Tensor: ...  # type: ignore[override]
+        def __ne__(self, o: object) -> Tensor: ...  # type: ignore[override]
+        def exp(self) -> Tensor: ...
+        def log(self) -> Tensor: ...
+        def tanh(self) -> Tensor: ...
+        def sigmoid(self) -> Tensor: ...
+        def relu(self) -> Tensor: ...
+        def sqrt(self) -> Tensor: ...
+        def abs(self) -> Tensor: ...
 
     def __pos__(self) -> Tensor:
         return self
 
-    def __lt__(self, o: Operand) -> Tensor:
-        return _binary("lt", self, o)
-
-    def __le__(self, o: Operand) -> Tensor:
-        return _binary("le", self, o)
-
-    def __gt__(self, o: Operand) -> Tensor:
-        return _binary("gt", self, o)
-
-    def __ge__(self, o: Operand) -> Tensor:
-        return _binary("ge", self, o)
-
-    def __eq__(self, o: object) -> Tensor:  # type: ignore[override]
-        return _binary("eq", self, o)
-
-    def __ne__(self, o: object) -> Tensor:  # type: ignore[override]
-        return _binary("ne", self, o)
-
-    # -- elementwise methods -------------------------------------------------------------------
     def _unary(self, name: str) -> Tensor:
         return _run(lambda x: apply(name, (x,)), self)
-
-    def exp(self) -> Tensor:
-        return self._unary("exp")
-
-    def log(self) -> Tensor:
-        return self._unary("log")
-
-    def tanh(self) -> Tensor:
-        return self._unary("tanh")
-
-    def sigmoid(self) -> Tensor:
-        return self._unary("sigmoid")
-
-    def relu(self) -> Tensor:
-        return self._unary("relu")
-
-    def sqrt(self) -> Tensor:
-        return self._unary("sqrt")
-
-    def abs(self) -> Tensor:
-        return self._unary("abs")
-
-    def __abs__(self) -> Tensor:
-        return self._unary("abs")
 
     def astype(self, dtype: Any) -> Tensor:
         return _run(lambda x: api.cast(x, dtype), self)
@@ -395,30 +345,12 @@ def _not_installed(*args: Any) -> Any:
 _HOOKS = _Hooks()
 
 
-_UFUNCS = {
-    "add": "add",
-    "subtract": "sub",
-    "multiply": "mul",
-    "true_divide": "div",
-    "divide": "div",
-    "power": "pow",
-    "negative": "neg",
-    "exp": "exp",
-    "log": "log",
-    "tanh": "tanh",
-    "sqrt": "sqrt",
-    "absolute": "abs",
-    "maximum": "maximum",
-    "minimum": "minimum",
-    "less": "lt",
-    "less_equal": "le",
-    "greater": "gt",
-    "greater_equal": "ge",
-    "equal": "eq",
-    "not_equal": "ne",
-    "matmul": "matmul",
-    "sign": "sign",
-}
+def _ufunc_table() -> dict[str, str]:
+    """NumPy ufunc name -> op, from the ops' surfaces."""
+    return {u: name for name, op in registry().items() for u in op.surface.ufuncs}
+
+
+_UFUNCS = _ufunc_table()  # importing symgrad.ops (above) declared the built-in ops
 
 
 # The scalar classes, defined in symgrad/frontend/value.py (which imports this module): ``Value``

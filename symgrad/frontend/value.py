@@ -32,7 +32,7 @@ from symgrad.frontend.tensor import Tensor, _concrete_error
 from symgrad.ir.dtypes import FLOAT64
 from symgrad.ir.errors import ShapeError, TraceError
 from symgrad.ir.node import Node
-from symgrad.ir.opdef import apply, const
+from symgrad.ir.opdef import apply, const, get_op
 from symgrad.ir.provenance import Provenance
 from symgrad.ops.source import make_input
 from symgrad.ops.tape import LEAF, tape_ops
@@ -129,8 +129,12 @@ class Value(Tensor):
         t = tape_ops()[self._code]
         if t.code == LEAF:
             return ""
-        sym = _SYMBOLS.get(t.name, t.name)
-        return f"{sym}{self._k:g}" if t.name == "pow" and t.form == "vk" else sym
+        # micrograd's names: the symbol of a binary operator ("**2" with the constant exponent)
+        # and "ReLU"
+        s = get_op(t.name).surface
+        if not (s.symbol and s.reflected):
+            return "ReLU" if t.name == "relu" else t.name
+        return f"{s.symbol}{self._k:g}" if s.symbol == "**" and t.form == "vk" else s.symbol
 
     @property
     def _pin(self) -> tuple[tuple[Node, np.ndarray | None], ...]:  # type: ignore[override]
@@ -262,7 +266,6 @@ _SLOT_STORAGE = {
 for _field, _slot in _SLOT_STORAGE.items():
     setattr(Value, _field, Tensor.__dict__[_slot])
 _ARITY = tuple(len(t.value_positions) for t in tape_ops())
-_SYMBOLS = {"add": "+", "sub": "-", "mul": "*", "div": "/", "pow": "**", "relu": "ReLU"}
 
 
 def _node_of(v: Value) -> Node:

@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from symgrad.frontend.tensor import Tensor, _binary
-from symgrad.ir.opdef import get_op
+from symgrad.ir.opdef import OpDef, get_op, registry, surface_methods
 from symgrad.ops.tape import code_of
 
 # The eager Value class (symgrad.frontend.value, which imports this module and passes itself to
@@ -40,14 +40,18 @@ def set_untrack(fn: Callable[[Value], None] | None) -> None:
     untrack = fn
 
 
-# Python operator -> op; and op -> (method computing op(value, x), the reflected one)
-BINARY = {"add": "add", "sub": "sub", "mul": "mul", "truediv": "div", "pow": "pow"}
-UNARY = ("exp", "log", "tanh", "sigmoid", "relu", "sqrt", "abs")
-UFUNC_METHODS = {
-    **{n: (f"__{d}__", f"__r{d}__") for d, n in BINARY.items()},
-    **{n: (n, n) for n in UNARY},
-    "neg": ("__neg__", "__neg__"),
-}
+def _scalar_ops() -> list[OpDef]:
+    """The ops eager Values compute on floats: a surface, a scalar function and tape codes."""
+    return [op for op in registry().values() if op.scalar is not None and surface_methods(op)]
+
+
+# NumPy ufunc's op -> (method computing op(value, x), the reflected one), for Value's fast
+# path of NumPy scalars meeting Values
+UFUNC_METHODS: dict[str, tuple[str, str]] = {}
+for _op in _scalar_ops():
+    _ms = {m.form: m.name for m in surface_methods(_op)}
+    _first = _ms.get("binary", _ms.get("unary", ""))
+    UFUNC_METHODS[_op.name] = (_first, _ms.get("reflected", _first))
 
 
 def binary_method(cls: type[Value], name: str, reflected: bool) -> Callable[[Value, Any], Tensor]:
@@ -122,12 +126,11 @@ def unary_method(cls: type[Value], name: str) -> Callable[[Value], Tensor]:
     return method
 
 
-def compare_method(cls: type[Value], name: str) -> Callable[[Value, Any], Any]:
-    """``<``, ``<=``, ``>``, ``>=`` of eager Values: a Python bool (comparisons have no
-    gradient, so ``sorted(values)`` and ``max(values)`` work as on floats); a traced Value
-    compares as a tensor (a bool node)."""
-    py = getattr(operator, name)
-    tensor_method = getattr(Tensor, f"__{name}__")
+def compare_method(cls: type[Value], stem: str, name: str) -> Callable[[Value, Any], Any]:
+    """``<``, ``<=``, ``>``, ``>=`` of eager Values (the ops with ``Surface.ordering``; ``stem``
+    the Python operator's): a Python bool (comparisons have no gradient, so ``sorted(values)``
+    and ``max(values)`` work as on floats); a traced Value compares as a tensor (a bool node)."""
+    py = getattr(operator, stem)
 
     def method(self: Value, o: Any) -> Any:
         if type(self) is cls:
@@ -135,22 +138,26 @@ def compare_method(cls: type[Value], name: str) -> Callable[[Value, Any], Any]:
                 return py(self._v, o._v)
             if isinstance(o, NUMBERS):
                 return py(self._v, o)
-        return tensor_method(self, o)
+        return _binary(name, self, o)
 
     return method
 
 
 def install(cls: type[Value]) -> None:
-    """Give the eager Value class its arithmetic."""
-    for dunder, name in BINARY.items():
-        setattr(cls, f"__{dunder}__", binary_method(cls, name, reflected=False))
-        setattr(cls, f"__r{dunder}__", binary_method(cls, name, reflected=True))
-    for name in UNARY:
-        setattr(cls, name, unary_method(cls, name))
-    cls.__neg__ = unary_method(cls, "neg")
-    cls.__abs__ = cls.abs
-    for name in ("lt", "le", "gt", "ge"):
-        setattr(cls, f"__{name}__", compare_method(cls, name))
+    """Give the eager Value class its arithmetic: every operator and method of an op with a
+    scalar function, and the order comparisons."""
+    for op in _scalar_ops():
+        for m in surface_methods(op):
+            if m.form == "unary":
+                fn: Any = unary_method(cls, op.name)
+            else:
+                fn = binary_method(cls, op.name, reflected=m.form == "reflected")
+            fn.__name__ = fn.__qualname__ = m.name
+            setattr(cls, m.name, fn)
+    for op in registry().values():
+        if op.surface.ordering:
+            stem = op.surface.operator
+            setattr(cls, f"__{stem}__", compare_method(cls, stem, op.name))
     pow_vk = cls.__pow__
 
     def pow_(self: Value, o: Any) -> Tensor:

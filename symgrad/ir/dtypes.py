@@ -25,6 +25,11 @@ class DType:
     def np(self) -> np.dtype[Any]:
         return np.dtype(self.name)
 
+    @property
+    def family(self) -> str:
+        """``"float"``, ``"int"`` or ``"bool"``: how lowerings are keyed across widths."""
+        return "float" if self.is_float else "bool" if self.name == "bool" else "int"
+
     def __repr__(self) -> str:
         return self.name
 

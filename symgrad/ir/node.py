@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import weakref
 from collections.abc import Callable, Iterator
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from symgrad.ir.dtypes import DType
 from symgrad.ir.provenance import Provenance
@@ -120,48 +120,37 @@ class Node:
         dims = ",".join(str(d) for d in self.shape)
         return f"<Node {self.op} {self.dtype.short}[{dims}] at {id(self):#x}>"
 
-    # -- arithmetic sugar, so VJP rules read like maths ------------------------------------
-    def _bin(self, name: str, other: Any, reflected: bool = False) -> Node:
-        o = _SUGAR.as_node(other, self)
-        return _SUGAR.apply(name, (o, self) if reflected else (self, o), None)
+    # -- arithmetic sugar, so VJP rules read like maths: the registry installs the operators
+    # of every differentiable op with a surface (``install_operator``); declared here for
+    # type checkers (tests/ir/test_node.py checks the two lists agree)
+    if TYPE_CHECKING:
 
-    def __add__(self, o: Any) -> Node:
-        return self._bin("add", o)
-
-    def __radd__(self, o: Any) -> Node:
-        return self._bin("add", o, True)
-
-    def __sub__(self, o: Any) -> Node:
-        return self._bin("sub", o)
-
-    def __rsub__(self, o: Any) -> Node:
-        return self._bin("sub", o, True)
-
-    def __mul__(self, o: Any) -> Node:
-        return self._bin("mul", o)
-
-    def __rmul__(self, o: Any) -> Node:
-        return self._bin("mul", o, True)
-
-    def __truediv__(self, o: Any) -> Node:
-        return self._bin("div", o)
-
-    def __rtruediv__(self, o: Any) -> Node:
-        return self._bin("div", o, True)
-
-    def __pow__(self, o: Any) -> Node:
-        return self._bin("pow", o)
-
-    def __matmul__(self, o: Any) -> Node:
-        return self._bin("matmul", o)
-
-    def __neg__(self) -> Node:
-        return _SUGAR.apply("neg", (self,), None)
+        def __add__(self, o: Any) -> Node: ...
+        def __radd__(self, o: Any) -> Node: ...
+        def __sub__(self, o: Any) -> Node: ...
+        def __rsub__(self, o: Any) -> Node: ...
+        def __mul__(self, o: Any) -> Node: ...
+        def __rmul__(self, o: Any) -> Node: ...
+        def __truediv__(self, o: Any) -> Node: ...
+        def __rtruediv__(self, o: Any) -> Node: ...
+        def __pow__(self, o: Any) -> Node: ...
+        def __rpow__(self, o: Any) -> Node: ...
+        def __matmul__(self, o: Any) -> Node: ...
+        def __rmatmul__(self, o: Any) -> Node: ...
+        def __neg__(self) -> Node: ...
+        def __abs__(self) -> Node: ...
+        def exp(self) -> Node: ...
+        def log(self) -> Node: ...
+        def tanh(self) -> Node: ...
+        def sigmoid(self) -> Node: ...
+        def relu(self) -> Node: ...
+        def sqrt(self) -> Node: ...
+        def abs(self) -> Node: ...
 
     @property
     def T(self) -> Node:
         perm = tuple(reversed(range(self.ndim)))
-        return _SUGAR.apply("transpose", (self,), {"perm": perm})
+        return _SUGAR.apply(_SUGAR.transpose, (self,), {"perm": perm})
 
     def iter_inputs(self) -> Iterator[Node]:
         return iter(self.inputs)
@@ -173,6 +162,7 @@ class _Sugar:
     def __init__(self) -> None:
         self.apply: Callable[[str, tuple[Node, ...], dict[str, Any] | None], Node] = _unready
         self.as_node: Callable[[Any, Node], Node] = _unready
+        self.transpose = ""  # the op of ``.T``
 
 
 def _unready(*args: Any) -> Node:
@@ -186,10 +176,34 @@ def install_sugar(
     apply: Callable[[str, tuple[Node, ...], dict[str, Any] | None], Node],
     as_node: Callable[[Any, Node], Node],
 ) -> None:
-    """Called once by the op registry: Node's ``+ - * / ** @``, ``-x`` and ``.T`` build nodes
-    with ``apply(name, inputs, attrs)``; ``as_node(value, like)`` lifts Python scalars."""
+    """Called once by the op registry: Node's operators build nodes with ``apply(name,
+    inputs, attrs)``; ``as_node(value, like)`` lifts Python scalars."""
     _SUGAR.apply = apply
     _SUGAR.as_node = as_node
+
+
+def install_transpose(op: str) -> None:
+    """``node.T`` is ``op`` with the axes reversed (declared by the transpose op)."""
+    _SUGAR.transpose = op
+
+
+def install_operator(method: str, op: str, form: str) -> None:
+    """Give Node the operator or method ``method`` (``"__add__"``, ``"tanh"``): ``op`` applied to
+    the node and the other operand (``form`` "binary"), to the other operand and the node
+    ("reflected"), or to the node alone ("unary")."""
+
+    def binary(self: Node, o: Any) -> Node:
+        return _SUGAR.apply(op, (self, _SUGAR.as_node(o, self)), None)
+
+    def reflected(self: Node, o: Any) -> Node:
+        return _SUGAR.apply(op, (_SUGAR.as_node(o, self), self), None)
+
+    def unary(self: Node) -> Node:
+        return _SUGAR.apply(op, (self,), None)
+
+    fn = {"binary": binary, "reflected": reflected, "unary": unary}[form]
+    fn.__name__ = fn.__qualname__ = method
+    setattr(Node, method, fn)
 
 
 # the setters of Node's slots: faster than object.__setattr__ by name, and make is on the path

@@ -18,7 +18,7 @@ import numpy as np
 
 from symgrad.ir.dtypes import BOOL, FLOAT64, INT64, DType
 from symgrad.ir.errors import DTypeError, ShapeError, TraceError
-from symgrad.ir.node import Node, Shape, install_sugar
+from symgrad.ir.node import Node, Shape, install_operator, install_sugar
 from symgrad.ir.provenance import Provenance
 
 
@@ -29,6 +29,50 @@ class Kind(enum.Enum):
     MOVEMENT = "movement"
     INDEX = "index"
     LINALG = "linalg"
+
+
+@dataclass(frozen=True, slots=True)
+class Surface:
+    """How users reach an op. Every front end builds its operators and methods from these
+    fields (``Node``'s here in ``symgrad.ir``, ``Tensor``'s and ``Value``'s in
+    ``symgrad.frontend``, NumPy ufunc dispatch, the module-level functions, graph pictures):
+    adding an op with a surface adds it everywhere at once."""
+
+    operator: str = ""  # Python operator method stem: "add" -> __add__ (unary ops: __neg__)
+    reflected: bool = False  # also the reflected method (__radd__)
+    method: str = ""  # Tensor and Value method ("tanh" -> x.tanh())
+    function: str = ""  # module-level function (symgrad.tanh, symgrad.functional.tanh)
+    ufuncs: tuple[str, ...] = ()  # NumPy ufuncs that run the op on tensors
+    symbol: str = ""  # infix (binary) or prefix (unary) symbol: "+", "**", "-"
+    ordering: bool = False  # an order comparison (<, <=, >, >=): eager Values give bools
+
+
+NO_SURFACE = Surface()
+
+
+@dataclass(frozen=True, slots=True)
+class SurfaceMethod:
+    """One method a front end defines for an op: ``x.<name>(o)`` is ``op(x, o)`` (``form``
+    "binary"), ``op(o, x)`` ("reflected") or ``op(x)`` ("unary")."""
+
+    name: str
+    op: str
+    form: str
+
+
+def surface_methods(op: OpDef) -> list[SurfaceMethod]:
+    """The operator and named methods of ``op``'s surface, e.g. ``__add__`` and ``__radd__``
+    for ``add``, ``__neg__`` for ``neg``, ``tanh`` for ``tanh``, ``__abs__`` and ``abs``."""
+    s = op.surface
+    out: list[SurfaceMethod] = []
+    unary = op.arity == 1
+    if s.operator:
+        out.append(SurfaceMethod(f"__{s.operator}__", op.name, "unary" if unary else "binary"))
+        if s.reflected:
+            out.append(SurfaceMethod(f"__r{s.operator}__", op.name, "reflected"))
+    if s.method:
+        out.append(SurfaceMethod(s.method, op.name, "unary" if unary else "binary"))
+    return out
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,7 +109,20 @@ class OpDef:
     vjp: VjpFn | None = None
     differentiable: bool = True
     doc: str = ""
+    # lowerings: an expression template per backend, keyed "<backend>" (any dtype), or
+    # "<backend>:<family>" ("c:int") or "<backend>:<dtype>" ("c:float32") where the code
+    # differs by the operands' dtype; see :meth:`lowering`
     emit: Mapping[str, Any] = field(default_factory=dict)
+    # the module-level helper routines a backend's lowering calls, by backend (NumPy:
+    # ``templates/numpy/_helpers.py.j2`` prints each once, in its order)
+    helpers: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    # the lowering's helper takes the model line as its last argument (checks name it)
+    reports_site: bool = False
+    surface: Surface = NO_SURFACE
+    # where the op is not differentiable, for gradcheck (symgrad.check.localise): "zero" (at 0
+    # of its operand: relu, abs), "ties" (where its two operands are equal: maximum, the
+    # comparisons) or "reduced ties" (several maximal elements of a reduction: max)
+    kinks: str = ""
     commutative: bool = False
     # for elementwise ops declared from SymPy: the expression builder, see autodiff.derive
     sympy_fn: Callable[..., Any] | None = None
@@ -79,15 +136,31 @@ class OpDef:
     def __repr__(self) -> str:
         return f"OpDef({self.name!r}, {self.kind.value})"
 
+    def lowering(self, backend: str, dtype: DType) -> Any:
+        """The op's lowering for ``backend`` on operands of ``dtype``: the most specific of
+        ``"<backend>:<dtype name>"``, ``"<backend>:<dtype family>"`` and ``"<backend>"``, or
+        None when the op declares none (the printer then reports it)."""
+        emit = self.emit
+        for key in (f"{backend}:{dtype.name}", f"{backend}:{dtype.family}", backend):
+            found = emit.get(key)
+            if found is not None:
+                return found
+        return None
+
 
 _REGISTRY: dict[str, OpDef] = {}
 
 
 def register(op: OpDef) -> OpDef:
-    """Add ``op`` to the registry; a second declaration of the same name is an error."""
+    """Add ``op`` to the registry; a second declaration of the same name is an error. The
+    operators and methods of its surface (when differentiable) become ``Node``'s too, so that
+    VJP rules read like maths (``g * out``, ``x.sqrt()``)."""
     if op.name in _REGISTRY:
         raise ValueError(f"op {op.name!r} is already declared")
     _REGISTRY[op.name] = op
+    if op.differentiable:
+        for m in surface_methods(op):
+            install_operator(m.name, m.op, m.form)
     return op
 
 

@@ -14,7 +14,17 @@ import numpy as np
 
 from symgrad.ir.dtypes import BOOL, DType, as_dtype
 from symgrad.ir.node import Node, Shape
-from symgrad.ir.opdef import Kind, OpDef, apply, broadcast_shapes, const, register, unify_dtypes
+from symgrad.ir.opdef import (
+    NO_SURFACE,
+    Kind,
+    OpDef,
+    Surface,
+    apply,
+    broadcast_shapes,
+    const,
+    register,
+    unify_dtypes,
+)
 from symgrad.ops import scalar as sc
 from symgrad.ops.infer import ew_infer, require_bool
 
@@ -39,6 +49,10 @@ def _ew(
     commutative: bool = False,
     bool_ok: bool = True,
     scalar: Any = None,
+    c_by_dtype: dict[str, str] | None = None,
+    helpers: tuple[str, ...] = (),
+    surface: Surface = NO_SURFACE,
+    kinks: str = "",
 ) -> OpDef:
     return register(
         OpDef(
@@ -49,9 +63,12 @@ def _ew(
             infer=ew_infer(float_only, bool_ok=bool_ok),
             vjp=vjp,
             doc=doc,
-            emit={"numpy": numpy, "c": c},
+            emit={"numpy": numpy, "c": c, **{f"c:{k}": v for k, v in (c_by_dtype or {}).items()}},
             commutative=commutative,
             scalar=scalar,
+            helpers={"numpy": helpers} if helpers else {},
+            surface=surface,
+            kinks=kinks,
         )
     )
 
@@ -97,6 +114,8 @@ _ew(
     float_only=False,
     commutative=True,
     scalar=sc.add,
+    c_by_dtype={"int64": "(int64_t)((uint64_t){0} + (uint64_t){1})"},
+    surface=Surface("add", True, ufuncs=("add",), symbol="+"),
 )
 _ew(
     "sub",
@@ -109,6 +128,8 @@ _ew(
     float_only=False,
     bool_ok=False,
     scalar=sc.sub,
+    c_by_dtype={"int64": "(int64_t)((uint64_t){0} - (uint64_t){1})"},
+    surface=Surface("sub", True, ufuncs=("subtract",), symbol="-"),
 )
 _ew(
     "mul",
@@ -121,6 +142,8 @@ _ew(
     float_only=False,
     commutative=True,
     scalar=sc.mul,
+    c_by_dtype={"int64": "(int64_t)((uint64_t){0} * (uint64_t){1})"},
+    surface=Surface("mul", True, ufuncs=("multiply",), symbol="*"),
 )
 _ew(
     "div",
@@ -131,6 +154,7 @@ _ew(
     "{0} / {1}",
     "{0} / {1}",
     scalar=sc.div,
+    surface=Surface("truediv", True, ufuncs=("true_divide", "divide"), symbol="/"),
 )
 _ew(
     "neg",
@@ -143,6 +167,8 @@ _ew(
     float_only=False,
     bool_ok=False,
     scalar=sc.neg,
+    c_by_dtype={"int64": "(int64_t)(0 - (uint64_t){0})"},
+    surface=Surface("neg", ufuncs=("negative",), symbol="-"),
 )
 _ew(
     "pow",
@@ -153,6 +179,7 @@ _ew(
     "{0} ** {1}",
     "pow{f}({0}, {1})",
     scalar=sc.pow_,
+    surface=Surface("pow", True, ufuncs=("power",), symbol="**"),
 )
 # -- transcendental --------------------------------------------------------------------------
 _ew(
@@ -164,6 +191,8 @@ _ew(
     "np.exp({0})",
     "exp{f}({0})",
     scalar=sc.exp,
+    c_by_dtype={"float32": "_sg_expf({0})"},
+    surface=Surface(method="exp", function="exp", ufuncs=("exp",)),
 )
 _ew(
     "log",
@@ -174,6 +203,7 @@ _ew(
     "np.log({0})",
     "log{f}({0})",
     scalar=sc.log,
+    surface=Surface(method="log", function="log", ufuncs=("log",)),
 )
 _ew(
     "tanh",
@@ -184,6 +214,8 @@ _ew(
     "np.tanh({0})",
     "tanh{f}({0})",
     scalar=sc.tanh,
+    c_by_dtype={"float32": "_sg_tanhf({0})"},
+    surface=Surface(method="tanh", function="tanh", ufuncs=("tanh",)),
 )
 _ew(
     "sigmoid",
@@ -194,6 +226,8 @@ _ew(
     "_sigmoid({0})",
     "_sg_sigmoid{f}({0})",
     scalar=sc.sigmoid,
+    helpers=("sigmoid",),
+    surface=Surface(method="sigmoid", function="sigmoid"),
 )
 _ew(
     "relu",
@@ -204,6 +238,9 @@ _ew(
     "np.maximum({0}, 0)",
     "({0} > 0 ? {0} : 0)",
     scalar=sc.relu,
+    c_by_dtype={"float": "({0} > 0 || {0} != {0} ? {0} : 0)"},
+    surface=Surface(method="relu", function="relu"),
+    kinks="zero",
 )
 _ew(
     "sqrt",
@@ -214,6 +251,7 @@ _ew(
     "np.sqrt({0})",
     "sqrt{f}({0})",
     scalar=sc.sqrt,
+    surface=Surface(method="sqrt", function="sqrt", ufuncs=("sqrt",)),
 )
 _ew(
     "abs",
@@ -225,6 +263,9 @@ _ew(
     "fabs{f}({0})",
     float_only=False,
     scalar=sc.abs_,
+    c_by_dtype={"int64": "({0} < 0 ? (int64_t)(0 - (uint64_t){0}) : {0})", "bool": "{0}"},
+    surface=Surface("abs", method="abs", ufuncs=("absolute",)),
+    kinks="zero",
 )
 _ew(
     "sign",
@@ -236,6 +277,9 @@ _ew(
     "(({0} > 0) - ({0} < 0))",
     float_only=False,
     bool_ok=False,
+    c_by_dtype={"float": "({0} > 0 ? 1 : ({0} < 0 ? -1 : ({0} == 0 ? 0 : {0})))", "bool": "{0}"},
+    surface=Surface(ufuncs=("sign",)),
+    kinks="zero",
 )
 
 
@@ -261,6 +305,9 @@ _ew(
     "({0} > {1} ? {0} : {1})",
     float_only=False,
     commutative=True,
+    c_by_dtype={"float": "({0} > {1} || {0} != {0} ? {0} : {1})"},
+    surface=Surface(function="maximum", ufuncs=("maximum",)),
+    kinks="ties",
 )
 _ew(
     "minimum",
@@ -272,18 +319,21 @@ _ew(
     "({0} < {1} ? {0} : {1})",
     float_only=False,
     commutative=True,
+    c_by_dtype={"float": "({0} < {1} || {0} != {0} ? {0} : {1})"},
+    surface=Surface(function="minimum", ufuncs=("minimum",)),
+    kinks="ties",
 )
 
 # -- comparisons (bool results, no gradient) -------------------------------------------------
-_CMP = {
-    "lt": (np.less, "<"),
-    "le": (np.less_equal, "<="),
-    "gt": (np.greater, ">"),
-    "ge": (np.greater_equal, ">="),
-    "eq": (np.equal, "=="),
-    "ne": (np.not_equal, "!="),
+_CMP = {  # the Python operator method stems are the op names
+    "lt": (np.less, "<", "less"),
+    "le": (np.less_equal, "<=", "less_equal"),
+    "gt": (np.greater, ">", "greater"),
+    "ge": (np.greater_equal, ">=", "greater_equal"),
+    "eq": (np.equal, "==", "equal"),
+    "ne": (np.not_equal, "!=", "not_equal"),
 }
-for _name, (_fn, _sym) in _CMP.items():
+for _name, (_fn, _sym, _ufunc) in _CMP.items():
     register(
         OpDef(
             _name,
@@ -295,6 +345,10 @@ for _name, (_fn, _sym) in _CMP.items():
             doc=f"a {_sym} b (bool result, no gradient)",
             emit={"numpy": f"{{0}} {_sym} {{1}}", "c": f"({{0}} {_sym} {{1}})"},
             commutative=_name in ("eq", "ne"),
+            kinks="ties",
+            surface=Surface(
+                _name, ufuncs=(_ufunc,), symbol=_sym, ordering=_sym not in ("==", "!=")
+            ),
         )
     )
 

@@ -65,6 +65,8 @@ register(
         infer=_gather_infer,
         vjp=_gather_vjp,
         emit={"numpy": "_gather({0}, {rest_tuple})"},
+        helpers={"numpy": ("gather", "check")},
+        reports_site=True,
         doc="x[i0, ..., ik]: integer-array indexing on the leading axes (embedding lookup, "
         "pair indexing)",
     )
@@ -100,6 +102,8 @@ register(
         infer=_scatter_infer,
         vjp=lambda g, out, u, *idx, shape: (apply("gather", (g, *idx)),) + (None,) * len(idx),
         emit={"numpy": "_scatter_add({0}, {rest_tuple}, {shape})"},
+        helpers={"numpy": ("scatter_add", "check")},
+        reports_site=True,
         doc="zeros of a shape with updates added at integer indices (the adjoint of gather)",
     )
 )
@@ -138,6 +142,8 @@ register(
         infer=_one_hot_infer,
         differentiable=False,
         emit={"numpy": "_one_hot({0}, {num_classes}, np.{dtype})"},
+        helpers={"numpy": ("one_hot",)},
+        reports_site=True,
         doc="one_hot(i, num_classes): 1.0 at each index along a new last axis",
     )
 )
@@ -162,6 +168,8 @@ register(
         infer=_class_index_infer,
         differentiable=False,
         emit={"numpy": "_class_index({0}, {num_classes})"},
+        helpers={"numpy": ("class_index",)},
+        reports_site=True,
         doc="the indices unchanged, checked to lie in [0, num_classes) like one_hot's (used when "
         "one_hot(i) @ W is rewritten as a row gather)",
     )
@@ -202,6 +210,8 @@ register(
         infer=_bincount_infer,
         differentiable=False,
         emit={"numpy": "_bincount({args_tuple}, {shape})"},
+        helpers={"numpy": ("bincount", "check")},
+        reports_site=True,
         doc="bincount(i0, ..., ik; shape): int64 table of how often each index tuple occurs "
         "(indices broadcast together, checked and wrapped like gather's); the counts of "
         "aggregation by value (level 2)",

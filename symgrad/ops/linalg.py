@@ -14,7 +14,16 @@ import numpy as np
 from symgrad.ir.dtypes import DType
 from symgrad.ir.errors import DTypeError, ShapeError
 from symgrad.ir.node import Node, Shape
-from symgrad.ir.opdef import Kind, OpDef, apply, broadcast_shapes, fmt_shape, register, unify_dtypes
+from symgrad.ir.opdef import (
+    Kind,
+    OpDef,
+    Surface,
+    apply,
+    broadcast_shapes,
+    fmt_shape,
+    register,
+    unify_dtypes,
+)
 
 
 def _infer(inputs: tuple[Node, ...], attrs: dict[str, Any]) -> tuple[Shape, DType]:
@@ -72,5 +81,6 @@ register(
         vjp=_vjp,
         emit={"numpy": "{0} @ {1}"},
         doc="a @ b with NumPy semantics (1-D, 2-D and batched operands)",
+        surface=Surface("matmul", True, ufuncs=("matmul",), symbol="@"),
     )
 )

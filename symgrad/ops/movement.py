@@ -14,7 +14,7 @@ import numpy as np
 
 from symgrad.ir.dtypes import DType
 from symgrad.ir.errors import ShapeError
-from symgrad.ir.node import Dim, Node, Shape
+from symgrad.ir.node import Dim, Node, Shape, install_transpose
 from symgrad.ir.opdef import Kind, OpDef, apply, fmt_shape, register, unify_dtypes
 
 
@@ -78,6 +78,7 @@ register(
         doc="permute axes (attrs: perm)",
     )
 )
+install_transpose("transpose")  # Node.T
 
 
 def _bcast_infer(inputs: tuple[Node, ...], attrs: dict[str, Any]) -> tuple[Shape, DType]:
@@ -230,6 +231,7 @@ register(
         infer=_unslice_infer,
         vjp=lambda g, out, x, index, shape: (apply("slice", (g,), {"index": index}),),
         emit={"numpy": "_unslice({0}, {shape}, np.s_[{index}])"},
+        helpers={"numpy": ("unslice",)},
         doc="the adjoint of slice: place x into zeros of a larger shape (attrs: index, shape)",
     )
 )

@@ -87,5 +87,6 @@ register(
         vjp=_max_vjp,
         emit={"numpy": "np.max({0}, axis={axis}, keepdims={keepdims})"},
         doc="maximum over axes; the gradient goes to the maximal elements, ties share it evenly",
+        kinks="reduced ties",
     )
 )

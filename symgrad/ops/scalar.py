@@ -39,6 +39,8 @@ def div(a: float, b: float) -> float:
 
 
 def pow_(a: float, b: float) -> float:
+    if a == -math.inf:  # NumPy: (-inf) ** 0.5 is nan where C's pow says inf
+        return _numpy(np.power, a, b)
     try:
         return math.pow(a, b)
     except (ValueError, OverflowError):  # 0 ** -1, (-8) ** 0.5, 10 ** 400

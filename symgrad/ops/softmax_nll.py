@@ -117,6 +117,8 @@ register(
         infer=_nll_infer,
         vjp=_nll_vjp,
         emit={"numpy": "_softmax_nll({0}, {1})"},
+        helpers={"numpy": ("softmax_nll", "check")},
+        reports_site=True,
         doc="softmax_nll(z, y): -log(softmax(z[i])[y[i]]) per row of z (n, C) in one stable pass "
         "(row max, log-sum-exp and the picked logit); the fused cross-entropy",
     )
@@ -130,6 +132,8 @@ register(
         infer=_grad_infer,
         vjp=_grad_vjp,
         emit={"numpy": "_softmax_nll_grad({0}, {1}, {2})"},
+        helpers={"numpy": ("softmax_nll", "check")},
+        reports_site=True,
         doc="softmax_nll_grad(z, y, g): g[i] * (softmax(z[i]) - one_hot(y[i])), the VJP of "
         "softmax_nll, row by row without a one-hot",
     )

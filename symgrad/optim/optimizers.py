@@ -17,7 +17,6 @@ import numpy as np
 from symgrad.frontend.tensor import Tensor
 from symgrad.frontend.value import Value
 from symgrad.ir.node import Node
-from symgrad.ir.opdef import apply
 
 
 class Optimizer:
@@ -115,7 +114,7 @@ def _grad_array(p: Tensor) -> np.ndarray:
 
 
 def _scale(x: Node, c: Node) -> Node:
-    return apply("mul", (x, c))
+    return x * c
 
 
 class SGD(Optimizer):
@@ -214,7 +213,7 @@ class Adam(Optimizer):
                 g = g + p * self.weight_decay
             m2 = m + (g - m) * (1.0 - self.b1)  # PyTorch: exp_avg.lerp_(grad, 1 - beta1)
             v2 = v * self.b2 + (g * g) * (1.0 - self.b2)
-            denom = apply("sqrt", (v2,)) / sqrt_c2 + self.eps
+            denom = v2.sqrt() / sqrt_c2 + self.eps
             new_p.append(p - _scale(m2 / denom, step))
             new_m.append(m2)
             new_v.append(v2)

@@ -17,7 +17,7 @@ the code that SymPy prints (for evaluation and for the emitters) contains no use
 
 Owns: :func:`elementwise`, :class:`ElementwiseOp`, the derivation (simplification, expressing
 through the output, the cost model, the numeric check), the evaluation functions (``lambdify``)
-and the emission templates (``emit["numpy"]``, ``emit["c"]`` for double, ``emit["c_f32"]`` for
+and the emission templates (``emit["numpy"]``, ``emit["c"]`` for double, ``emit["c:float32"]`` for
 float; ``{0}``, ``{1}`` are the operands) printed with SymPy's NumPy and C99 printers.
 
 May import: numpy, the standard library, ``symgrad.ir`` and ``symgrad.ops``; SymPy only lazily,
@@ -726,7 +726,7 @@ def _template(text: str) -> str:
 
 def _emissions(args: tuple[Any, ...], expr: Any) -> dict[str, str]:
     """``emit`` templates printed by SymPy: ``numpy`` (uses ``np.``), ``c`` (double) and
-    ``c_f32`` (float: ``expf``, ``1.0F``); a backend whose printer cannot print the
+    ``c:float32`` (float: ``expf``, ``1.0F``); a backend whose printer cannot print the
     expression gets no entry."""
     import sympy as sp
     from sympy.codegen.ast import float32, real
@@ -748,7 +748,7 @@ def _emissions(args: tuple[Any, ...], expr: Any) -> dict[str, str]:
     ce = e.xreplace({c: sp.Float(c.evalf(30), 30) for c in e.atoms(sp.NumberSymbol)})
     c_settings: dict[str, dict[str, Any]] = {
         "c": {"math_macros": {}},
-        "c_f32": {"math_macros": {}, "type_aliases": {real: float32}},
+        "c:float32": {"math_macros": {}, "type_aliases": {real: float32}},
     }
     for key, settings in c_settings.items():
         try:

@@ -329,7 +329,7 @@ class Sweep:
 
 
 def _softplus() -> Any:
-    """A custom SymPy op (emit["c"] and emit["c_f32"]), registered when a fixture needs it: the
+    """A custom SymPy op (emit["c"] and emit["c:float32"]), registered when a fixture needs it: the
     registry sweep enumerates the registry when it is collected."""
     import sympy as sp
 

@@ -426,7 +426,7 @@ def test_derivative_ops_get_templates_with_two_operands():
     x = make_input((3,), "float64", name="x")
     grad(api.sum(mytanh(x)), [x])
     emit = get_op(mytanh.op_name + "_d").emit
-    assert set(emit) >= {"numpy", "c", "c_f32"}
+    assert set(emit) >= {"numpy", "c", "c:float32"}
     t = np.tanh(X)
     got = eval(emit["numpy"].format("xs", "ys"), {"np": np}, {"xs": X, "ys": t})
     np.testing.assert_allclose(got, 1 - t**2)
@@ -435,10 +435,10 @@ def test_derivative_ops_get_templates_with_two_operands():
 def test_c_templates_use_float_functions_for_float32():
     mish = _mish_op()
     emit = get_op(mish.op_name).emit
-    assert "expf(" in emit["c_f32"] and "tanhf(" in emit["c_f32"]
+    assert "expf(" in emit["c:float32"] and "tanhf(" in emit["c:float32"]
     assert "expf(" not in emit["c"] and "exp(" in emit["c"]
     braces = symgrad.elementwise("emit_pi_max", EMIT_CASES["emit_pi_max"][0])
-    for key in ("c", "c_f32"):
+    for key in ("c", "c:float32"):
         assert "M_PI" not in get_op(braces.op_name).emit[key]  # not in strict C99
 
 
@@ -470,7 +470,7 @@ int main(void) {{
         double x = xs[i];
         float xf = (float)xs[i];
         double d = {emit["c"].format("x")};
-        float s = {emit["c_f32"].format("xf")};
+        float s = {emit["c:float32"].format("xf")};
         printf("%.17g %.9g\\n", d, (double)s);
     }}
     return 0;

@@ -4,19 +4,17 @@ code of every op of the registry.
 Owns: :class:`OpPrinter`, which turns one scheduled statement into C statements that write the
 statement's value into a C-order buffer. Each value is a contiguous array; reading operand ``x``
 at element ``i`` is ``x[i]`` (scalar constants are inlined as literals). Elementwise expressions
-come from each op's ``emit["c"]`` template (``emit["c_f32"]`` for float32 when present), except
-for a few dtype-specific overrides below that match NumPy where the generic template does not:
-NaN propagation of ``maximum``/``minimum``/``relu``/``sign`` on floats, and wrap-around int64
-arithmetic (done in ``uint64_t``: signed overflow is undefined in C). float32 ``exp`` and
-``tanh`` call the vectorisable helpers ``_sg_expf``/``_sg_tanhf`` (``symgrad/codegen/templates/c/
-_helpers.c.j2``: within 0.99 and 1.33 ulp of the exact value for every float32) instead of libm,
-whose per-element calls keep loops scalar and dominated the float32 workloads.
+are the op's own C lowering for the operands' dtype (:meth:`OpDef.lowering`: ``"c:float32"``,
+then ``"c:float"``, then ``"c"``), declared with the op in ``symgrad/ops/``: that is where the
+NaN propagation of ``maximum``/``minimum``/``relu``/``sign`` on floats, the wrap-around int64
+arithmetic (in ``uint64_t``: signed overflow is undefined in C) and float32 ``exp``/``tanh``
+through the vectorisable helpers ``_sg_expf``/``_sg_tanhf`` (``templates/c/_helpers.c.j2``:
+within 0.99 and 1.33 ulp of the exact value for every float32) are declared.
 
 Error reporting: a failing check sets ``_err->value``/``_err->size``/``_err->site`` and returns a
 nonzero code through ``SG_FAIL`` (see ``templates/c/kernel.c.j2``); ``site`` indexes the
 table of model lines built here (``OpPrinter.sites``).
 
-May import: the standard library, ``symgrad.ir``, ``symgrad.ops`` and ``symgrad.backends``.
 """
 
 from __future__ import annotations
@@ -52,22 +50,6 @@ ERROR_CODES = {
     "SG_ERR_EMPTY": (4, "the max of an empty array"),
 }
 
-# elementwise templates that replace the op's generic emit["c"] for a dtype family
-_FLOAT_OVERRIDES = {
-    "maximum": "({0} > {1} || {0} != {0} ? {0} : {1})",
-    "minimum": "({0} < {1} || {0} != {0} ? {0} : {1})",
-    "relu": "({0} > 0 || {0} != {0} ? {0} : 0)",
-    "sign": "({0} > 0 ? 1 : ({0} < 0 ? -1 : ({0} == 0 ? 0 : {0})))",
-}
-_INT_OVERRIDES = {
-    "add": "(int64_t)((uint64_t){0} + (uint64_t){1})",
-    "sub": "(int64_t)((uint64_t){0} - (uint64_t){1})",
-    "mul": "(int64_t)((uint64_t){0} * (uint64_t){1})",
-    "neg": "(int64_t)(0 - (uint64_t){0})",
-    "abs": "({0} < 0 ? (int64_t)(0 - (uint64_t){0}) : {0})",
-}
-_BOOL_OVERRIDES = {"abs": "{0}", "sign": "{0}"}
-_F32_OVERRIDES = {"exp": "_sg_expf({0})", "tanh": "_sg_tanhf({0})"}
 _HELPER_CALL = re.compile(r"\b_sg_(\w+)\(")
 # same elements in the same order: alias the input (class_index after its range check)
 ALIAS_OPS = ("reshape", "detach", "class_index")
@@ -97,18 +79,8 @@ def literal(value: Any, dtype: DType) -> str:
 def elementwise_template(node: Node) -> str:
     """The C expression template of an elementwise node (``{0}``... operands, ``{f}``,
     ``{ctype}``)."""
-    op = get_op(node.op)
     dt = node.inputs[-1].dtype if node.inputs else node.dtype
-    if dt.is_float and node.op in _FLOAT_OVERRIDES:
-        return _FLOAT_OVERRIDES[node.op]
-    if dt is INT64 and node.op in _INT_OVERRIDES:
-        return _INT_OVERRIDES[node.op]
-    if dt is BOOL and node.op in _BOOL_OVERRIDES:
-        return _BOOL_OVERRIDES[node.op]
-    if dt is FLOAT32 and node.op in _F32_OVERRIDES:
-        return _F32_OVERRIDES[node.op]
-    template = op.emit.get("c_f32") if dt is FLOAT32 else None
-    template = template or op.emit.get("c")
+    template = get_op(node.op).lowering("c", dt)
     if not isinstance(template, str):
         raise NotImplementedError(f"op {node.op!r} has no C emission")
     return template

@@ -107,8 +107,7 @@ def region_code(
         node = g.node
         template = elementwise_template(node)
         f = "f" if node.inputs and node.inputs[-1].dtype is FLOAT32 else ""
-        if "_sg_sigmoid{f}" in template:
-            pr.helpers.add("sigmoid" + f)
+        pr.note_helpers(template, f)
         fields = {fld for _, fld, _, _ in string.Formatter().parse(template) if fld}
         if g.count == 1:  # one statement: its slots are literals
             args = [

@@ -1,9 +1,9 @@
 """The NumPy printer: a Program becomes a Python module that imports nothing but NumPy.
 
 Owns: printing operands (names, typed literals), attributes (shapes with dim variables, slices,
-axes) and each statement from its op's ``emit["numpy"]`` template, then laying the module out
-with ``symgrad/codegen/templates/numpy/module.py.j2``. May import: numpy, ``symgrad.ir``,
-``symgrad.ops`` and ``symgrad.backends``.
+axes) and each statement from its op's NumPy lowering (``OpDef.lowering("numpy", dtype)``, with
+the helper routines the op declares), then laying the module out with
+``templates/numpy/module.py.j2``.
 """
 
 from __future__ import annotations
@@ -19,28 +19,6 @@ from symgrad.ir.graph import type_str
 from symgrad.ir.node import Node
 from symgrad.ir.opdef import get_op
 
-# ops whose emission calls a helper defined in the module (symgrad/codegen/templates/numpy/_helpers)
-_HELPERS = {
-    "sigmoid": ("sigmoid",),
-    "gather": ("gather", "check"),
-    "scatter_add": ("scatter_add", "check"),
-    "bincount": ("bincount", "check"),
-    "unslice": ("unslice",),
-    "one_hot": ("one_hot",),
-    "class_index": ("class_index",),
-    "softmax_nll": ("softmax_nll", "check"),
-    "softmax_nll_grad": ("softmax_nll", "check"),
-}
-# helpers that report the model line
-_WHERE_ARG = {
-    "gather",
-    "scatter_add",
-    "bincount",
-    "one_hot",
-    "class_index",
-    "softmax_nll",
-    "softmax_nll_grad",
-}
 _COMMENT_COL = 44
 
 
@@ -114,17 +92,18 @@ class NumpyPrinter:
     def expr(self, node: Node, operands: list[str] | None = None) -> str:
         """The expression of ``node``; ``operands`` replaces its inputs' names."""
         op = get_op(node.op)
-        template = op.emit.get("numpy")
+        dt = node.inputs[-1].dtype if node.inputs else node.dtype
+        template = op.lowering("numpy", dt)
         if template is None:
-            raise NotImplementedError(f"op {node.op!r} has no NumPy emission")
+            raise NotImplementedError(f"op {node.op!r} has no NumPy lowering")
         args = operands if operands is not None else [self.operand(i) for i in node.inputs]
-        self.helpers.update(_HELPERS.get(node.op, ()))
+        self.helpers.update(op.helpers.get("numpy", ()))
         text = (
             template(args, node)
             if callable(template)
             else template.format(*args, **self.fields(node, args))
         )
-        if node.op in _WHERE_ARG:
+        if op.reports_site:
             p = node.provenance
             text = text[:-1] + f", {py_string(p.short if p else node.op)})"
         return str(text)

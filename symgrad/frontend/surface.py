@@ -1,0 +1,85 @@
+"""The front ends' operators and methods, made from the op registry.
+
+Owns: :func:`install`, which gives ``Tensor`` every operator and elementwise method that an op's
+:class:`~symgrad.ir.opdef.Surface` declares (``__add__``/``__radd__`` for ``add``, ``tanh`` for
+``tanh``, ...), and the module-level functions of ``symgrad.frontend.functional`` that ops
+declare (``Surface.function``). ``Tensor`` and ``functional`` declare the same names for type
+checkers; ``tests/frontend/test_surface.py`` checks that declarations and registry agree. An op
+added with a surface appears on every front end at once (``Node``'s operators are installed by
+the registry itself, ``Value``'s by ``symgrad.frontend.value_ops``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from symgrad.frontend import functional
+from symgrad.frontend.tensor import Tensor, _binary, _run
+from symgrad.ir.opdef import OpDef, SurfaceMethod, apply, registry, surface_methods
+
+
+def tensor_method(m: SurfaceMethod) -> Callable[..., Tensor]:
+    """The Tensor method ``m`` (an operator or a named elementwise method)."""
+    name = m.op
+    if m.form == "binary":
+
+        def binary(self: Tensor, o: Any) -> Tensor:
+            return _binary(name, self, o)
+
+        fn: Callable[..., Tensor] = binary
+    elif m.form == "reflected":
+
+        def reflected(self: Tensor, o: Any) -> Tensor:
+            return _binary(name, o, self)
+
+        fn = reflected
+    else:
+
+        def unary(self: Tensor) -> Tensor:
+            return _run(lambda x: apply(name, (x,)), self)
+
+        fn = unary
+    fn.__name__ = fn.__qualname__ = m.name
+    fn.__doc__ = registry()[name].doc
+    return fn
+
+
+def module_function(op: OpDef) -> Callable[..., Tensor]:
+    """``functional.<op.surface.function>``: the op on tensors, arrays or numbers."""
+    name = op.name
+    if op.arity == 1:
+
+        def unary(x: Any) -> Tensor:
+            return _run(lambda n: apply(name, (n,)), functional._t(x))
+
+        fn: Callable[..., Tensor] = unary
+    else:
+
+        def binary(a: Any, b: Any) -> Tensor:
+            either = isinstance(a, Tensor) or isinstance(b, Tensor)
+            return _binary(name, a if either else functional._t(a), b)
+
+        fn = binary
+    fn.__name__ = fn.__qualname__ = op.surface.function
+    fn.__doc__ = op.doc
+    fn.__module__ = functional.__name__
+    return fn
+
+
+def installed() -> tuple[list[str], list[str]]:
+    """The Tensor methods and the functional functions the registry's surfaces define."""
+    methods = [m.name for op in registry().values() for m in surface_methods(op)]
+    functions = [op.surface.function for op in registry().values() if op.surface.function]
+    return methods, functions
+
+
+def install() -> None:
+    for op in list(registry().values()):
+        for m in surface_methods(op):
+            setattr(Tensor, m.name, tensor_method(m))
+        if op.surface.function:
+            setattr(functional, op.surface.function, module_function(op))
+
+
+install()
