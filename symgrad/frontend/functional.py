@@ -13,8 +13,7 @@ import numpy as np
 
 from symgrad.frontend.tensor import Tensor, _run
 from symgrad.ir.dtypes import FLOAT64
-from symgrad.ir.node import Dim, Node
-from symgrad.ir.opdef import apply
+from symgrad.ir.node import Dim
 from symgrad.ops import api
 from symgrad.ops.elementwise import where as where_node
 
@@ -50,19 +49,13 @@ def logsumexp(x: Any, axis: Any = -1, keepdims: bool = False) -> Tensor:
 def cross_entropy(logits: Any, targets: Any) -> Tensor:
     """Mean negative log-likelihood of integer class ``targets`` under ``logits`` (n, C).
 
-    Eagerly (both operands have data) the per-row losses are the fused op ``softmax_nll``, one
-    stable pass per row whose gradient is one op too (``softmax_nll_grad``): the same values as
-    the composite ``-log_softmax(logits)[i, y]`` that a traced function records (and that
-    ``opt=2`` fuses the same way), for a fraction of the nodes in every training step."""
+    Eagerly (both operands have data) the per-row losses are one fused op, a stable pass per
+    row whose gradient is one op too: the values of the composite ``-log_softmax(logits)[i, y]``
+    that a traced function records (and that ``opt=2`` fuses the same way), for a fraction of
+    the nodes in every training step."""
     a, b = _t(logits), _t(targets)
-    if a._data is None or b._data is None:
-        return _run(lambda x, y: api.cross_entropy(x, y), a, b)
-    return _run(_fused_cross_entropy, a, b)
-
-
-def _fused_cross_entropy(logits: Node, targets: Node) -> Node:
-    api.check_cross_entropy(logits, targets)
-    return api.mean(apply("softmax_nll", (logits, api.index_node(targets, logits))))
+    fused = a._data is not None and b._data is not None
+    return _run(lambda x, y: api.cross_entropy(x, y, fused=fused), a, b)
 
 
 def where(cond: Any, a: Any, b: Any) -> Tensor:

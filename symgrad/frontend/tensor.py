@@ -280,7 +280,7 @@ class Tensor:
         if self.node.shape:  # x[idx] with one integer array (an embedding lookup): one gather
             idx = _eager_index(key) if self._data is not None else key
             if isinstance(idx, Tensor) and idx.dtype is INT64:
-                return _run(_gather, self, idx, _result=_result_class_index(self))
+                return _run(api.gather, self, idx, _result=_result_class_index(self))
         tensors: list[Tensor] = []
         items = key if isinstance(key, tuple) else (key,)
         if self._data is not None:  # eager: index arrays are data (see _eager_operand)
@@ -475,10 +475,6 @@ def _traced(name: str, a: Any, b: Any, t0: Tensor, t1: Tensor | None) -> Tensor:
 
 
 _WRAP = Tensor._wrap.__func__  # type: ignore[attr-defined]
-
-
-def _gather(x: Node, idx: Node) -> Node:
-    return apply("gather", (x, idx))  # (what api.index builds for x[idx])
 
 
 def _result_class_index(x: Tensor) -> type[Tensor]:
