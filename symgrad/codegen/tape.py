@@ -20,7 +20,7 @@ from symgrad.codegen.numpy import printer as npb
 from symgrad.codegen.templating import render
 from symgrad.ir.dtypes import FLOAT64
 from symgrad.ir.node import Node
-from symgrad.ir.opdef import get_op
+from symgrad.ir.opdef import get_op, lowering_of
 from symgrad.ops.source import make_input
 from symgrad.ops.tape import TapeOp, tape_ops
 
@@ -138,10 +138,9 @@ def render_tape_python() -> str:
 
 
 def _numpy_template(node: Node) -> str:
-    dt = node.inputs[-1].dtype if node.inputs else node.dtype
-    template = get_op(node.op).lowering("numpy", dt)
+    template = lowering_of(node, "numpy")
     if not isinstance(template, str):
-        raise NotImplementedError(f"op {node.op!r} has no NumPy lowering")
+        raise NotImplementedError(f"op {node.op!r}: its NumPy lowering is not a template")
     return template
 
 

@@ -37,7 +37,7 @@ def tensor_method(m: SurfaceMethod) -> Callable[..., Tensor]:
     else:
 
         def unary(self: Tensor) -> Tensor:
-            return _run(lambda x: apply(name, (x,)), self)
+            return self._unary(name)
 
         fn = unary
     fn.__name__ = fn.__qualname__ = m.name

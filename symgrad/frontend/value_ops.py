@@ -47,11 +47,16 @@ def _scalar_ops() -> list[OpDef]:
 
 # NumPy ufunc's op -> (method computing op(value, x), the reflected one), for Value's fast
 # path of NumPy scalars meeting Values
-UFUNC_METHODS: dict[str, tuple[str, str]] = {}
-for _op in _scalar_ops():
-    _ms = {m.form: m.name for m in surface_methods(_op)}
-    _first = _ms.get("binary", _ms.get("unary", ""))
-    UFUNC_METHODS[_op.name] = (_first, _ms.get("reflected", _first))
+def _ufunc_methods() -> dict[str, tuple[str, str]]:
+    out: dict[str, tuple[str, str]] = {}
+    for op in _scalar_ops():
+        by_form = {m.form: m.name for m in surface_methods(op)}
+        first = by_form.get("binary", by_form.get("unary", ""))
+        out[op.name] = (first, by_form.get("reflected", first))
+    return out
+
+
+UFUNC_METHODS = _ufunc_methods()
 
 
 def binary_method(cls: type[Value], name: str, reflected: bool) -> Callable[[Value, Any], Tensor]:

@@ -148,6 +148,16 @@ class OpDef:
         return None
 
 
+def lowering_of(node: Node, backend: str) -> Any:
+    """``node``'s lowering for ``backend``, chosen by its operands' dtype (the last operand's:
+    ``where``'s first is the bool condition); NotImplementedError when the op declares none."""
+    dt = node.inputs[-1].dtype if node.inputs else node.dtype
+    found = _REGISTRY[node.op].lowering(backend, dt)
+    if found is None:
+        raise NotImplementedError(f"op {node.op!r} has no {backend} lowering for {dt}")
+    return found
+
+
 _REGISTRY: dict[str, OpDef] = {}
 
 

@@ -40,7 +40,7 @@ from symgrad.codegen.c.loops import (
 )
 from symgrad.ir.dtypes import BOOL, FLOAT32, INT64, DType
 from symgrad.ir.node import Node
-from symgrad.ir.opdef import Kind, broadcast_shapes, get_op
+from symgrad.ir.opdef import Kind, broadcast_shapes, get_op, lowering_of
 
 # the error codes of the kernel ABI (kernel.c.j2 #defines them from this table)
 ERROR_CODES = {
@@ -79,10 +79,9 @@ def literal(value: Any, dtype: DType) -> str:
 def elementwise_template(node: Node) -> str:
     """The C expression template of an elementwise node (``{0}``... operands, ``{f}``,
     ``{ctype}``)."""
-    dt = node.inputs[-1].dtype if node.inputs else node.dtype
-    template = get_op(node.op).lowering("c", dt)
+    template = lowering_of(node, "c")
     if not isinstance(template, str):
-        raise NotImplementedError(f"op {node.op!r} has no C emission")
+        raise NotImplementedError(f"op {node.op!r}: its C lowering is not an expression template")
     return template
 
 

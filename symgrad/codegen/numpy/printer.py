@@ -17,7 +17,7 @@ from symgrad.codegen.templating import render
 from symgrad.codegen.text import line_comment, py_string
 from symgrad.ir.graph import type_str
 from symgrad.ir.node import Node
-from symgrad.ir.opdef import get_op
+from symgrad.ir.opdef import get_op, lowering_of
 
 _COMMENT_COL = 44
 
@@ -92,10 +92,7 @@ class NumpyPrinter:
     def expr(self, node: Node, operands: list[str] | None = None) -> str:
         """The expression of ``node``; ``operands`` replaces its inputs' names."""
         op = get_op(node.op)
-        dt = node.inputs[-1].dtype if node.inputs else node.dtype
-        template = op.lowering("numpy", dt)
-        if template is None:
-            raise NotImplementedError(f"op {node.op!r} has no NumPy lowering")
+        template = lowering_of(node, "numpy")
         args = operands if operands is not None else [self.operand(i) for i in node.inputs]
         self.helpers.update(op.helpers.get("numpy", ()))
         text = (
