@@ -24,6 +24,7 @@ from symgrad.codegen.program import ElementLoad, Function, Group, Program, Regio
 from symgrad.ir.node import Node, _freeze_value
 from symgrad.ir.opdef import Kind, get_op, op_label
 from symgrad.ir.provenance import Provenance
+from symgrad.ops.movement import element_of
 from symgrad.ops.source import make_constant
 
 #: The number of scalar elementwise statements from which a function is compacted.
@@ -52,10 +53,10 @@ class _Slots:
         self.n_slots[n.dtype.name] = k + 1
         pick = _element(n, self.stmt_nodes)
         if pick is not None:  # x[i, j]: read straight from x
-            src, offset = pick
+            src, offset, chain = pick
             self.arrays[id(src)] = src
             self.picks.setdefault(id(src), []).append((k, offset))
-            self.picked.update({id(n), id(n.inputs[0])} if n.op == "reshape" else {id(n)})
+            self.picked.update(id(c) for c in chain)
         else:
             (self.literals if n.op == "const" else self.loads).append(n)
         return k
@@ -212,26 +213,14 @@ def compact(prog: Program, fn: Function, threshold: int = THRESHOLD) -> Region |
     return region
 
 
-def _element(node: Node, stmts: set[Node]) -> tuple[Node, int] | None:
-    """``(x, flat offset)`` when ``node`` is one element of ``x`` picked with static indices
-    (``x[i, j]`` traces to a slice, usually reshaped to a scalar) by statements of this
-    function (``stmts``; a parameter that happens to be such an element is not), else
-    None."""
-    sl = node.inputs[0] if node.op == "reshape" and node.inputs else node
-    if node not in stmts or sl not in stmts:
+def _element(node: Node, stmts: set[Node]) -> tuple[Node, int, tuple[Node, ...]] | None:
+    """``(x, flat offset, statements)`` when ``node`` is one element of ``x`` picked with
+    static indices (:func:`symgrad.ops.movement.element_of`) by statements of this function
+    (``stmts``; a parameter that happens to be such an element is not), else None."""
+    found = element_of(node)
+    if found is None or not all(n in stmts for n in found[2]):
         return None
-    if sl.op != "slice" or sl.shape.count(1) != len(sl.shape):
-        return None
-    x = sl.inputs[0]
-    if not all(isinstance(d, int) for d in x.shape):
-        return None
-    offset, stride = 0, 1
-    for d, (start, _, _) in reversed(list(zip(x.shape, sl.attrs["index"], strict=True))):
-        if not isinstance(start, int):
-            return None
-        offset += start * stride
-        stride *= int(d)
-    return x, offset
+    return found
 
 
 class _Where:

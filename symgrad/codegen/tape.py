@@ -15,12 +15,12 @@ import functools
 import re
 from dataclasses import dataclass
 
-from symgrad.codegen.c import kernels as c_kernels
 from symgrad.codegen.numpy import printer as npb
 from symgrad.codegen.templating import render
 from symgrad.ir.dtypes import FLOAT64
 from symgrad.ir.node import Node
 from symgrad.ir.opdef import get_op, lowering_of
+from symgrad.ops.c import emitter as c_emitter
 from symgrad.ops.source import make_input
 from symgrad.ops.tape import TapeOp, tape_ops
 
@@ -74,7 +74,7 @@ def _print(node: Node, names: dict[Node, str], template_of: object, literal: obj
 
 
 def _c_literal(value: object, node: Node) -> str:
-    return c_kernels.literal(value, node.dtype)
+    return c_emitter.literal(value, node.dtype)
 
 
 def _used(exprs: list[str], name: str) -> bool:
@@ -87,12 +87,12 @@ def render_tape_c(module_name: str) -> str:
     helpers: set[str] = set()
     for r in rules():
         exprs = [
-            _print(c, r.inputs, c_kernels.elementwise_template, _c_literal)
+            _print(c, r.inputs, c_emitter.elementwise_template, _c_literal)
             for c in r.cotangents
             if c is not None
         ]
         for e in exprs:
-            helpers.update(c_kernels._HELPER_CALL.findall(e))
+            helpers.update(c_emitter.HELPER_CALL.findall(e))
         targets = [
             f"G[{'A' if name == 'a' else 'B'}[i]]"
             for name, c in zip(_NAMES, r.cotangents, strict=False)

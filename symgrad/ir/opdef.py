@@ -29,6 +29,7 @@ class Kind(enum.Enum):
     MOVEMENT = "movement"
     INDEX = "index"
     LINALG = "linalg"
+    SCAN = "scan"  # running values along an axis: cumsum
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,10 +110,18 @@ class OpDef:
     vjp: VjpFn | None = None
     differentiable: bool = True
     doc: str = ""
-    # lowerings: an expression template per backend, keyed "<backend>" (any dtype), or
-    # "<backend>:<family>" ("c:int") or "<backend>:<dtype>" ("c:float32") where the code
-    # differs by the operands' dtype; see :meth:`lowering`
+    # lowerings per backend, keyed "<backend>" (any dtype), or "<backend>:<family>" ("c:int")
+    # or "<backend>:<dtype>" ("c:float32") where the code differs by the operands' dtype (see
+    # :meth:`lowering`): an expression template (a str), or for C a statement lowering, a
+    # function ``(emitter, node, out) -> lines`` (see symgrad.ops.c.emitter); "c-check" is the
+    # check an alias op makes before it is read as its operand
     emit: Mapping[str, Any] = field(default_factory=dict)
+    # the result has the elements of the first operand in the same order: a backend may alias
+    # the operand's buffer instead of copying it (reshape, detach, class_index)
+    alias: bool = False
+    # the operand a node of this op reads through without it being materialised (matmul
+    # reads ``x.T`` from ``x``): node -> that operand statement, or None
+    absorbs: Callable[[Node], Node | None] | None = None
     # the module-level helper routines a backend's lowering calls, by backend (NumPy:
     # ``templates/numpy/_helpers.py.j2`` prints each once, in its order)
     helpers: Mapping[str, tuple[str, ...]] = field(default_factory=dict)

@@ -1,8 +1,9 @@
 """The op library: importing this package declares every built-in op in the registry.
 
 Owns: nothing itself; ``elementwise``, ``reduce``, ``movement``, ``indexing``, ``linalg``,
-``softmax_nll`` (the fused cross-entropy) and ``source`` each declare their ops once, and
-``api`` offers node-level functions and composites.
+``scan`` (cumsum), ``softmax_nll`` (the fused cross-entropy) and ``source`` each declare their
+ops once, with their lowerings (the C ones printed through ``c``), and ``api`` offers node-level
+functions and composites.
 May import: numpy and ``symgrad.ir``.
 """
 
@@ -13,6 +14,7 @@ from symgrad.ops import (
     linalg,
     movement,
     reduce,
+    scan,
     softmax_nll,
     source,
 )
@@ -24,6 +26,7 @@ __all__ = [
     "linalg",
     "movement",
     "reduce",
+    "scan",
     "softmax_nll",
     "source",
 ]

@@ -411,6 +411,7 @@ register(
         differentiable=False,
         doc="identity in the forward pass; stops the gradient (stop_gradient)",
         emit={"numpy": "{0}", "c": "{0}"},
+        alias=True,
     )
 )
 

@@ -1,8 +1,9 @@
 """Matrix multiplication with NumPy's ``@`` semantics for 1-D, 2-D and batched operands.
 
-Owns: the ``matmul`` declaration. The VJP works on operands promoted to 2-D (a 1-D left operand
-is a row, a 1-D right operand a column); the autodiff driver then sums batch axes and the
-promoted leading unit axis. May import: numpy, ``symgrad.ir`` and other ``symgrad.ops`` modules.
+Owns: the ``matmul`` declaration and its C lowering. The VJP works on operands promoted to 2-D
+(a 1-D left operand is a row, a 1-D right operand a column); the autodiff driver then sums batch
+axes and the promoted leading unit axis.
+May import: numpy, ``symgrad.ir`` and other ``symgrad.ops`` modules.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from symgrad.ir.dtypes import DType
+from symgrad.ir.dtypes import FLOAT32, DType
 from symgrad.ir.errors import DTypeError, ShapeError
 from symgrad.ir.node import Node, Shape
 from symgrad.ir.opdef import (
@@ -24,6 +25,8 @@ from symgrad.ir.opdef import (
     register,
     unify_dtypes,
 )
+from symgrad.ops.c.emitter import Emitter, plus
+from symgrad.ops.c.loops import Mono, broadcast, coalesce, contiguous, nest
 
 
 def _infer(inputs: tuple[Node, ...], attrs: dict[str, Any]) -> tuple[Shape, DType]:
@@ -71,6 +74,51 @@ def _vjp(g: Node, out: Node, a: Node, b: Node) -> tuple[Node | None, ...]:
     return ga, gb
 
 
+# -- the C lowering: a call of the runtime's matrix product per (broadcast) batch element --------
+def transposed_operand(node: Node) -> Node | None:
+    """``x`` when ``node`` is the 2-D product ``transpose(x) @ b``: the C lowering then reads
+    ``x`` column-wise instead of a transposed copy (the printer leaves the transpose out)."""
+    if node.op != "matmul" or node.ndim != 2:
+        return None
+    a = node.inputs[0]
+    if a.op == "transpose" and a.ndim == 2 and tuple(a.attrs["perm"]) == (1, 0):
+        return a.inputs[0]
+    return None
+
+
+def _c_matmul(e: Emitter, node: Node, out: str) -> list[str]:
+    """``_sg_matmul_f32``/``_f64`` (``templates/c/_runtime.c.j2``: register tiles, each element
+    summed over k in order from 0) on each batch element; the left operand is addressed by a
+    row stride and a k stride, so ``x.T @ b`` reads ``x`` in place."""
+    a, b = node.inputs
+    at = transposed_operand(node)
+    if at is not None:
+        a = at
+    ash = a.shape if a.ndim >= 2 else (1, a.shape[0])
+    if at is not None:
+        ash = (ash[1], ash[0])
+    bsh = b.shape if b.ndim >= 2 else (b.shape[0], 1)
+    m, k, n = Mono.of(ash[-2]), Mono.of(ash[-1]), Mono.of(bsh[-1])
+    batch = node.shape[: node.ndim - (a.ndim >= 2) - (b.ndim >= 2)]
+    views = [
+        contiguous(batch, m * n),
+        broadcast(ash[:-2], batch, m * k),
+        broadcast(bsh[:-2], batch, k * n),
+    ]
+    lens, vs = coalesce([Mono.of(d) for d in batch], views)
+    mc, kc, nc = e.c(m), e.c(k), e.c(n)
+    strides_a = f"1, {mc}" if at is not None else f"{kc}, 1"  # (row, k) of the left operand
+    fn = "matmul_f32" if node.dtype is FLOAT32 else "matmul_f64"
+    e.need(fn)
+
+    def body(ix: list[str]) -> list[str]:
+        args = [plus(out, ix[0]), plus(e.ref(a), ix[1]), plus(e.ref(b), ix[2])]
+        return [f"_sg_{fn}({', '.join(args)}, {mc}, {kc}, {nc}, {strides_a});"]
+
+    note = [f"/* the left operand is {e.ref(a)} transposed: read column-wise */"]
+    return (note if at is not None else []) + nest(lens, vs, body, e.dim, prefix="_p")
+
+
 register(
     OpDef(
         "matmul",
@@ -79,7 +127,8 @@ register(
         eval=lambda ctx, a, b: np.matmul(a, b),
         infer=_infer,
         vjp=_vjp,
-        emit={"numpy": "{0} @ {1}"},
+        emit={"numpy": "{0} @ {1}", "c": _c_matmul},
+        absorbs=lambda node: node.inputs[0] if transposed_operand(node) is not None else None,
         doc="a @ b with NumPy semantics (1-D, 2-D and batched operands)",
         surface=Surface("matmul", True, ufuncs=("matmul",), symbol="@"),
     )

@@ -16,6 +16,8 @@ from symgrad.ir.dtypes import DType
 from symgrad.ir.errors import ShapeError
 from symgrad.ir.node import Dim, Node, Shape, install_transpose
 from symgrad.ir.opdef import Kind, OpDef, apply, fmt_shape, register, unify_dtypes
+from symgrad.ops.c.emitter import Emitter
+from symgrad.ops.c.loops import View, contiguous, sliced, strides
 
 
 def _same_size(a: Shape, b: Shape) -> bool:
@@ -37,6 +39,10 @@ def _reshape_infer(inputs: tuple[Node, ...], attrs: dict[str, Any]) -> tuple[Sha
     return shape, x.dtype
 
 
+def _c_copy(e: Emitter, node: Node, out: str) -> list[str]:
+    return e.copy(node, node.inputs[0], out)
+
+
 register(
     OpDef(
         "reshape",
@@ -45,7 +51,11 @@ register(
         eval=lambda ctx, x: np.reshape(x, ctx.shape),
         infer=_reshape_infer,
         vjp=lambda g, out, x, shape: (apply("reshape", (g,), {"shape": x.shape}),),
-        emit={"numpy": "np.reshape({0}, {shape})"},
+        emit={
+            "numpy": "np.reshape({0}, {shape})",
+            "c": _c_copy,
+        },
+        alias=True,
         doc="same elements, new shape (C order)",
     )
 )
@@ -57,6 +67,13 @@ def _transpose_infer(inputs: tuple[Node, ...], attrs: dict[str, Any]) -> tuple[S
     if sorted(perm) != list(range(x.ndim)):
         raise ShapeError(f"perm {perm} is not a permutation of the axes of {fmt_shape(x.shape)}")
     return tuple(x.shape[p] for p in perm), x.dtype
+
+
+def _c_transpose(e: Emitter, node: Node, out: str) -> list[str]:
+    (x,) = node.inputs
+    st = strides(x.shape)
+    src = View(tuple(st[p] for p in node.attrs["perm"]))
+    return e.strided(out, contiguous(node.shape), x, src, node.shape)
 
 
 def _inverse(perm: tuple[int, ...]) -> tuple[int, ...]:
@@ -74,7 +91,7 @@ register(
         eval=lambda ctx, x: np.transpose(x, ctx.attrs["perm"]),
         infer=_transpose_infer,
         vjp=lambda g, out, x, perm: (apply("transpose", (g,), {"perm": _inverse(perm)}),),
-        emit={"numpy": "np.transpose({0}, {perm})"},
+        emit={"numpy": "np.transpose({0}, {perm})", "c": _c_transpose},
         doc="permute axes (attrs: perm)",
     )
 )
@@ -100,7 +117,7 @@ register(
         eval=lambda ctx, x: np.broadcast_to(x, ctx.shape),
         infer=_bcast_infer,
         vjp=lambda g, out, x, shape: (g,),  # the autodiff driver sums the broadcast axes
-        emit={"numpy": "np.broadcast_to({0}, {shape})"},
+        emit={"numpy": "np.broadcast_to({0}, {shape})", "c": "{0}"},  # read through its view
         doc="broadcast to a larger shape (NumPy rules)",
     )
 )
@@ -142,6 +159,19 @@ def _concat_vjp(g: Node, out: Node, *xs: Node, axis: int) -> tuple[Node | None, 
     return tuple(res)
 
 
+def _c_concatenate(e: Emitter, node: Node, out: str) -> list[str]:
+    axis = node.attrs["axis"]
+    st = strides(node.shape)
+    lines: list[str] = []
+    start = 0
+    for x in node.inputs:
+        dst = View(tuple(st), (st[axis].scale(start),))
+        lines += e.strided(out, dst, x, contiguous(x.shape), x.shape)
+        n = x.shape[axis]
+        start += n if isinstance(n, int) else 0
+    return lines
+
+
 register(
     OpDef(
         "concatenate",
@@ -150,7 +180,7 @@ register(
         eval=lambda ctx, *xs: np.concatenate(xs, axis=ctx.attrs["axis"]),
         infer=_concat_infer,
         vjp=_concat_vjp,
-        emit={"numpy": "np.concatenate({args_tuple}, axis={axis})"},
+        emit={"numpy": "np.concatenate({args_tuple}, axis={axis})", "c": _c_concatenate},
         doc="join arrays along an existing axis (attrs: axis)",
     )
 )
@@ -200,6 +230,19 @@ def _unslice_eval(ctx: Any, g: Any) -> Any:
     return z
 
 
+def _c_slice(e: Emitter, node: Node, out: str) -> list[str]:
+    (x,) = node.inputs
+    src = sliced(x.shape, node.attrs["index"])
+    return e.strided(out, contiguous(node.shape), x, src, node.shape)
+
+
+def _c_unslice(e: Emitter, node: Node, out: str) -> list[str]:
+    (g,) = node.inputs
+    lines = e.fill(out, e.size(node.shape), "0")
+    dst = sliced(node.shape, node.attrs["index"])
+    return lines + e.strided(out, dst, g, contiguous(g.shape), g.shape)
+
+
 register(
     OpDef(
         "slice",
@@ -208,7 +251,7 @@ register(
         eval=lambda ctx, x: x[_py_slices(ctx.attrs["index"], ctx.dims)],
         infer=_slice_infer,
         vjp=lambda g, out, x, index: (apply("unslice", (g,), {"index": index, "shape": x.shape}),),
-        emit={"numpy": "{0}[{index}]"},
+        emit={"numpy": "{0}[{index}]", "c": _c_slice},
         doc="basic slicing, one (start, stop, step) per axis (attrs: index)",
     )
 )
@@ -230,8 +273,28 @@ register(
         eval=_unslice_eval,
         infer=_unslice_infer,
         vjp=lambda g, out, x, index, shape: (apply("slice", (g,), {"index": index}),),
-        emit={"numpy": "_unslice({0}, {shape}, np.s_[{index}])"},
+        emit={"numpy": "_unslice({0}, {shape}, np.s_[{index}])", "c": _c_unslice},
         helpers={"numpy": ("unslice",)},
         doc="the adjoint of slice: place x into zeros of a larger shape (attrs: index, shape)",
     )
 )
+
+
+def element_of(node: Node) -> tuple[Node, int, tuple[Node, ...]] | None:
+    """``(x, flat offset, chain)`` when ``node`` is one element of ``x`` picked with static
+    indices (``x[i, j]`` traces to a slice, usually reshaped to a scalar); ``chain`` is the
+    statements from ``node`` down to the slice. None otherwise (the compaction of scalar
+    graphs reads such elements straight from ``x``)."""
+    sl = node.inputs[0] if node.op == "reshape" and node.inputs else node
+    if sl.op != "slice" or sl.shape.count(1) != len(sl.shape):
+        return None
+    x = sl.inputs[0]
+    if not all(isinstance(d, int) for d in x.shape):
+        return None
+    offset, stride = 0, 1
+    for d, (start, _, _) in reversed(list(zip(x.shape, sl.attrs["index"], strict=True))):
+        if not isinstance(start, int):
+            return None
+        offset += start * stride
+        stride *= int(d)
+    return x, offset, (node, sl) if sl is not node else (node,)

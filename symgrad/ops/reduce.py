@@ -11,10 +11,12 @@ from typing import Any
 
 import numpy as np
 
-from symgrad.ir.dtypes import BOOL, INT64, DType
+from symgrad.ir.dtypes import BOOL, FLOAT32, INT64, DType
 from symgrad.ir.errors import ShapeError
 from symgrad.ir.node import Node, Shape
 from symgrad.ir.opdef import Kind, OpDef, apply, fmt_shape, register
+from symgrad.ops.c.emitter import Emitter, plus
+from symgrad.ops.c.loops import Mono, View, coalesce, contiguous, nest, prod, strides
 from symgrad.ops.elementwise import cast, where, zeros_like
 from symgrad.ops.infer import reduced_shape
 
@@ -65,6 +67,118 @@ def _max_eval(ctx: Any, x: Any) -> Any:
     return np.max(x, axis=ctx.attrs["axis"], keepdims=ctx.attrs["keepdims"])
 
 
+# -- the C lowering ---------------------------------------------------------------------------
+REDUCE_COLUMNS = 32  # column sums with at most this many (static) columns accumulate locally
+
+
+def _update(node: Node, acc: str, v: str) -> str:
+    """The C statement folding the value ``v`` into the accumulator ``acc``."""
+    if node.op == "max":
+        if node.inputs[0].dtype.is_float:
+            return f"{acc} = ({v} > {acc} || {v} != {v}) ? {v} : {acc};"
+        if node.inputs[0].dtype is BOOL:
+            return f"{acc} = {acc} || {v};"
+        return f"{acc} = {v} > {acc} ? {v} : {acc};"
+    if node.dtype is INT64 and node.inputs[0].dtype is INT64:
+        return f"{acc} = (int64_t)((uint64_t){acc} + (uint64_t){v});"
+    return f"{acc} += {v};"
+
+
+def _c_reduce(e: Emitter, node: Node, out: str) -> list[str]:
+    """sum/max over axes, in the input's memory order. When the reduced axes are innermost
+    (``sum(axis=-1)``, a full reduction) each result is one pass over a contiguous run:
+    NumPy's pairwise summation for float sums (``_sg_sum_f32``/``_f64`` of the runtime), a
+    running value otherwise; else results start at the identity and every input element
+    updates its result in place."""
+    (x,) = node.inputs
+    axes = node.attrs["axis"]
+    kept = [d for k, d in enumerate(x.shape) if k not in axes]
+    kst = iter(strides(kept))
+    out_view = View(tuple(Mono(0) if k in axes else next(kst) for k in range(x.ndim)))
+    lens, (ov, xv) = coalesce([Mono.of(d) for d in x.shape], [out_view, contiguous(x.shape)])
+    dt = x.dtype
+    if node.op == "sum":
+        ident = "0"
+    elif dt.is_float:
+        ident = "(-INFINITY)"
+    else:
+        ident = "0" if dt is BOOL else "INT64_MIN"
+    lines: list[str] = []
+    reduced = prod(tuple(x.shape[a] for a in axes))  # NumPy: no identity when it is 0
+    if node.op == "max" and (reduced.coef == 0 or reduced.syms):
+        fail = e.fail("SG_ERR_EMPTY", "0", "0", e.site(node))
+        lines.append(f"if ({e.c(reduced)} == 0) {fail}")
+    inner = bool(lens) and ov.strides[-1].is_zero and xv.strides[-1].is_one
+    once = inner and not any(st.is_zero for st in ov.strides[:-1])  # one run per result
+    if not inner and _columns(lens, ov, xv):
+        return lines + _reduce_columns(e, node, out, lens, ident)
+    if not once:
+        lines += e.fill(out, e.size(node.shape), ident)
+    if not inner:
+        upd = lambda ix: [_update(node, f"{out}[{ix[0]}]", e.at(x, ix[1]))]  # noqa: E731
+        return lines + nest(lens, [ov, xv], upd, e.dim)
+    n_inner = e.c(lens[-1])
+    ovo, xvo = (View(v.strides[:-1], v.offset) for v in (ov, xv))
+    ctype = node.dtype.c_type
+    assign = "=" if once else "+="
+
+    def body(ix: list[str]) -> list[str]:
+        if node.op == "sum" and dt.is_float:
+            fn = "sum_f32" if dt is FLOAT32 else "sum_f64"
+            e.need(fn)
+            return [f"{out}[{ix[0]}] {assign} _sg_{fn}(&{e.ref(x)}[{ix[1]}], {n_inner});"]
+        return [
+            f"{ctype} _acc = {ident if once else f'{out}[{ix[0]}]'};",
+            f"for (int64_t _j = 0; _j < {n_inner}; _j++) {{",
+            f"    {_update(node, '_acc', e.at(x, plus(ix[1], '_j')))}",
+            "}",
+            f"{out}[{ix[0]}] = _acc;",
+        ]
+
+    return lines + nest(lens[:-1], [ovo, xvo], body, e.dim)
+
+
+def _columns(lens: list[Mono], ov: View, xv: View) -> bool:
+    """A reduction over the rows of a contiguous matrix with a few static columns (a bias
+    gradient: ``g.sum(0)``), whose results fit in registers."""
+    return (
+        len(lens) == 2
+        and not lens[1].syms
+        and 0 < lens[1].coef <= REDUCE_COLUMNS
+        and not ov.offset
+        and not xv.offset
+        and ov.strides[0].is_zero
+        and ov.strides[1].is_one
+        and xv.strides[1].is_one
+        and xv.strides[0] == lens[1]
+    )
+
+
+def _reduce_columns(e: Emitter, node: Node, out: str, lens: list[Mono], ident: str) -> list[str]:
+    """Column results accumulated in a local array while the rows run (each still updated in
+    row order, so the values are those of the in-place loop)."""
+    (x,) = node.inputs
+    rows, cols = (e.c(d) for d in lens)
+    ct = node.dtype.c_type
+    value = e.at(x, f"_r * {cols} + _j")
+    return [
+        "{",
+        f"    {ct} _acc[{cols}];",
+        f"    for (int64_t _j = 0; _j < {cols}; _j++) {{",
+        f"        _acc[_j] = {ident};",
+        "    }",
+        f"    for (int64_t _r = 0; _r < {rows}; _r++) {{",
+        f"        for (int64_t _j = 0; _j < {cols}; _j++) {{",
+        f"            {_update(node, '_acc[_j]', value)}",
+        "        }",
+        "    }",
+        f"    for (int64_t _j = 0; _j < {cols}; _j++) {{",
+        f"        {out}[_j] = _acc[_j];",
+        "    }",
+        "}",
+    ]
+
+
 register(
     OpDef(
         "sum",
@@ -73,7 +187,7 @@ register(
         eval=lambda ctx, x: np.sum(x, axis=ctx.attrs["axis"], keepdims=ctx.attrs["keepdims"]),
         infer=_sum_infer,
         vjp=_sum_vjp,
-        emit={"numpy": "np.sum({0}, axis={axis}, keepdims={keepdims})"},
+        emit={"numpy": "np.sum({0}, axis={axis}, keepdims={keepdims})", "c": _c_reduce},
         doc="sum over axes (attrs: axis tuple, keepdims)",
     )
 )
@@ -85,7 +199,7 @@ register(
         eval=_max_eval,
         infer=_max_infer,
         vjp=_max_vjp,
-        emit={"numpy": "np.max({0}, axis={axis}, keepdims={keepdims})"},
+        emit={"numpy": "np.max({0}, axis={axis}, keepdims={keepdims})", "c": _c_reduce},
         doc="maximum over axes; the gradient goes to the maximal elements, ties share it evenly",
         kinks="reduced ties",
     )

@@ -16,8 +16,9 @@ overflows: where ``exp`` of a large logit is ``inf`` it gives NaN (or ``+inf`` f
 logits' dtype (float32 stays float32).
 
 ``symgrad.passes.softmax_nll`` rewrites the exp/normalise/pick/log and log_softmax/cross_entropy
-forms into these ops at optimisation level 2; the C printer's loops are in
-``symgrad.backends.c_kernels`` (``op_softmax_nll``, ``op_softmax_nll_grad``).
+forms into these ops at optimisation level 2. In C each row is a call of the runtime's
+``_sg_softmax_nll_<t>``/``_sg_softmax_nll_grad_<t>`` (``templates/c/_runtime.c.j2``), after the
+targets' range check.
 May import: numpy, ``symgrad.ir`` and other ``symgrad.ops`` modules.
 """
 
@@ -27,10 +28,12 @@ from typing import Any
 
 import numpy as np
 
-from symgrad.ir.dtypes import DType
+from symgrad.ir.dtypes import FLOAT32, DType
 from symgrad.ir.errors import DTypeError, ShapeError
 from symgrad.ir.node import Node, Shape
 from symgrad.ir.opdef import Kind, OpDef, apply, fmt_shape, register
+from symgrad.ops.c.emitter import Emitter
+from symgrad.ops.c.loops import Mono
 from symgrad.ops.indexing import check_range
 
 
@@ -108,6 +111,29 @@ def _grad_vjp(w: Node, out: Node, z: Node, y: Node, g: Node) -> tuple[Node | Non
     return dz, None, dg
 
 
+def _c_rows(e: Emitter, node: Node, out: str) -> list[str]:
+    """The targets checked like gather's index, then one runtime call per row of ``z`` (n, C)
+    with its target wrapped into ``[0, C)``."""
+    z, y = node.inputs[:2]
+    n, c = (e.c(Mono.of(d)) for d in z.shape)
+    t = "f32" if z.dtype is FLOAT32 else "f64"
+    row = f"&{e.ref(z)}[_i * {c}]"
+    if node.op == "softmax_nll":
+        e.need(f"softmax_nll_{t}", *(("expf",) if t == "f32" else ()))
+        call = f"{out}[_i] = _sg_softmax_nll_{t}({row}, {c}, _y);"
+    else:
+        e.need(f"softmax_nll_grad_{t}", f"sum_{t}", *(("expf",) if t == "f32" else ()))
+        g = e.at(node.inputs[2], "_i")
+        call = f"_sg_softmax_nll_grad_{t}(&{out}[_i * {c}], {row}, {c}, _y, {g});"
+    return e.check_range(node, y, c, "SG_ERR_INDEX", f"-{c}") + [
+        f"for (int64_t _i = 0; _i < {n}; _i++) {{",
+        f"    int64_t _y = {e.at(y, '_i')};",
+        f"    if (_y < 0) _y += {c};",
+        f"    {call}",
+        "}",
+    ]
+
+
 register(
     OpDef(
         "softmax_nll",
@@ -116,7 +142,7 @@ register(
         eval=_nll_eval,
         infer=_nll_infer,
         vjp=_nll_vjp,
-        emit={"numpy": "_softmax_nll({0}, {1})"},
+        emit={"numpy": "_softmax_nll({0}, {1})", "c": _c_rows},
         helpers={"numpy": ("softmax_nll", "check")},
         reports_site=True,
         doc="softmax_nll(z, y): -log(softmax(z[i])[y[i]]) per row of z (n, C) in one stable pass "
@@ -131,7 +157,7 @@ register(
         eval=_grad_eval,
         infer=_grad_infer,
         vjp=_grad_vjp,
-        emit={"numpy": "_softmax_nll_grad({0}, {1}, {2})"},
+        emit={"numpy": "_softmax_nll_grad({0}, {1}, {2})", "c": _c_rows},
         helpers={"numpy": ("softmax_nll", "check")},
         reports_site=True,
         doc="softmax_nll_grad(z, y, g): g[i] * (softmax(z[i]) - one_hot(y[i])), the VJP of "

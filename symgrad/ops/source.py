@@ -22,6 +22,8 @@ from symgrad.ir.graph import check_memory, machine_memory
 from symgrad.ir.node import Dim, Node, Shape
 from symgrad.ir.opdef import Kind, OpDef, register
 from symgrad.ir.provenance import Provenance
+from symgrad.ops.c.emitter import Emitter
+from symgrad.ops.c.loops import prod
 
 _uids = itertools.count()
 
@@ -157,6 +159,15 @@ def make_constant(array: Any) -> Node:
     return Node.make("constant", (), {"value": ca}, tuple(a.shape), dt, Provenance.capture())
 
 
+def _c_arange(e: Emitter, node: Node, out: str) -> list[str]:
+    size = e.c(node.attrs["n"])
+    return e.fill(out, size, "0" if size == "1" else "_i")  # fill() has no loop for 1
+
+
+def _c_dimsize(e: Emitter, node: Node, out: str) -> list[str]:
+    return [f"{out}[0] = ({node.dtype.c_type})({e.c(prod(node.attrs['dims']))});"]
+
+
 def _arange_infer(inputs: tuple[Node, ...], attrs: dict[str, Any]) -> tuple[Shape, DType]:
     (n,) = check_shape((attrs["n"],))
     return (n,), INT64
@@ -170,7 +181,7 @@ register(
         eval=lambda ctx: np.arange(ctx.shape[0], dtype=np.int64),
         infer=_arange_infer,
         differentiable=False,
-        emit={"numpy": "np.arange({n})"},
+        emit={"numpy": "np.arange({n})", "c": _c_arange},
         doc="0, 1, ..., n-1 as int64 (n may be a symbolic dim)",
     )
 )
@@ -196,7 +207,7 @@ register(
         eval=_dimsize_eval,
         infer=_dimsize_infer,
         differentiable=False,
-        emit={"numpy": "np.{dtype}({dims})"},
+        emit={"numpy": "np.{dtype}({dims})", "c": _c_dimsize},
         doc="the product of some (symbolic) dims, as a scalar: the element count of a mean",
     )
 )

@@ -18,12 +18,13 @@ from typing import Any
 
 import numpy as np
 
-from symgrad.codegen.c.kernels import ERROR_CODES
-from symgrad.codegen.c.printer import _C_RESERVED, _MACRO_LIKE, render_c
+from symgrad.codegen.c.names import C_RESERVED, MACRO_LIKE
+from symgrad.codegen.c.printer import render_c
 from symgrad.codegen.templating import render
 from symgrad.codegen.text import block_comment, c_string, is_safe_name
 from symgrad.ir.dtypes import as_dtype
 from symgrad.ir.node import Node
+from symgrad.ops.c.emitter import ERROR_CODES
 from symgrad.standalone.model import (
     Export,
     Part,
@@ -87,7 +88,7 @@ class _Ids:
         self.prefix = prefix.lower()  # the export's own identifiers (model_forward, ...)
 
     def get(self, name: str, fallback: str) -> str:
-        ok = is_safe_name(name) and name not in _C_RESERVED and not _MACRO_LIKE.match(name)
+        ok = is_safe_name(name) and name not in C_RESERVED and not MACRO_LIKE.match(name)
         ok = ok and not (self.prefix and name.lower().startswith(self.prefix))
         nm = name if ok else fallback
         while nm in self.taken:

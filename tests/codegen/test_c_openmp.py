@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 import symgrad as sg
-from symgrad.codegen.c.loops import PARALLEL_MIN
+from symgrad.ops.c.loops import PARALLEL_MIN
 from symgrad.runtime import cc
 
 

@@ -8,12 +8,13 @@ its statement (``const double t2 = t1[_i] + b[_i1];``) and stores only the root.
 keeps its own line and provenance comment, so the fused code reads statement by statement like
 the unfused code, but the intermediate arrays (and a pass over memory each) are gone.
 
-A statement is fused into a group when it is elementwise (or a ``broadcast_to``), is not a
+A statement is fused into a group when it is elementwise (its op's C lowering is an expression
+template: elementwise ops and ``broadcast_to``), is not a
 result of the function, has the root's shape, and every statement that reads it belongs to that
 group. Members are computed at the root's position, which is safe: their operands are computed
 earlier, and nothing outside the group reads them.
 
-May import: the standard library, ``symgrad.ir``, ``symgrad.ops`` and ``symgrad.backends``.
+May import: the standard library, ``symgrad.ir``, ``symgrad.ops`` and ``symgrad.codegen``.
 """
 
 from __future__ import annotations
@@ -21,16 +22,17 @@ from __future__ import annotations
 import string
 from collections.abc import Sequence
 
-from symgrad.codegen.c.kernels import OpPrinter, elementwise_template
-from symgrad.codegen.c.loops import Mono, View, broadcast, coalesce, contiguous, nest
 from symgrad.ir.dtypes import FLOAT32
 from symgrad.ir.node import Node
-from symgrad.ir.opdef import Kind, get_op
+from symgrad.ops.c.emitter import Emitter, elementwise_template, expression_template
+from symgrad.ops.c.loops import Mono, View, broadcast, coalesce, contiguous, nest
 
 
 def fusible(node: Node) -> bool:
-    """Whether ``node`` is computed one element at a time from the same index of its operands."""
-    return node.op == "broadcast_to" or get_op(node.op).kind is Kind.ELEMENTWISE
+    """Whether ``node`` is computed one element at a time from the same (broadcast) index of
+    its operands: its op's C lowering is an expression template (elementwise ops and
+    ``broadcast_to``)."""
+    return bool(node.inputs) and expression_template(node) is not None
 
 
 def fusion_groups(nodes: Sequence[Node], results: set[int]) -> dict[int, list[Node]]:
@@ -61,12 +63,8 @@ def fusion_groups(nodes: Sequence[Node], results: set[int]) -> dict[int, list[No
     return groups
 
 
-def _template(node: Node) -> str:
-    return "{0}" if node.op == "broadcast_to" else elementwise_template(node)
-
-
 def fused_loop(
-    pr: OpPrinter, root: Node, members: list[Node], out: str, name: dict[int, str]
+    pr: Emitter, root: Node, members: list[Node], out: str, name: dict[int, str]
 ) -> list[str]:
     """One loop nest computing ``members`` (locals named ``name[id(member)]``) and then ``root``
     into the buffer ``out``."""
@@ -84,7 +82,7 @@ def fused_loop(
         index = {id(i): k for i, k in zip(reads, ix[1:], strict=True)}
         lines: list[str] = []
         for n in [*members, root]:
-            template = _template(n)
+            template = elementwise_template(n)
             f = "f" if n.inputs and n.inputs[-1].dtype is FLOAT32 else ""
             pr.note_helpers(template, f)
             fields = {fld for _, fld, _, _ in string.Formatter().parse(template) if fld}

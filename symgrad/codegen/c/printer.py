@@ -1,10 +1,11 @@
 """The C printer: a Program becomes a C99 kernel and a CPython extension module around it.
 
-Owns: :func:`render_c` and :class:`CSource`; C identifiers for the Program's names (kept as they
-are unless a C header or the generated code could claim them: then suffixed with ``_``), the
-storage of every value (caller's result buffer, alias, stack array or ``malloc``), the layout of
-each kernel function, and the tables the binding validates arguments with. Per-op loop code is
-in ``c_kernels`` and loop nests in ``c_loops``; ``templates/c/`` only lays files out.
+Owns: :func:`render_c` and :class:`CSource`; the storage of every value (caller's result
+buffer, alias or scratch block), the layout of each kernel function. C identifiers come from
+``names``, the binding's argument tables from ``binding``. Per-op code is the
+ops' own C lowerings (declared with each op in ``symgrad/ops/``, printed through
+``symgrad.ops.c.emitter``), the routines they call are the runtime
+(``templates/c/_runtime.c.j2``); ``templates/c/`` only lays files out.
 
 The kernel ABI (also documented at the top of every ``kernel.c``)::
 
@@ -19,7 +20,7 @@ a function uses are passed. The return value is 0 or an error code (``SG_ERR_NOM
 ``SG_ERR_INDEX`` 2, ``SG_ERR_CLASS`` 3, ``SG_ERR_EMPTY`` 4), with ``err`` holding the bad value,
 the dim size and a site whose model line ``sg_site_text(site)`` returns.
 
-May import: numpy, ``symgrad.ir``, ``symgrad.ops`` and ``symgrad.backends`` (Jinja2 through
+May import: numpy, ``symgrad.ir``, ``symgrad.ops`` and ``symgrad.codegen`` (Jinja2 through
 ``templating``); never ``symgrad.runtime`` or the frontend.
 """
 
@@ -29,52 +30,20 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+from symgrad.codegen.c.binding import Slot, arg_desc, binding_info
 from symgrad.codegen.c.fusion import fused_loop, fusible, fusion_groups
-from symgrad.codegen.c.kernels import (
-    ALIAS_OPS,
-    ERROR_CODES,
-    OpPrinter,
-    elementwise_template,
-    transposed_operand,
-)
-from symgrad.codegen.c.loops import prod
 from symgrad.codegen.c.memory import FOREVER, plan
 from symgrad.codegen.c.memory import describe as describe_memory
+from symgrad.codegen.c.names import CNames
 from symgrad.codegen.c.region import GroupFunctions, region_code, stored_ref
 from symgrad.codegen.program import Function, Program
 from symgrad.codegen.templating import render
 from symgrad.codegen.text import block_comment, c_string, line_comment
-from symgrad.ir.dtypes import as_dtype
 from symgrad.ir.graph import type_str
 from symgrad.ir.node import Node
-from symgrad.ir.opdef import Kind, fmt_shape, get_op
-
-# identifiers the generated C uses, or that the C and Python headers define as object-like
-# macros; a Program name equal to one of these (or matching _MACRO_LIKE) gets a "_" suffix
-_C_RESERVED = frozenset(
-    """
-    NAN INFINITY HUGE_VAL HUGE_VALF HUGE_VALL EOF BUFSIZ EDOM ERANGE EILSEQ NULL errno stdin
-    stdout stderr assert offsetof malloc free memcpy memset abs labs fabs fabsf exp expf log logf
-    pow powf sqrt sqrtf tanh tanhf isnan isinf isfinite signbit fmax fmin unix linux i386 I
-    complex imaginary bool true false static_assert alignof alignas noreturn thread_local
-    int8_t int16_t int32_t int64_t uint8_t uint16_t uint32_t uint64_t intptr_t uintptr_t
-    size_t ptrdiff_t intmax_t uintmax_t wchar_t math_errhandling
-    """.split()
-)
-_MACRO_LIKE = re.compile(r"[A-Z][A-Z0-9]*_[A-Za-z0-9_]*\Z|E[A-Z0-9]+\Z|(Py|PY|sg_|SG_|sgb_)")
-_CONST_REF = re.compile(r"_C\[(\d+)\]")  # a Program's name of an array constant
-
-
-def _macro_like(name: str) -> bool:
-    """``_MACRO_LIKE.match(name)``, without the regex for the names that cannot match (those
-    that start neither with a capital letter nor with sg_ or sgb_: temporaries, thousands)."""
-    if not (name[:1].isupper() or name.startswith("sg")):
-        return False
-    return _MACRO_LIKE.match(name) is not None
-
-
-_IDENT = re.compile(r"(?<![\w.])[A-Za-z_]\w*")  # not the "e" or "f" of 1e-5f
-_DTYPE_CODE = {"float64": "SGB_F64", "float32": "SGB_F32", "int64": "SGB_I64", "bool": "SGB_BOOL"}
+from symgrad.ir.opdef import get_op
+from symgrad.ops.c.emitter import ERROR_CODES, Emitter
+from symgrad.ops.c.loops import prod
 
 
 @dataclass(frozen=True)
@@ -86,50 +55,9 @@ class CSource:
     binding: str
 
 
-class _CNames:
-    """C identifiers: each Program name as is when safe in C, else with ``_`` appended."""
-
-    def __init__(self, prog: Program) -> None:
-        avoid = _template_identifiers(prog)
-        self.taken: set[str] = set()
-        self.of: dict[str, str] = {}
-        taken, of = self.taken, self.of
-        for name in [*prog.names.values(), *prog.dim_vars.values()]:  # (often 100,000s)
-            m = _CONST_REF.fullmatch(name) if name.startswith("_C[") else None
-            base = f"sg_c{m.group(1)}" if m else name
-            if not m and (base in _C_RESERVED or base in avoid or _macro_like(base)):
-                base += "_"
-            if base in taken:
-                base = self.fresh(base)
-            else:
-                taken.add(base)
-            of[name] = base
-
-    def fresh(self, base: str) -> str:
-        name = base
-        while name in self.taken:
-            name += "_"
-        self.taken.add(name)
-        return name
-
-
-def _template_identifiers(prog: Program) -> set[str]:
-    """Every identifier in the Program's elementwise templates (libm functions, helpers)."""
-    out: set[str] = set()
-    for fn in (prog.forward, prog.backward):
-        if fn is None:
-            continue
-        nodes = [s.node for s in fn.stmts]
-        nodes += [g.node for g in fn.region.groups] if fn.region is not None else []
-        for node in nodes:
-            if get_op(node.op).kind is Kind.ELEMENTWISE:
-                out.update(_IDENT.findall(elementwise_template(node)))
-    return out
-
-
-def absorbed_transposes(fn: Function) -> set[int]:
-    """Ids of the ``transpose`` statements that only matmuls read as their transposed left
-    operand (``x.T @ b``, which the matmul reads from ``x`` directly): never printed."""
+def absorbed(fn: Function) -> set[int]:
+    """Ids of the statements that every reader reads through (``OpDef.absorbs``: ``x.T`` that
+    only matmuls read, from ``x`` directly, as ``x.T @ b``): never printed."""
     readers: dict[int, list[Node]] = {}
     for s in fn.stmts:
         for i in s.node.inputs:
@@ -138,22 +66,17 @@ def absorbed_transposes(fn: Function) -> set[int]:
     out: set[int] = set()
     for s in fn.stmts:
         n = s.node
-        if n.op != "transpose" or id(n) in outputs or id(n) not in readers:
+        if id(n) in outputs or id(n) not in readers:
             continue
-        users = readers[id(n)]
-        if all(
-            transposed_operand(r) is not None and r.inputs[0] is n and r.inputs[1] is not n
-            for r in users
-        ):
+        if all(_reads_through(r, n) for r in readers[id(n)]):
             out.add(id(n))
     return out
 
 
-@dataclass
-class _Slot:
-    name: str  # the C parameter of the output buffer
-    node: Node
-    direct: bool  # the node's statement writes straight into this buffer
+def _reads_through(reader: Node, n: Node) -> bool:
+    """Whether ``reader`` reads its operand ``n`` (once) without ``n`` being materialised."""
+    absorbs = get_op(reader.op).absorbs
+    return absorbs is not None and absorbs(reader) is n and sum(i is n for i in reader.inputs) == 1
 
 
 class _FunctionPrinter:
@@ -163,8 +86,8 @@ class _FunctionPrinter:
         self,
         prog: Program,
         fn: Function,
-        names: _CNames,
-        pr: OpPrinter,
+        names: CNames,
+        pr: Emitter,
         group_functions: GroupFunctions,
     ) -> None:
         self.prog, self.fn, self.names, self.pr = prog, fn, names, pr
@@ -186,7 +109,7 @@ class _FunctionPrinter:
         self.aliases: list[tuple[str, str]] = []  # (alias, name) read through another name
         self.consts: dict[int, Node] = {}  # index in prog.consts -> node, for those read
         taken = set(names.taken)  # output buffers are named afresh in each function
-        self.slots: list[_Slot] = []
+        self.slots: list[Slot] = []
         self.updated = {p for _, p in fn.inplace}  # parameters written in place
         kept = fn.returned()
         n_res = sum(k < fn.n_results for k in kept)
@@ -201,7 +124,7 @@ class _FunctionPrinter:
                 and id(node) not in stored
                 and all(s.node is not node for s in self.slots)
             )
-            self.slots.append(_Slot(base, node, direct))
+            self.slots.append(Slot(base, node, direct))
         pr.ref = self.ref
 
     def ref(self, node: Node) -> str:
@@ -227,7 +150,7 @@ class _FunctionPrinter:
         results = {id(n) for n in self.fn.outputs}
         groups = fusion_groups([s.node for s in self.fn.stmts], results)
         members = {id(m) for ms in groups.values() for m in ms}
-        members |= absorbed_transposes(self.fn)  # read column-wise by their matmuls
+        members |= absorbed(self.fn)  # read through by their readers (x.T by matmuls)
         self.written_in_place = self._in_place_targets(groups)
         direct.update(self.written_in_place)
         where = {id(s.node): s.where for s in self.fn.stmts}
@@ -254,7 +177,8 @@ class _FunctionPrinter:
             body.append(f"/* {block_comment(f'{tgt}: {s.where}')} */")
             if id(node) in self.written_in_place:
                 body.append(f"/* {tgt} is {self.written_in_place[id(node)]} (updated in place) */")
-            alias = node.op in ALIAS_OPS and node.inputs[0].op != "const"
+            is_alias = get_op(node.op).alias
+            alias = is_alias and node.inputs[0].op != "const"
             if id(node) in direct:
                 decls.append(f"{ct} *const {tgt} = {direct[id(node)]};")
             elif alias:
@@ -266,7 +190,7 @@ class _FunctionPrinter:
             else:
                 decls.append(f"{ct} *{tgt} = NULL;")
                 scratch.append((tgt, prod(node.shape).c(pr.dim), ct))
-            if node.op in ALIAS_OPS:  # into a result buffer, or of a literal
+            if is_alias:  # into a result buffer, or of a literal
                 body += pr.alias_check(node) + pr.copy(node, node.inputs[0], tgt)
             elif id(node) in groups:
                 body += fused_loop(pr, node, groups[id(node)], tgt, self.targets)
@@ -406,7 +330,7 @@ def render_c(prog: Program, module_name: str, parallel: bool = False) -> CSource
     ``parallel`` adds OpenMP pragmas to large elementwise loops (build with ``-fopenmp``)."""
     if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", module_name):
         raise ValueError(f"module_name must be a C identifier, got {module_name!r}")
-    names = _CNames(prog)
+    names = CNames(prog)
     dim_fields = [(d, names.of[v]) for d, v in prog.dim_vars.items()]
     dim_c = dict(dim_fields)
     used_dims: set[str] = set()
@@ -415,7 +339,7 @@ def render_c(prog: Program, module_name: str, parallel: bool = False) -> CSource
         used_dims.add(d)
         return dim_c[d]
 
-    pr = OpPrinter(dim)
+    pr = Emitter(dim)
     pr.parallel = parallel  # compile with -fopenmp (else the pragmas are unknown, ignored)
     functions: list[dict[str, Any]] = []
     bindings: list[dict[str, Any]] = []
@@ -432,7 +356,7 @@ def render_c(prog: Program, module_name: str, parallel: bool = False) -> CSource
         info["dims"] = [(d, dim_c[d]) for d in prog.dim_vars if d in used_dims]
         info["fails"] = pr.fails
         functions.append(info)
-        bindings.append(_binding_info(prog, fn, fp.slots, info, dim_fields))
+        bindings.append(binding_info(prog, fn, fp.slots, info, dim_fields))
     kernel = render(
         "c/kernel.c.j2",
         graph_hash=prog.graph_hash[:12],
@@ -454,75 +378,9 @@ def render_c(prog: Program, module_name: str, parallel: bool = False) -> CSource
         n_dims=len(dim_fields),
         dim_reprs=[c_string(repr(d)) for d, _ in dim_fields],
         consts=[
-            _arg_desc(f"_C[{k}]", c.array.shape, c.array.dtype.name)
+            arg_desc(f"_C[{k}]", c.array.shape, c.array.dtype.name)
             for k, c in enumerate(prog.consts)
         ],
         functions=bindings,
     )
     return CSource(kernel=kernel, binding=binding)
-
-
-def _arg_desc(
-    name: str, shape: tuple[Any, ...], dtype: str, dims: dict[str, int] | None = None
-) -> dict[str, Any]:
-    """A row of an argument table: dtype, static dims (-1: symbolic) and symbolic dim index."""
-    index = dims or {}
-    return {
-        "name": c_string(name),
-        "dtype": _DTYPE_CODE[dtype],
-        "ndim": len(shape),
-        "shape": [d if isinstance(d, int) else -1 for d in shape],
-        "sym": [index[d] if isinstance(d, str) else -1 for d in shape],
-        "expected": c_string(fmt_shape(tuple(shape))),
-        "static": all(isinstance(d, int) for d in shape),
-        "writable": False,
-    }
-
-
-def _binding_info(
-    prog: Program,
-    fn: Function,
-    slots: list[_Slot],
-    info: dict[str, Any],
-    dim_fields: list[tuple[str, str]],
-) -> dict[str, Any]:
-    """What the binding needs to know of one function: argument tables and the kernel call."""
-    index = {d: k for k, (d, _) in enumerate(dim_fields)}
-    params = [_arg_desc(p, n.shape, n.dtype.name, index) for p, n in fn.params]
-    updated = {p for _, p in fn.inplace}
-    for k, desc in enumerate(params):
-        desc["writable"] = k in updated
-    outs = [_arg_desc(s.name, s.node.shape, s.node.dtype.name, index) for s in slots]
-    py_params = [p for p, _ in fn.params]
-    n_cot = n_saved = 0
-    if fn.name == "backward":
-        assert prog.backward is not None
-        n_saved = len(prog.forward.outputs) - prog.forward.n_results
-        n_cot = len(fn.params) - n_saved - len(prog.forward.params)
-        py_params = [*py_params[:n_cot], "saved", *py_params[n_cot + n_saved :]]
-    n_args = len(py_params)
-    ret = "(results, saved)" if fn.name == "forward" else "grads"
-    plural = "argument" if n_args == 1 else "arguments"
-    call = [
-        f"({'' if k in updated else 'const '}{n.dtype.c_type} *)_in[{k}].buf"
-        for k, (_, n) in enumerate(fn.params)
-    ]
-    for k in info["consts"]:
-        ct = as_dtype(prog.consts[k].array.dtype).c_type
-        call.append(f"(const {ct} *)sgb_consts[{k}].buf")
-    for k, s in enumerate(slots):
-        call.append(f"({s.node.dtype.c_type} *)_out[{k}].buf")
-    return {
-        "name": fn.name,
-        "cname": info["cname"],
-        "params": params,
-        "outs": outs,
-        "n_results": sum(k < fn.n_results for k in fn.returned()),
-        "n_cot": n_cot,
-        "n_saved": n_saved,
-        "n_args": n_args,
-        "count_msg": c_string(f"{fn.name}() takes {n_args} {plural} ({', '.join(py_params)})"),
-        "dims": [(index[d], c) for d, c in info["dims"]],
-        "call": call,
-        "doc": c_string(f"{fn.name}({', '.join(py_params)}) -> {ret}"),
-    }

@@ -14,13 +14,13 @@ from __future__ import annotations
 import itertools
 import string
 
-from symgrad.codegen.c.kernels import OpPrinter, elementwise_template
 from symgrad.codegen.compact import describe
 from symgrad.codegen.program import Region
 from symgrad.codegen.text import block_comment, line_comment
 from symgrad.ir.dtypes import ALL_DTYPES, FLOAT32
 from symgrad.ir.node import Node
 from symgrad.ir.opdef import op_label
+from symgrad.ops.c.emitter import Emitter, elementwise_template
 
 _C_TYPE = {d.name: d.c_type for d in ALL_DTYPES}
 
@@ -73,7 +73,7 @@ class GroupFunctions:
 
 
 def region_code(
-    pr: OpPrinter, region: Region, functions: GroupFunctions
+    pr: Emitter, region: Region, functions: GroupFunctions
 ) -> tuple[list[str], list[tuple[str, str, str]]]:
     """The statements of ``region`` and its scratch arrays (name, count, C type). Values read
     after the region stay in their slots (:func:`stored_ref`). Groups call ``functions``."""

@@ -8,7 +8,8 @@ merging axes that every operand walks contiguously, so equal-shape elementwise c
 loop) and :func:`nest` (the C text of the loops). All shapes are static in rank and in which
 dims are 1, so every broadcasting decision is made here, at generation time.
 
-May import: the standard library and ``symgrad.ir``.
+May import: the standard library and ``symgrad.ir``. Lives with the op library: the C
+lowerings of the ops (declared with them) build their loops from it.
 """
 
 from __future__ import annotations
