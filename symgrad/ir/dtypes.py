@@ -23,7 +23,7 @@ class DType:
 
     @property
     def np(self) -> np.dtype[Any]:
-        return np.dtype(self.name)
+        return _NP_DTYPES[self.name]
 
     @property
     def family(self) -> str:
@@ -43,6 +43,8 @@ INT64 = DType("int64", "i64", "int64_t", False)
 BOOL = DType("bool", "bool", "_Bool", False)
 
 ALL_DTYPES: tuple[DType, ...] = (FLOAT32, FLOAT64, INT64, BOOL)
+# each dtype's NumPy dtype, made once (``DType.np`` is read for every array symgrad makes)
+_NP_DTYPES: dict[str, np.dtype[Any]] = {d.name: np.dtype(d.name) for d in ALL_DTYPES}
 _BY_NAME = {d.name: d for d in ALL_DTYPES} | {d.short: d for d in ALL_DTYPES}
 
 
