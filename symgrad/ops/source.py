@@ -111,9 +111,25 @@ def _unbound(ctx: Any) -> Any:
 def make_input(shape: Any, dtype: Any, name: str = "") -> Node:
     """A fresh graph input (every call gives a distinct node)."""
     dt = as_dtype(dtype)
+    if shape.__class__ is tuple and name.__class__ is str and _plain_fits(shape, dt):
+        # (the common case, an array's shape: every eager leaf and .data assignment) valid as
+        # it is, and its attributes' key written out as Node.make would build it
+        uid = next(_uids)
+        attrs = {"name": name, "uid": uid, "shape": shape, "dtype": dt.name}
+        akey = (("dtype", dt.name), ("name", name), ("shape", shape), ("uid", uid))
+        return Node.make_keyed("input", (), attrs, akey, shape, dt, Provenance.capture())
     shp = check_input_shape(shape, dt, f"input {name!r:.80}" if name else "input")
     attrs = {"name": name, "uid": next(_uids), "shape": shp, "dtype": dt.name}
     return Node.make("input", (), attrs, shp, dt, Provenance.capture())
+
+
+def _plain_fits(shape: tuple[Any, ...], dtype: DType) -> bool:
+    """Whether ``shape`` is ints >= 0 only (what :func:`check_shape` returns unchanged) of an
+    array that fits in memory."""
+    for d in shape:
+        if d.__class__ is not int or d < 0:
+            return False
+    return math.prod(shape) * dtype.np.itemsize <= machine_memory()
 
 
 register(
