@@ -9,7 +9,8 @@ it). May import: numpy, ``symgrad.ir``, ``symgrad.ops``, ``symgrad.autodiff``.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
+from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -240,6 +241,9 @@ class Tensor:
         return self
 
     def _unary(self, name: str) -> Tensor:
+        d = self._data
+        if self.__class__ is Tensor and d is not None:  # the eager hot path
+            return _eager_apply(name, (self,), {self.node: d})
         return _run(lambda x: apply(name, (x,)), self)
 
     def astype(self, dtype: Any) -> Tensor:
@@ -368,6 +372,8 @@ def register_scalar_classes(value: type[Tensor], traced: type[Tensor]) -> None:
 def _to_array(data: Any, dtype: Any = None) -> np.ndarray:
     if isinstance(data, Tensor):
         data = data.data
+    if dtype is None and data.__class__ is np.ndarray and data.dtype in _KEPT_DTYPES:
+        return np.array(data)  # (an eager leaf: an array of a dtype kept as it is)
     if dtype is not None:
         return np.array(data, dtype=as_dtype(dtype).np)
     arr = np.array(data)
@@ -378,6 +384,9 @@ def _to_array(data: Any, dtype: Any = None) -> np.ndarray:
     if arr.dtype.kind == "b":
         return arr
     raise TypeError(f"expected numbers or an array of them, got {arr.dtype} data")
+
+
+_KEPT_DTYPES = frozenset(np.dtype(t) for t in ("float32", "float64", "int64", "bool"))
 
 
 def _operand_node(x: Any, like: Node) -> Node:
@@ -411,6 +420,10 @@ def _eager_index(k: Any) -> Any:
 
 
 def _binary(name: str, a: Any, b: Any) -> Tensor:
+    if a.__class__ is Tensor and b.__class__ is Tensor:  # the eager hot path
+        da, db = a._data, b._data
+        if da is not None and db is not None:
+            return _eager_apply(name, (a, b), {a.node: da, b.node: db})
     ta, tb = isinstance(a, Tensor), isinstance(b, Tensor)
     if ta and tb:
         # (an eager Value always has data: its _data would build an array just to say so)
@@ -475,6 +488,25 @@ def _traced(name: str, a: Any, b: Any, t0: Tensor, t1: Tensor | None) -> Tensor:
 
 
 _WRAP = Tensor._wrap.__func__  # type: ignore[attr-defined]
+
+
+def _eager_apply(name: str, tensors: tuple[Tensor, ...], env: dict[Node, Any]) -> Tensor:
+    """``_run`` of ``apply(name, nodes)`` on plain Tensors (not Values) that all have data,
+    ``env`` their values by node: what ``_run`` does, without its general checks."""
+    try:
+        node = apply(name, tuple([t.node for t in tensors]))
+        data = _eager(node, env)
+    except TraceError as e:
+        if e.provenance is None:
+            raise type(e)(e.bare_message, Provenance.capture()) from None
+        raise
+    rg = False
+    if node.dtype.is_float:
+        for t in tensors:
+            if t.requires_grad:
+                rg = True
+                break
+    return _WRAP(Tensor, node, data, tensors, rg)
 
 
 def _result_class_index(x: Tensor) -> type[Tensor]:
@@ -544,5 +576,10 @@ def _value(node: Node, vals: dict[Node, Any]) -> np.ndarray:
     npdt = node.dtype.np
     if math.prod(shape) * npdt.itemsize > machine_memory():  # before allocating it
         check_memory(shape, npdt.itemsize, f"{node.op} ({type_str(node)})", node.provenance)
-    val = np.asarray(get_op(node.op).eval(EvalContext(node.attrs, shape, npdt, {}), *args))
-    return val if val.dtype == npdt else val.astype(npdt)
+    val = get_op(node.op).eval(EvalContext(node.attrs, shape, npdt, _NO_DIMS), *args)
+    if val.__class__ is not np.ndarray:
+        val = np.asarray(val)
+    return val if val.dtype is npdt or val.dtype == npdt else val.astype(npdt)
+
+
+_NO_DIMS: Mapping[str, int] = MappingProxyType({})  # (eager shapes are static)
