@@ -202,11 +202,15 @@ def prepare(boundary: Sequence[Node], outputs: Sequence[Node], reason: str = "")
         return run
 
     def run_c(arrays: list[Any]) -> list[Any]:
-        # eager values can be views (x.T, slices): the C binding reads contiguous buffers
-        for k, a in enumerate(arrays):
-            if not a.flags.c_contiguous:
-                arrays[k] = np.ascontiguousarray(a)
-        results, _ = forward(*arrays)
+        try:
+            results, _ = forward(*arrays)
+        except TypeError:
+            # eager values can be views (x.T, slices): the binding takes C-contiguous buffers
+            # only, and refuses anything else with TypeError before it runs
+            for k, a in enumerate(arrays):
+                if not a.flags.c_contiguous:
+                    arrays[k] = np.ascontiguousarray(a)
+            results, _ = forward(*arrays)
         return list(results)
 
     return run_c
