@@ -53,6 +53,12 @@ class ConstArray:
 
 def check_shape(shape: Any) -> Shape:
     """Validate a user shape: ints >= 0 and symbolic dim names (identifiers)."""
+    if shape.__class__ is tuple:  # the common case, ints >= 0: valid as it is
+        for d in shape:
+            if d.__class__ is not int or d < 0:
+                break
+        else:
+            return shape
     if isinstance(shape, int | str | np.integer):
         shape = (shape,)
     try:
