@@ -9,6 +9,7 @@ it). May import: numpy, ``symgrad.ir``, ``symgrad.ops``, ``symgrad.autodiff``.
 from __future__ import annotations
 
 import math
+import sys
 from collections.abc import Callable, Iterator, Mapping
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
@@ -63,7 +64,8 @@ class Tensor:
         if requires_grad and not as_dtype(arr.dtype).is_float:
             raise TypeError(f"only floating-point tensors can require gradients, got {arr.dtype}")
         self._data = arr
-        self.node = make_input(arr.shape, arr.dtype, name=label)
+        # (the provenance from the caller's frame: the frames below it are this package's)
+        self.node = make_input(arr.shape, arr.dtype, label, Provenance.capture(sys._getframe(1)))
         self.grad: Any = None
         self.requires_grad = requires_grad
         self._parents: tuple[Tensor, ...] = ()
@@ -110,7 +112,8 @@ class Tensor:
                 ".detach() for a new leaf",
                 Provenance.capture(),
             )
-        self.node = make_input(arr.shape, self.node.dtype, name=self.label)
+        prov = Provenance.capture(sys._getframe(1))  # (from the caller's frame, as in __init__)
+        self.node = make_input(arr.shape, self.node.dtype, self.label, prov)
         self._data = arr
 
     @property
@@ -494,7 +497,10 @@ def _eager_apply(name: str, tensors: tuple[Tensor, ...], env: dict[Node, Any]) -
     """``_run`` of ``apply(name, nodes)`` on plain Tensors (not Values) that all have data,
     ``env`` their values by node: what ``_run`` does, without its general checks."""
     try:
-        node = apply(name, tuple([t.node for t in tensors]))
+        # (the provenance from the frame that called _binary or _unary: the walk skips fewer
+        # of this package's frames than from inside apply)
+        prov = Provenance.capture(sys._getframe(2))
+        node = apply(name, tuple([t.node for t in tensors]), None, prov)
         data = _eager(node, env)
     except TraceError as e:
         if e.provenance is None:

@@ -198,8 +198,15 @@ def fmt_shape(shape: Shape) -> str:
     return "(" + ", ".join(str(d) for d in shape) + ("," if len(shape) == 1 else "") + ")"
 
 
-def apply(name: str, inputs: tuple[Node, ...], attrs: dict[str, Any] | None = None) -> Node:
-    """Create (or find) the node ``name(*inputs, **attrs)``, checking shapes and dtypes."""
+def apply(
+    name: str,
+    inputs: tuple[Node, ...],
+    attrs: dict[str, Any] | None = None,
+    provenance: Provenance | None = None,
+) -> Node:
+    """Create (or find) the node ``name(*inputs, **attrs)``, checking shapes and dtypes.
+    ``provenance``: the new node's, when the caller has captured it already (by default
+    :meth:`Provenance.capture`)."""
     op = _REGISTRY[name]
     a = attrs if attrs is not None else {}
     if inputs.__class__ is not tuple:
@@ -230,7 +237,9 @@ def apply(name: str, inputs: tuple[Node, ...], attrs: dict[str, Any] | None = No
                 _INFERRED.clear()
             _INFERRED[key] = found
     shape, dtype = found
-    return Node.make_keyed(name, inputs, a, akey, shape, dtype, Provenance.capture())
+    if provenance is None:
+        provenance = Provenance.capture()
+    return Node.make_keyed(name, inputs, a, akey, shape, dtype, provenance)
 
 
 # The shape rule's results, by (rule, attributes' key, input shapes and dtypes): an eager loop

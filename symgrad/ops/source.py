@@ -114,8 +114,11 @@ def _unbound(ctx: Any) -> Any:
     raise TraceError(f"input {ctx.attrs.get('name')!r} has no value")
 
 
-def make_input(shape: Any, dtype: Any, name: str = "") -> Node:
-    """A fresh graph input (every call gives a distinct node)."""
+def make_input(
+    shape: Any, dtype: Any, name: str = "", provenance: Provenance | None = None
+) -> Node:
+    """A fresh graph input (every call gives a distinct node). ``provenance``: its, when the
+    caller has captured it already (by default :meth:`Provenance.capture`)."""
     dt = as_dtype(dtype)
     if shape.__class__ is tuple and name.__class__ is str and _plain_fits(shape, dt):
         # (the common case, an array's shape: every eager leaf and .data assignment) valid as
@@ -123,10 +126,13 @@ def make_input(shape: Any, dtype: Any, name: str = "") -> Node:
         uid = next(_uids)
         attrs = {"name": name, "uid": uid, "shape": shape, "dtype": dt.name}
         akey = (("dtype", dt.name), ("name", name), ("shape", shape), ("uid", uid))
-        return Node.make_keyed("input", (), attrs, akey, shape, dt, Provenance.capture())
+        prov = provenance if provenance is not None else Provenance.capture()
+        return Node.make_keyed("input", (), attrs, akey, shape, dt, prov)
     shp = check_input_shape(shape, dt, f"input {name!r:.80}" if name else "input")
     attrs = {"name": name, "uid": next(_uids), "shape": shp, "dtype": dt.name}
-    return Node.make("input", (), attrs, shp, dt, Provenance.capture())
+    return Node.make(
+        "input", (), attrs, shp, dt, provenance if provenance is not None else Provenance.capture()
+    )
 
 
 def _plain_fits(shape: tuple[Any, ...], dtype: DType) -> bool:
