@@ -423,10 +423,22 @@ def _eager_index(k: Any) -> Any:
 
 
 def _binary(name: str, a: Any, b: Any) -> Tensor:
-    if a.__class__ is Tensor and b.__class__ is Tensor:  # the eager hot path
-        da, db = a._data, b._data
-        if da is not None and db is not None:
-            return _eager_apply(name, (a, b), {a.node: da, b.node: db})
+    ca, cb = a.__class__, b.__class__
+    if ca is Tensor:  # the eager hot paths: plain Tensors with data, and Python numbers
+        da = a._data
+        if da is not None:
+            if cb is Tensor:
+                db = b._data
+                if db is not None:
+                    return _eager_apply(name, (a, b), {a.node: da, b.node: db})
+            elif cb in _NUMBERS:
+                x = a.node
+                return _eager_apply(name, (a,), {x: da}, (x, as_node(b, x)))
+    elif cb is Tensor and ca in _NUMBERS:
+        db = b._data
+        if db is not None:
+            y = b.node
+            return _eager_apply(name, (b,), {y: db}, (as_node(a, y), y))
     ta, tb = isinstance(a, Tensor), isinstance(b, Tensor)
     if ta and tb:
         # (an eager Value always has data: its _data would build an array just to say so)
@@ -493,14 +505,23 @@ def _traced(name: str, a: Any, b: Any, t0: Tensor, t1: Tensor | None) -> Tensor:
 _WRAP = Tensor._wrap.__func__  # type: ignore[attr-defined]
 
 
-def _eager_apply(name: str, tensors: tuple[Tensor, ...], env: dict[Node, Any]) -> Tensor:
+def _eager_apply(
+    name: str,
+    tensors: tuple[Tensor, ...],
+    env: dict[Node, Any],
+    nodes: tuple[Node, ...] | None = None,
+) -> Tensor:
     """``_run`` of ``apply(name, nodes)`` on plain Tensors (not Values) that all have data,
-    ``env`` their values by node: what ``_run`` does, without its general checks."""
+    ``env`` their values by node, ``nodes`` the op's inputs (by default the tensors' nodes;
+    else with scalar constants among them): what ``_run`` does, without its general checks.
+    (Called by ``_binary`` and ``Tensor._unary`` only: see the provenance below.)"""
     try:
         # (the provenance from the frame that called _binary or _unary: the walk skips fewer
         # of this package's frames than from inside apply)
         prov = Provenance.capture(sys._getframe(2))
-        node = apply(name, tuple([t.node for t in tensors]), None, prov)
+        if nodes is None:
+            nodes = tuple([t.node for t in tensors])
+        node = apply(name, nodes, None, prov)
         data = _eager(node, env)
     except TraceError as e:
         if e.provenance is None:
