@@ -187,28 +187,30 @@ def recorded(out: Tensor) -> tuple[list[Tensor], dict[int, list[Node]], dict[Nod
     object id; one per data version, see :func:`versions`) and the eager value of every node
     among them: :func:`collect`, :func:`versions` and the values in one walk."""
     tensors = [out]
-    seen = {id(out)}
     used: dict[int, list[Node]] = {id(out): [out.node]}
     env: dict[Node, Any] = {}
     stack = [out]
+    push, pop, found = stack.append, stack.pop, tensors.append
     while stack:
-        t = stack.pop()
+        t = pop()
         d = t._data
         if d is not None:
             env[t.node] = d
-        for p, (node, data) in zip(t._parents, t._pin, strict=True):
+        parents = t._parents
+        if not parents:
+            continue
+        # (_pin has one entry per parent, made with it: zip without strict= on this path)
+        for p, (node, data) in zip(parents, t._pin):  # noqa: B905
             if data is not None:
                 env[node] = data
             key = id(p)
             nodes = used.get(key)
             if nodes is None:
                 used[key] = [node]
+                found(p)
+                push(p)
             elif node not in nodes:
                 nodes.append(node)
-            if key not in seen:
-                seen.add(key)
-                tensors.append(p)
-                stack.append(p)
     return tensors, used, env
 
 

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import warnings
 from collections import OrderedDict
-from collections.abc import Callable, Container, Hashable, Mapping, Sequence
+from collections.abc import Callable, Container, Hashable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -86,38 +86,47 @@ def signature(
     order: list[Node] = []
     pos: dict[Node, int] = {}
     sig: list[Any] = []
-    emit = sig.append
-    stack: list[tuple[Node, int]] = [(out, 0)]
-    push, pop = stack.append, stack.pop
-    while stack:
-        n, i = stack[-1]
-        ins = n.inputs
-        if i < len(ins):
-            stack[-1] = (n, i + 1)
-            child = ins[i]
-            if child not in pos and child.inputs:
-                push((child, 0))
+    emit, listed = sig.append, order.append
+    # depth first with an iterator per open node: a leaf input is listed when first met, an
+    # inner input is opened (its parent waits on the stack); a node whose inputs are all
+    # listed is listed itself
+    stack: list[tuple[Node, Iterator[Node]]] = []
+    node, it = out, iter(out.inputs)
+    while True:
+        for child in it:
+            if child in pos:
                 continue
-            if child not in pos:  # a leaf: listed when first met, as toposort does
-                n = child
+            if child.inputs:
+                stack.append((node, it))
+                node, it = child, iter(child.inputs)
+                break
+            pos[child] = len(order)
+            listed(child)
+            op = child.op
+            attrs = child.attrs
+            a = _attrs_key(op, attrs) if attrs and op != "input" else ()
+            flags = (2 if child in wrt else 0) + (1 if child in env else 0)
+            emit((op, a, child.shape, child.dtype.name, flags))
+        else:
+            pos[node] = len(order)
+            listed(node)
+            attrs = node.attrs
+            a = _attrs_key(node.op, attrs) if attrs else ()
+            flags = (2 if node in wrt else 0) + (1 if node in env else 0)
+            ins = node.inputs
+            if len(ins) == 1:
+                at: Any = pos[ins[0]]
+            elif len(ins) == 2:
+                at = (pos[ins[0]], pos[ins[1]])
             else:
-                continue
-        else:
-            pop()
-        if n in pos:
-            continue
-        pos[n] = len(order)
-        order.append(n)
-        attrs = n.attrs
-        a = _attrs_key(n.op, attrs) if attrs else ()
-        flags = (2 if n in wrt else 0) + (1 if n in env else 0)
-        ins = n.inputs
-        if not ins:
-            emit((n.op, a, n.shape, n.dtype.name, flags))
-        elif len(ins) == 1:
-            emit((n.op, a, n.shape, n.dtype.name, flags, pos[ins[0]]))
-        else:
-            emit((n.op, a, n.shape, n.dtype.name, flags, tuple([pos[i] for i in ins])))
+                at = tuple([pos[i] for i in ins])
+            if ins:
+                emit((node.op, a, node.shape, node.dtype.name, flags, at))
+            else:  # (``out`` itself a leaf)
+                emit((node.op, a, node.shape, node.dtype.name, flags))
+            if not stack:
+                break
+            node, it = stack.pop()
     return order, tuple(sig)
 
 

@@ -9,7 +9,9 @@ it). May import: numpy, ``symgrad.ir``, ``symgrad.ops``, ``symgrad.autodiff``.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterator
+import sys
+from collections.abc import Callable, Iterator, Mapping
+from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -62,7 +64,8 @@ class Tensor:
         if requires_grad and not as_dtype(arr.dtype).is_float:
             raise TypeError(f"only floating-point tensors can require gradients, got {arr.dtype}")
         self._data = arr
-        self.node = make_input(arr.shape, arr.dtype, name=label)
+        # (the provenance from the caller's frame: the frames below it are this package's)
+        self.node = make_input(arr.shape, arr.dtype, label, Provenance.capture(sys._getframe(1)))
         self.grad: Any = None
         self.requires_grad = requires_grad
         self._parents: tuple[Tensor, ...] = ()
@@ -109,7 +112,8 @@ class Tensor:
                 ".detach() for a new leaf",
                 Provenance.capture(),
             )
-        self.node = make_input(arr.shape, self.node.dtype, name=self.label)
+        prov = Provenance.capture(sys._getframe(1))  # (from the caller's frame, as in __init__)
+        self.node = make_input(arr.shape, self.node.dtype, self.label, prov)
         self._data = arr
 
     @property
@@ -240,6 +244,9 @@ class Tensor:
         return self
 
     def _unary(self, name: str) -> Tensor:
+        d = self._data
+        if self.__class__ is Tensor and d is not None:  # the eager hot path
+            return _eager_apply(name, (self,), {self.node: d})
         return _run(lambda x: apply(name, (x,)), self)
 
     def astype(self, dtype: Any) -> Tensor:
@@ -368,6 +375,8 @@ def register_scalar_classes(value: type[Tensor], traced: type[Tensor]) -> None:
 def _to_array(data: Any, dtype: Any = None) -> np.ndarray:
     if isinstance(data, Tensor):
         data = data.data
+    if dtype is None and data.__class__ is np.ndarray and data.dtype in _KEPT_DTYPES:
+        return np.array(data)  # (an eager leaf: an array of a dtype kept as it is)
     if dtype is not None:
         return np.array(data, dtype=as_dtype(dtype).np)
     arr = np.array(data)
@@ -378,6 +387,9 @@ def _to_array(data: Any, dtype: Any = None) -> np.ndarray:
     if arr.dtype.kind == "b":
         return arr
     raise TypeError(f"expected numbers or an array of them, got {arr.dtype} data")
+
+
+_KEPT_DTYPES = frozenset(np.dtype(t) for t in ("float32", "float64", "int64", "bool"))
 
 
 def _operand_node(x: Any, like: Node) -> Node:
@@ -411,6 +423,22 @@ def _eager_index(k: Any) -> Any:
 
 
 def _binary(name: str, a: Any, b: Any) -> Tensor:
+    ca, cb = a.__class__, b.__class__
+    if ca is Tensor:  # the eager hot paths: plain Tensors with data, and Python numbers
+        da = a._data
+        if da is not None:
+            if cb is Tensor:
+                db = b._data
+                if db is not None:
+                    return _eager_apply(name, (a, b), {a.node: da, b.node: db})
+            elif cb in _NUMBERS:
+                x = a.node
+                return _eager_apply(name, (a,), {x: da}, (x, as_node(b, x)))
+    elif cb is Tensor and ca in _NUMBERS:
+        db = b._data
+        if db is not None:
+            y = b.node
+            return _eager_apply(name, (b,), {y: db}, (as_node(a, y), y))
     ta, tb = isinstance(a, Tensor), isinstance(b, Tensor)
     if ta and tb:
         # (an eager Value always has data: its _data would build an array just to say so)
@@ -475,6 +503,37 @@ def _traced(name: str, a: Any, b: Any, t0: Tensor, t1: Tensor | None) -> Tensor:
 
 
 _WRAP = Tensor._wrap.__func__  # type: ignore[attr-defined]
+
+
+def _eager_apply(
+    name: str,
+    tensors: tuple[Tensor, ...],
+    env: dict[Node, Any],
+    nodes: tuple[Node, ...] | None = None,
+) -> Tensor:
+    """``_run`` of ``apply(name, nodes)`` on plain Tensors (not Values) that all have data,
+    ``env`` their values by node, ``nodes`` the op's inputs (by default the tensors' nodes;
+    else with scalar constants among them): what ``_run`` does, without its general checks.
+    (Called by ``_binary`` and ``Tensor._unary`` only: see the provenance below.)"""
+    try:
+        # (the provenance from the frame that called _binary or _unary: the walk skips fewer
+        # of this package's frames than from inside apply)
+        prov = Provenance.capture(sys._getframe(2))
+        if nodes is None:
+            nodes = tuple([t.node for t in tensors])
+        node = apply(name, nodes, None, prov)
+        data = _eager(node, env)
+    except TraceError as e:
+        if e.provenance is None:
+            raise type(e)(e.bare_message, Provenance.capture()) from None
+        raise
+    rg = False
+    if node.dtype.is_float:
+        for t in tensors:
+            if t.requires_grad:
+                rg = True
+                break
+    return _WRAP(Tensor, node, data, tensors, rg)
 
 
 def _result_class_index(x: Tensor) -> type[Tensor]:
@@ -544,5 +603,10 @@ def _value(node: Node, vals: dict[Node, Any]) -> np.ndarray:
     npdt = node.dtype.np
     if math.prod(shape) * npdt.itemsize > machine_memory():  # before allocating it
         check_memory(shape, npdt.itemsize, f"{node.op} ({type_str(node)})", node.provenance)
-    val = np.asarray(get_op(node.op).eval(EvalContext(node.attrs, shape, npdt, {}), *args))
-    return val if val.dtype == npdt else val.astype(npdt)
+    val = get_op(node.op).eval(EvalContext(node.attrs, shape, npdt, _NO_DIMS), *args)
+    if val.__class__ is not np.ndarray:
+        val = np.asarray(val)
+    return val if val.dtype is npdt or val.dtype == npdt else val.astype(npdt)
+
+
+_NO_DIMS: Mapping[str, int] = MappingProxyType({})  # (eager shapes are static)

@@ -23,7 +23,7 @@ class DType:
 
     @property
     def np(self) -> np.dtype[Any]:
-        return np.dtype(self.name)
+        return _NP_DTYPES[self.name]
 
     @property
     def family(self) -> str:
@@ -43,6 +43,9 @@ INT64 = DType("int64", "i64", "int64_t", False)
 BOOL = DType("bool", "bool", "_Bool", False)
 
 ALL_DTYPES: tuple[DType, ...] = (FLOAT32, FLOAT64, INT64, BOOL)
+# each dtype's NumPy dtype, made once (``DType.np`` is read for every array symgrad makes)
+_NP_DTYPES: dict[str, np.dtype[Any]] = {d.name: np.dtype(d.name) for d in ALL_DTYPES}
+_BY_NP: dict[np.dtype[Any], DType] = {np.dtype(d.name): d for d in ALL_DTYPES}
 _BY_NAME = {d.name: d for d in ALL_DTYPES} | {d.short: d for d in ALL_DTYPES}
 
 
@@ -50,6 +53,10 @@ def as_dtype(x: Any) -> DType:
     """Convert a DType, a name (``"float32"``, ``"f32"``), a NumPy dtype or a Python type."""
     if isinstance(x, DType):
         return x
+    if isinstance(x, np.dtype):  # (every eager leaf: an array's dtype)
+        found = _BY_NP.get(x)
+        if found is not None:
+            return found
     if x is float:
         return FLOAT64
     if x is int:

@@ -30,8 +30,36 @@ def _freeze_value(v: Any) -> Any:
     if isinstance(v, float):
         return ("f", v.hex())
     if isinstance(v, tuple):
-        return tuple(_freeze_value(x) for x in v)
+        return tuple([_freeze_value(x) for x in v])
     return v
+
+
+# attribute values that are their own key (``_freeze_value`` returns them unchanged)
+_SELF_KEYED = frozenset({int, str, bool, type(None)})
+
+
+def attrs_key(attrs: dict[str, Any]) -> tuple[Any, ...]:
+    """The attributes' part of a node's intern key: ``(name, frozen value)`` pairs sorted by
+    name (what :func:`_freeze_value` makes of each value), built without a generator or a
+    recursive call for the common values (ints, strings, tuples of them: a shape, an axis)."""
+    if not attrs:
+        return ()
+    out = []
+    for k in sorted(attrs):
+        v = attrs[k]
+        c = v.__class__
+        if c in _SELF_KEYED:
+            out.append((k, v))
+        elif c is tuple:
+            for x in v:
+                if x.__class__ not in _SELF_KEYED:
+                    out.append((k, _freeze_value(v)))
+                    break
+            else:
+                out.append((k, v))
+        else:
+            out.append((k, _freeze_value(v)))
+    return tuple(out)
 
 
 class Node:
@@ -66,15 +94,26 @@ class Node:
         """Return the unique node with these contents (provenance is not part of identity)."""
         if inputs.__class__ is not tuple:
             inputs = tuple(inputs)
+        return _make_keyed(op, inputs, attrs, attrs_key(attrs), shape, dtype, provenance)
+
+    @classmethod
+    def make_keyed(
+        cls,
+        op: str,
+        inputs: tuple[Node, ...],
+        attrs: dict[str, Any],
+        akey: tuple[Any, ...],
+        shape: Shape,
+        dtype: DType,
+        provenance: Provenance | None = None,
+    ) -> Node:
+        """:meth:`make` for a caller that has the attributes' key already (``attrs_key(attrs)``,
+        e.g. to key a cache of its own); ``inputs`` must be a tuple."""
         # _key, inline (make is on the path of every node a trace, a VJP or a pass builds)
-        if attrs:
-            akey: tuple[Any, ...] = tuple((k, _freeze_value(attrs[k])) for k in sorted(attrs))
-        else:
-            akey = ()
         key: tuple[Any, ...] = (op, inputs, akey, shape, dtype.name)
         if not inputs and op not in _SHARED_SOURCES and provenance is not None:
             key += (provenance.file, provenance.line)
-        table = cls._table
+        table = Node._table
         ref = table.get(key)
         if ref is not None:
             found = ref()
@@ -214,6 +253,7 @@ _set_attrs = Node.__dict__["attrs"].__set__
 _set_shape = Node.__dict__["shape"].__set__
 _set_dtype = Node.__dict__["dtype"].__set__
 _set_provenance = Node.__dict__["provenance"].__set__
+_make_keyed = Node.make_keyed
 
 
 def _key(
@@ -225,10 +265,7 @@ def _key(
     provenance: Provenance | None,
 ) -> tuple[Any, ...]:
     """A node's key in the intern table."""
-    if attrs:
-        akey: tuple[Any, ...] = tuple((k, _freeze_value(attrs[k])) for k in sorted(attrs))
-    else:
-        akey = ()
+    akey = attrs_key(attrs)
     # the inputs themselves, not their ids: a Node hashes and compares by identity, and a
     # live node keeps its inputs alive anyway
     key: tuple[Any, ...] = (op, inputs, akey, shape, dtype.name)

@@ -12,13 +12,13 @@ import enum
 import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
 from symgrad.ir.dtypes import BOOL, FLOAT64, INT64, DType
 from symgrad.ir.errors import DTypeError, ShapeError, TraceError
-from symgrad.ir.node import Node, Shape, install_operator, install_sugar
+from symgrad.ir.node import Node, Shape, attrs_key, install_operator, install_sugar
 from symgrad.ir.provenance import Provenance
 
 
@@ -76,9 +76,9 @@ def surface_methods(op: OpDef) -> list[SurfaceMethod]:
     return out
 
 
-@dataclass(frozen=True, slots=True)
-class EvalContext:
-    """What an op's ``eval`` may need besides its input arrays."""
+class EvalContext(NamedTuple):
+    """What an op's ``eval`` may need besides its input arrays. (A named tuple: one is made for
+    every node evaluated, and a frozen dataclass costs several times as much to build.)"""
 
     attrs: Mapping[str, Any]
     shape: tuple[int, ...]  # the node's output shape, symbolic dims resolved
@@ -207,23 +207,76 @@ def fmt_shape(shape: Shape) -> str:
     return "(" + ", ".join(str(d) for d in shape) + ("," if len(shape) == 1 else "") + ")"
 
 
-def apply(name: str, inputs: tuple[Node, ...], attrs: dict[str, Any] | None = None) -> Node:
-    """Create (or find) the node ``name(*inputs, **attrs)``, checking shapes and dtypes."""
+def apply(
+    name: str,
+    inputs: tuple[Node, ...],
+    attrs: dict[str, Any] | None = None,
+    provenance: Provenance | None = None,
+) -> Node:
+    """Create (or find) the node ``name(*inputs, **attrs)``, checking shapes and dtypes.
+    ``provenance``: the new node's, when the caller has captured it already (by default
+    :meth:`Provenance.capture`)."""
     op = _REGISTRY[name]
     a = attrs if attrs is not None else {}
+    if inputs.__class__ is not tuple:
+        inputs = tuple(inputs)
     if op.arity is not None and len(inputs) != op.arity:
         raise TraceError(
             f"{name}: expected {op.arity} inputs, got {len(inputs)}", Provenance.capture()
         )
-    if op.kind is Kind.ELEMENTWISE and inputs and all(i.op == "const" for i in inputs):
-        return _fold(op, inputs, a)
-    try:
-        shape, dtype = op.infer(inputs, a)
-    except TraceError as e:
-        if e.provenance is None:
-            raise type(e)(f"{name}: {e.bare_message}", Provenance.capture()) from None
-        raise
-    return Node.make(name, inputs, a, shape, dtype, Provenance.capture())
+    if op.kind is Kind.ELEMENTWISE and inputs:
+        for i in inputs:
+            if i.op != "const":
+                break
+        else:
+            return _fold(op, inputs, a)
+    akey = attrs_key(a)
+    infer = op.infer
+    key = _infer_key(infer, akey, inputs)
+    found = _INFERRED.get(key) if key is not None else None
+    if found is None:
+        try:
+            found = infer(inputs, a)
+        except TraceError as e:
+            if e.provenance is None:
+                raise type(e)(f"{name}: {e.bare_message}", Provenance.capture()) from None
+            raise
+        if key is not None:
+            if len(_INFERRED) >= _INFERRED_LIMIT:
+                _INFERRED.clear()
+            _INFERRED[key] = found
+    shape, dtype = found
+    if provenance is None:
+        provenance = Provenance.capture()
+    return Node.make_keyed(name, inputs, a, akey, shape, dtype, provenance)
+
+
+# The shape rule's results, by (rule, attributes' key, input shapes and dtypes): an eager loop
+# applies the same ops to new nodes of the same types every step. Only rules declared by symgrad
+# itself (in ``symgrad.ops``: they read nothing but the input types and the attributes, except
+# for the contents of array constants, whose applications are not cached) are memoised; a rule
+# declared elsewhere may read anything and runs every time.
+_INFERRED: dict[tuple[Any, ...], tuple[Shape, DType]] = {}
+_INFERRED_LIMIT = 50_000
+_PURE_INFER: dict[InferFn, bool] = {}
+_PURE_MODULES = ("symgrad.ops.", "symgrad.sympy_ops.")
+
+
+def _infer_key(infer: InferFn, akey: tuple[Any, ...], inputs: tuple[Node, ...]) -> Any:
+    """The memo key of ``infer`` on these inputs, or None when the result is not memoised."""
+    pure = _PURE_INFER.get(infer)
+    if pure is None:
+        module = getattr(infer, "__module__", None) or ""
+        pure = _PURE_INFER[infer] = module.startswith(_PURE_MODULES)
+    if not pure:
+        return None
+    parts: list[Any] = [infer, akey]
+    for i in inputs:
+        if i.op == "constant":  # (gather, one_hot, bincount check a constant's contents)
+            return None
+        parts.append(i.shape)
+        parts.append(i.dtype.name)
+    return tuple(parts)
 
 
 def _fold(op: OpDef, inputs: tuple[Node, ...], attrs: dict[str, Any]) -> Node:

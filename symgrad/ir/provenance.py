@@ -36,24 +36,31 @@ class Provenance:
         if _OVERRIDE:
             return _OVERRIDE[-1]
         f: FrameType | None = frame if frame is not None else sys._getframe(1)
+        pkg = _PKG_CODES
         while f is not None:
             code = f.f_code
-            inside = _IN_PKG.get(code)
-            if inside is None:
-                if len(_IN_PKG) > _CACHE_LIMIT:
-                    _IN_PKG.clear()
-                inside = _IN_PKG[code] = code.co_filename.startswith(_PKG_DIR)
-            if not inside:
-                # one object per user line: tracing makes a node per operation, often
-                # thousands from one line
-                key = (code, f.f_lineno)
-                p = _CAPTURED.get(key)
-                if p is None:
-                    if len(_CAPTURED) > _CACHE_LIMIT:
-                        _CAPTURED.clear()
-                    p = _CAPTURED[key] = Provenance(code.co_filename, key[1], code.co_name)
-                return p
-            f = f.f_back
+            if code in pkg:  # (a set test, no call: most frames walked are symgrad's own)
+                f = f.f_back
+                continue
+            if code not in _USER_CODES:
+                if code.co_filename.startswith(_PKG_DIR):
+                    if len(pkg) > _CACHE_LIMIT:
+                        pkg.clear()
+                    pkg.add(code)
+                    f = f.f_back
+                    continue
+                if len(_USER_CODES) > _CACHE_LIMIT:
+                    _USER_CODES.clear()
+                _USER_CODES.add(code)
+            # one object per user line: tracing makes a node per operation, often thousands
+            # from one line
+            key = (code, f.f_lineno)
+            p = _CAPTURED.get(key)
+            if p is None:
+                if len(_CAPTURED) > _CACHE_LIMIT:
+                    _CAPTURED.clear()
+                p = _CAPTURED[key] = Provenance(code.co_filename, key[1], code.co_name)
+            return p
         return None
 
     @property
@@ -75,10 +82,11 @@ class Provenance:
 
 
 _OVERRIDE: list[Provenance | None] = []
-# Provenance.capture's memos: whether a code object is symgrad's own, and the provenance of a
+# Provenance.capture's memos: which code objects are symgrad's own, and the provenance of a
 # user line (bounded: code objects made on the fly, e.g. by exec, would otherwise pile up)
 _CACHE_LIMIT = 100_000
-_IN_PKG: dict[CodeType, bool] = {}
+_PKG_CODES: set[CodeType] = set()  # code objects of symgrad's own modules
+_USER_CODES: set[CodeType] = set()  # code objects outside the package
 _CAPTURED: dict[tuple[CodeType, int], Provenance] = {}
 
 

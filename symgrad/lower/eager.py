@@ -201,8 +201,19 @@ def prepare(boundary: Sequence[Node], outputs: Sequence[Node], reason: str = "")
 
         return run
 
+    views = [False]  # whether this region's arguments have been views: then check first
+
     def run_c(arrays: list[Any]) -> list[Any]:
-        # eager values can be views (x.T, slices): the C binding reads contiguous buffers
+        # eager values can be views (x.T, slices): the binding takes C-contiguous buffers
+        # only, and refuses anything else with TypeError before it runs. A region whose
+        # arguments never were views calls it straight away; once they were, they are checked
+        # first (the same structure has the same views every step)
+        if not views[0]:
+            try:
+                results, _ = forward(*arrays)
+                return list(results)
+            except TypeError:
+                views[0] = True
         for k, a in enumerate(arrays):
             if not a.flags.c_contiguous:
                 arrays[k] = np.ascontiguousarray(a)

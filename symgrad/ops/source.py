@@ -55,6 +55,12 @@ class ConstArray:
 
 def check_shape(shape: Any) -> Shape:
     """Validate a user shape: ints >= 0 and symbolic dim names (identifiers)."""
+    if shape.__class__ is tuple:  # the common case, ints >= 0: valid as it is
+        for d in shape:
+            if d.__class__ is not int or d < 0:
+                break
+        else:
+            return shape
     if isinstance(shape, int | str | np.integer):
         shape = (shape,)
     try:
@@ -110,12 +116,34 @@ def _unbound(ctx: Any) -> Any:
     raise TraceError(f"input {ctx.attrs.get('name')!r} has no value")
 
 
-def make_input(shape: Any, dtype: Any, name: str = "") -> Node:
-    """A fresh graph input (every call gives a distinct node)."""
+def make_input(
+    shape: Any, dtype: Any, name: str = "", provenance: Provenance | None = None
+) -> Node:
+    """A fresh graph input (every call gives a distinct node). ``provenance``: its, when the
+    caller has captured it already (by default :meth:`Provenance.capture`)."""
     dt = as_dtype(dtype)
+    if shape.__class__ is tuple and name.__class__ is str and _plain_fits(shape, dt):
+        # (the common case, an array's shape: every eager leaf and .data assignment) valid as
+        # it is, and its attributes' key written out as Node.make would build it
+        uid = next(_uids)
+        attrs = {"name": name, "uid": uid, "shape": shape, "dtype": dt.name}
+        akey = (("dtype", dt.name), ("name", name), ("shape", shape), ("uid", uid))
+        prov = provenance if provenance is not None else Provenance.capture()
+        return Node.make_keyed("input", (), attrs, akey, shape, dt, prov)
     shp = check_input_shape(shape, dt, f"input {name!r:.80}" if name else "input")
     attrs = {"name": name, "uid": next(_uids), "shape": shp, "dtype": dt.name}
-    return Node.make("input", (), attrs, shp, dt, Provenance.capture())
+    return Node.make(
+        "input", (), attrs, shp, dt, provenance if provenance is not None else Provenance.capture()
+    )
+
+
+def _plain_fits(shape: tuple[Any, ...], dtype: DType) -> bool:
+    """Whether ``shape`` is ints >= 0 only (what :func:`check_shape` returns unchanged) of an
+    array that fits in memory."""
+    for d in shape:
+        if d.__class__ is not int or d < 0:
+            return False
+    return math.prod(shape) * dtype.np.itemsize <= machine_memory()
 
 
 register(

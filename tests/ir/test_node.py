@@ -163,6 +163,48 @@ def test_provenance_of_frontend_tensors_skips_symgrad_frames():
             assert n.provenance.line == line, n
 
 
+def test_provenance_of_eager_ops_leaves_and_data_assignments():
+    # the eager hot paths capture the provenance from their caller's frame (fewer frames walked)
+    w = symgrad.Tensor(np.ones((3, 2)), requires_grad=True)
+    x = symgrad.Tensor(np.ones((4, 3)))
+    lines: dict[str, int] = {}
+    lines["leaf"] = _here()
+    leaf = symgrad.Tensor(np.zeros(2))
+    lines["binary"] = _here()
+    h = x @ w
+    lines["unary"] = _here()
+    t = h.tanh()
+    lines["number"] = _here()
+    s = t * 2.0
+    lines["index"] = _here()
+    e = w[np.array([0, 2])]
+    lines["composite"] = _here()
+    ce = symgrad.cross_entropy(s, np.array([0, 1, 1, 0]))
+    lines["data"] = _here()
+    w.data = w.data * 0.5
+    got = {
+        "leaf": leaf.node,
+        "binary": h.node,
+        "unary": t.node,
+        "number": s.node,
+        "index": e.node,
+        "composite": ce.node,
+        "data": w.node,
+    }
+    for what, node in got.items():
+        p = node.provenance
+        assert p is not None and os.path.samefile(p.file, __file__), what
+        assert (p.line, p.function) == (
+            lines[what],
+            "test_provenance_of_eager_ops_leaves_and_data_assignments",
+        ), what
+    for n in symgrad.ir.graph.toposort([ce.node]):  # a composite's nodes and its target leaf
+        if n.provenance is not None and n not in (s.node, x.node, w.node, h.node, t.node):
+            if n.op == "input" and n.shape == (3, 2):
+                continue  # (w's first version: made above)
+            assert n.provenance.line == lines["composite"], n
+
+
 def test_provenance_is_not_part_of_identity_and_first_site_wins():
     x = make_input((2,), "float64", name="x")
     first = _here()
