@@ -115,7 +115,7 @@ def __getattr__(name: str) -> object:
 
         return __version__
     if name == "elementwise":
-        from symgrad.sympy_ops.derive import elementwise
+        from symgrad.sympy_ops.declare import elementwise
 
         return elementwise
     if name == "compile_step":
@@ -152,7 +152,7 @@ if TYPE_CHECKING:
     from symgrad.lower.eager import eager_stats
     from symgrad.runtime.compiled import CompiledFunction
     from symgrad.standalone.export import export
-    from symgrad.sympy_ops.derive import elementwise
+    from symgrad.sympy_ops.declare import elementwise
     from symgrad.train.step import compile_step
 
 del _ops

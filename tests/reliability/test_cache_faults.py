@@ -25,6 +25,7 @@ import numpy as np
 import pytest
 
 from symgrad.runtime import cache
+from symgrad.runtime.cache import location, store
 from tests.reliability.conftest import BACKENDS, REPO_ROOT
 
 MODEL = """\
@@ -159,8 +160,8 @@ def test_a_process_killed_while_the_compiler_runs(tmp_path: Path, cache_dir: Pat
 def test_a_crash_between_build_and_publish(tmp_path: Path, backend: str, run_python: Any) -> None:
     code = f"""
         import os, runpy, sys
-        from symgrad.runtime import cache
-        cache._before_publish = lambda tmpdir: os._exit(17)  # built and sealed, not published
+        from symgrad.runtime.cache import store
+        store._before_publish = lambda tmpdir: os._exit(17)  # built and sealed, not published
         sys.argv = ["model", {backend!r}, "-", "1"]
         runpy.run_path({str(_script(tmp_path))!r})
         """
@@ -337,7 +338,7 @@ def _read_only(monkeypatch: pytest.MonkeyPatch, root: Path) -> None:
     monkeypatch.setattr(os, "open", fake_open)
     monkeypatch.setattr(os, "mkdir", fake_mkdir)
     monkeypatch.setattr(os, "access", fake_access)
-    cache._roots.clear()
+    location._roots.clear()
 
 
 def test_loading_never_trusts_a_file_whose_hash_does_not_match(
@@ -382,6 +383,7 @@ def test_a_file_swapped_after_the_check_is_not_loaded(
     api._MEMO.clear()  # as in a fresh process: nothing loaded, the entry is on disk
     modules._LOADED.clear()
     monkeypatch.setattr(cache, "lookup", racing_lookup)
+    monkeypatch.setattr(store, "lookup", racing_lookup)  # what get_or_build calls
     g = sg.compile(model, sg.Spec((3,)), wrt=0, backend="numpy")
     assert swapped and not marker.exists()  # the swapped file was refused, never run
     assert g.cache_path == swapped[0] and g._built.compiled_now  # and the entry rebuilt

@@ -19,7 +19,6 @@ from typing import Any
 
 import pytest
 
-from symgrad.runtime import cache
 from symgrad.runtime.cache import (
     FORMAT,
     CacheError,
@@ -30,8 +29,10 @@ from symgrad.runtime.cache import (
     discard,
     get_or_build,
     info,
+    layout,
     lookup,
     make_key,
+    store,
 )
 
 ART = "artefact.bin"
@@ -82,10 +83,10 @@ def test_key_changes_with_each_part(part):
 @pytest.mark.parametrize(
     ("target", "name", "value"),
     [
-        (cache, "__version__", "999.0"),
-        (cache, "FORMAT", FORMAT + 1),
-        (cache.sys, "platform", "plan9"),
-        (cache.platform, "machine", lambda: "pdp11"),
+        (layout, "__version__", "999.0"),
+        (layout, "FORMAT", FORMAT + 1),
+        (layout.sys, "platform", "plan9"),
+        (layout.platform, "machine", lambda: "pdp11"),
     ],
 )
 def test_key_changes_with_the_environment(monkeypatch, target, name, value):
@@ -186,7 +187,7 @@ def test_a_crash_between_build_and_publish_leaves_nothing_visible(tmp_cache, mon
         assert (tmpdir / "meta.json").is_file()  # sealed, not yet published
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(cache, "_before_publish", crash)
+    monkeypatch.setattr(store, "_before_publish", crash)
     with pytest.raises(KeyboardInterrupt):
         get_or_build(key, writer(), [ART])
     monkeypatch.undo()
@@ -201,7 +202,8 @@ def test_a_process_dying_before_publish_leaves_nothing_visible(tmp_cache, run_py
         f"""
         import os
         from symgrad.runtime import cache
-        cache._before_publish = lambda tmpdir: os._exit(17)
+        from symgrad.runtime.cache import store
+        store._before_publish = lambda tmpdir: os._exit(17)
         def build(tmp):
             (tmp / "{ART}").write_bytes(b"payload")
             return {{}}

@@ -27,7 +27,7 @@ import pytest
 
 import symgrad as sg
 from symgrad.runtime import cache, cc, modules
-from symgrad.runtime.cache import CacheWarning
+from symgrad.runtime.cache import CacheWarning, trust
 from symgrad.runtime.compiled import CompiledFunction
 from symgrad.runtime.load import LoadError, load_extension, load_python_module
 from tests.security.hostile import PWNED, no_payload_ran
@@ -242,7 +242,7 @@ def test_a_symlinked_entry_pointing_outside_the_cache_is_refused(
     shutil.copytree(entry, outside)
     plant_module(outside)
     consistent(outside)
-    assert cache._verify(outside, key, ["module.py"]) is not None  # a consistent entry ...
+    assert trust._verify(outside, key, ["module.py"]) is not None  # a consistent entry ...
     shutil.rmtree(entry)
     entry.symlink_to(outside, target_is_directory=True)  # ... reached through a symlink
     with pytest.warns(CacheWarning) as record:

@@ -48,7 +48,7 @@ ALLOWED: dict[tuple[str, str], tuple[int, str]] = {
         1,
         "imports the user's own model file, named on the command line (trusted code)",
     ),
-    ("sympy_ops/derive.py", "lambdify"): (
+    ("sympy_ops/evaluate.py", "lambdify"): (
         2,
         "SymPy prints code from an expression that _check_expr limits to the op's own symbols "
         "and SymPy's functions: no user text is printed (the op name is never code)",

@@ -24,7 +24,7 @@ from symgrad.ir.graph import evaluate  # noqa: E402
 from symgrad.ir.opdef import get_op  # noqa: E402
 from symgrad.ops import api  # noqa: E402
 from symgrad.ops.source import make_input  # noqa: E402
-from symgrad.sympy_ops import derive  # noqa: E402
+from symgrad.sympy_ops import budget, declare, derive, printers  # noqa: E402
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 X = np.array([-3.1, -1.7, -0.6, -0.05, 0.0, 0.3, 1.1, 2.2, 4.0])
@@ -319,8 +319,8 @@ def test_hostile_names_never_become_code():
     op = symgrad.elementwise(name, lambda x: 2 * x)
     assert re.fullmatch(r"ew_[A-Za-z0-9_]+_[0-9a-f]{8}", op.op_name)
     assert op.name == name
-    assert derive.display_name(op.op_name) == name
-    assert derive.display_name("add") == "add"
+    assert declare.display_name(op.op_name) == name
+    assert declare.display_name("add") == "add"
     opdef = get_op(op.op_name)
     assert "\n" not in opdef.doc  # the name is shown as its repr
     assert re.search(r"(?<!\\)\|", opdef.doc) is None  # no bare | to break the op catalogue
@@ -366,14 +366,14 @@ def test_derivation_is_cached_by_expression():
 def test_slow_steps_fall_back(monkeypatch):
     import time
 
-    monkeypatch.setattr(derive, "_STEP_SECONDS", 0.2)
+    monkeypatch.setattr(budget, "_STEP_SECONDS", 0.2)
     t0 = time.monotonic()
-    assert derive._bounded(lambda: time.sleep(5) or "done", "fallback", t0 + 10, None) == (
+    assert budget._bounded(lambda: time.sleep(5) or "done", "fallback", t0 + 10, None) == (
         "fallback"
     )
     assert time.monotonic() - t0 < 2
-    assert derive._bounded(lambda: "done", "fallback", time.monotonic() + 10, None) == "done"
-    assert derive._bounded(lambda: 1 / 0, "fallback", time.monotonic() + 10, None) == "fallback"
+    assert budget._bounded(lambda: "done", "fallback", time.monotonic() + 10, None) == "done"
+    assert budget._bounded(lambda: 1 / 0, "fallback", time.monotonic() + 10, None) == "fallback"
 
 
 def test_derivation_works_off_the_main_thread():
@@ -443,8 +443,8 @@ def test_c_templates_use_float_functions_for_float32():
 
 
 def test_literal_braces_in_printed_code_are_escaped():
-    assert derive._template("f({__sg_arg0__}) + __sg_arg1__") == "f({{({0})}}) + ({1})"
-    assert derive._template("g(__sg_arg10__, __sg_arg1__)") == "g(({10}), ({1}))"
+    assert printers._template("f({__sg_arg0__}) + __sg_arg1__") == "f({{({0})}}) + ({1})"
+    assert printers._template("g(__sg_arg10__, __sg_arg1__)") == "g(({10}), ({1}))"
 
 
 def _cc() -> str | None:
