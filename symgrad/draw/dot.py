@@ -24,7 +24,8 @@ from typing import Any
 import numpy as np
 
 from symgrad.frontend.backward import collect
-from symgrad.frontend.tensor import Tensor
+from symgrad.frontend.tensor import Tensor, as_tensor
+from symgrad.frontend.value import Value
 from symgrad.ir.graph import Graph, evaluate, toposort, type_str
 from symgrad.ir.node import Node
 from symgrad.ir.opdef import const, get_op, op_label
@@ -140,7 +141,8 @@ def graph_dot(
     return "\n".join(lines) + "\n"
 
 
-def _eager(root: Tensor) -> tuple[Graph, Annotations]:
+def _eager(of: Tensor | Value) -> tuple[Graph, Annotations]:
+    root = as_tensor(of)
     tensors = collect(root)
     values: dict[Node, Any] = {}
     grads: dict[Node, Any] = {}
@@ -162,14 +164,14 @@ def _eager(root: Tensor) -> tuple[Graph, Annotations]:
     return Graph(leaves, [root.node], names), Annotations(values, grads, labels)
 
 
-def draw_dot(root: Tensor, title: str = "", rankdir: str = "LR") -> str:
+def draw_dot(root: Tensor | Value, title: str = "", rankdir: str = "LR") -> str:
     """DOT text of the recorded graph behind ``root`` (an eager ``Value`` or ``Tensor``), each
     node with its data and, after ``root.backward()``, its gradient."""
     graph, ann = _eager(root)
     return graph_dot(graph, ann.values, ann.grads, ann.labels, title, rankdir)
 
 
-def table(root: Tensor) -> str:
+def table(root: Tensor | Value) -> str:
     """The nodes behind ``root`` as a text table: name, op and inputs, data, grad."""
     graph, ann = _eager(root)
     return graph_table(graph, ann.values, ann.grads, ann.labels)

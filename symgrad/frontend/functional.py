@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from symgrad.frontend.tensor import Tensor, _run
+from symgrad.frontend.tensor import Tensor, _run, as_tensor, lift
 from symgrad.ir.dtypes import FLOAT64
 from symgrad.ir.node import Dim
 from symgrad.ops import api
@@ -19,7 +19,7 @@ from symgrad.ops.elementwise import where as where_node
 
 
 def _t(x: Any) -> Tensor:
-    return x if isinstance(x, Tensor) else Tensor(x)
+    return as_tensor(x)
 
 
 def one_hot(indices: Any, num_classes: int, dtype: Any = FLOAT64) -> Tensor:
@@ -60,6 +60,7 @@ def cross_entropy(logits: Any, targets: Any) -> Tensor:
 
 def where(cond: Any, a: Any, b: Any) -> Tensor:
     """``a`` where ``cond`` else ``b`` (no gradient flows into ``cond``)."""
+    a, b = lift(a), lift(b)
     like = a if isinstance(a, Tensor) else b if isinstance(b, Tensor) else None
     ta = _t(a) if like is None or isinstance(a, Tensor) else None
     tb = _t(b) if like is None or isinstance(b, Tensor) else None

@@ -16,13 +16,13 @@ from typing import Any
 import numpy as np
 
 from symgrad.frontend import functional as F
-from symgrad.frontend.tensor import _HOOKS, Tensor
+from symgrad.frontend.tensor import _HOOKS, Tensor, as_tensor
 from symgrad.ir.errors import SymgradError, UnsupportedError
 from symgrad.ir.provenance import Provenance
 
 
 def _t(x: Any) -> Tensor:
-    return x if isinstance(x, Tensor) else Tensor(x)
+    return as_tensor(x)
 
 
 def _sum(a: Any, axis: Any = None, *, keepdims: bool = False) -> Any:

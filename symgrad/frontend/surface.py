@@ -6,7 +6,7 @@ Owns: :func:`install`, which gives ``Tensor`` every operator and elementwise met
 declare (``Surface.function``). ``Tensor`` and ``functional`` declare the same names for type
 checkers; ``tests/frontend/test_surface.py`` checks that declarations and registry agree. An op
 added with a surface appears on every front end at once (``Node``'s operators are installed by
-the registry itself, ``Value``'s by ``symgrad.frontend.value_ops``).
+the registry itself, ``Value``'s by ``symgrad.frontend.value_ops``, declared in ``Value``).
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from collections.abc import Callable
 from typing import Any
 
 from symgrad.frontend import functional
-from symgrad.frontend.tensor import Tensor, _binary, _run
+from symgrad.frontend.tensor import Tensor, _binary, _run, lift
 from symgrad.ir.opdef import OpDef, SurfaceMethod, apply, registry, surface_methods
 
 
@@ -57,6 +57,7 @@ def module_function(op: OpDef) -> Callable[..., Tensor]:
     else:
 
         def binary(a: Any, b: Any) -> Tensor:
+            a, b = lift(a), lift(b)
             either = isinstance(a, Tensor) or isinstance(b, Tensor)
             return _binary(name, a if either else functional._t(a), b)
 

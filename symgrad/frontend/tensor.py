@@ -1,43 +1,41 @@
 """``Tensor``: operator overloading that records graph nodes (and, when every input has data,
-computes the value eagerly, like micrograd). Its scalar case ``Value`` lives in ``value.py``.
+computes the value eagerly, like micrograd). The scalar ``Value`` lives in ``value.py``.
 
-Owns: the traced object, its operators and methods, eager evaluation of new nodes, and
-``backward()`` (which builds the backward graph symbolically with ``symgrad.autodiff`` and runs
-it). May import: numpy, ``symgrad.ir``, ``symgrad.ops``, ``symgrad.autodiff``.
+Owns: the core of the traced object (its fields, construction, metadata, the declarations of
+its operators, NumPy ufuncs) and applying an op to tensors (:func:`_run`, :func:`_binary`: the
+operands as nodes, eager evaluation, the class of the result; an eager ``Value`` operand
+enters through its one bridge, ``Value._as_tensor``, see :func:`as_tensor`). The rest of the
+class is in its base classes: ``tensor_data`` (data and conversions), ``tensor_shape`` (shape,
+movement, casts), ``tensor_reduce`` (reductions) and ``tensor_index`` (indexing); evaluating a
+new node is ``tensor_eval``; ``backward()`` and NumPy functions are installed by
+``symgrad.frontend.backward`` and ``numpy_interop``, the operators by ``surface``.
+May import: numpy, ``symgrad.ir``, ``symgrad.ops`` and the ``tensor_*`` modules.
 """
 
 from __future__ import annotations
 
-import math
 import sys
-from collections.abc import Callable, Iterator, Mapping
-from types import MappingProxyType
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from symgrad.ir.dtypes import FLOAT32, FLOAT64, INT64, DType, as_dtype
-from symgrad.ir.errors import ConcretizationError, ShapeError, TraceError, UnsupportedError
-from symgrad.ir.graph import check_memory, machine_memory, toposort, type_str
+from symgrad.frontend.tensor_data import DataMethods
+from symgrad.frontend.tensor_eval import eager_value, to_array
+from symgrad.frontend.tensor_index import Indexing
+from symgrad.frontend.tensor_reduce import Reductions
+from symgrad.frontend.tensor_shape import ShapeMethods
+from symgrad.ir.dtypes import DType, as_dtype
+from symgrad.ir.errors import TraceError, UnsupportedError
 from symgrad.ir.node import Node, Shape
-from symgrad.ir.opdef import EvalContext, apply, as_node, get_op, registry
+from symgrad.ir.opdef import apply, as_node, registry, shape_size
 from symgrad.ir.provenance import Provenance
-from symgrad.ops import api
 from symgrad.ops.source import make_constant, make_input
 
-Operand = Any  # Tensor | float | int | np.ndarray
+Operand = Any  # Tensor | Value | float | int | np.ndarray
 
 
-def _concrete_error(what: str) -> ConcretizationError:
-    return ConcretizationError(
-        f"{what} needs the value of a symbolic (traced) tensor. Tracing records one graph for "
-        "every input, so Python control flow must not depend on traced values: use "
-        "symgrad.where(cond, a, b) for data-dependent choices",
-        Provenance.capture(),
-    )
-
-
-class Tensor:
+class Tensor(DataMethods, ShapeMethods["Tensor"], Reductions["Tensor"], Indexing["Tensor"]):
     """A traced array. ``Tensor(data, requires_grad=False)`` makes a leaf with concrete data."""
 
     __slots__ = (
@@ -52,7 +50,7 @@ class Tensor:
         "requires_grad",
     )
     __array_priority__ = 1000.0
-    _always_retain = False  # Value: every Value keeps its gradient (micrograd)
+    _always_retain = False  # scalar Values: every Value keeps its gradient (micrograd)
 
     node: Node
     _data: np.ndarray | None
@@ -60,7 +58,7 @@ class Tensor:
     def __init__(
         self, data: Any, requires_grad: bool = False, dtype: Any = None, label: str = ""
     ) -> None:
-        arr = _to_array(data, dtype)
+        arr = to_array(data.data if isinstance(data, Tensor) else data, dtype)
         if requires_grad and not as_dtype(arr.dtype).is_float:
             raise TypeError(f"only floating-point tensors can require gradients, got {arr.dtype}")
         self._data = arr
@@ -90,18 +88,6 @@ class Tensor:
         t.label = ""
         return t
 
-    # -- data and metadata --------------------------------------------------------------------
-    @property
-    def data(self) -> Any:
-        if self._data is None:
-            raise _concrete_error(".data")
-        return self._data
-
-    @data.setter
-    def data(self, value: Any) -> None:
-        arr = np.asarray(value, dtype=self.node.dtype.np)
-        self._assign(np.array(arr, copy=True) if arr is value else arr)
-
     def _assign(self, arr: np.ndarray) -> None:
         """Give a leaf new data. The leaf gets a new graph node (a new version), so results
         computed from the old data keep their values and their own gradients."""
@@ -116,6 +102,7 @@ class Tensor:
         self.node = make_input(arr.shape, self.node.dtype, self.label, prov)
         self._data = arr
 
+    # -- metadata -------------------------------------------------------------------------------
     @property
     def shape(self) -> Shape:
         return self.node.shape
@@ -130,80 +117,15 @@ class Tensor:
 
     @property
     def size(self) -> int | None:
-        from symgrad.ir.opdef import shape_size
-
         return shape_size(self.node.shape)
 
     @property
     def is_leaf(self) -> bool:
         return not self._parents
 
-    def numpy(self) -> np.ndarray:
-        """The data as an array of the tensor's dtype (also for a float32 ``Value``, whose
-        ``.data`` is a Python float)."""
-        if self._data is None:
-            raise _concrete_error(".numpy()")
-        return np.asarray(self._data)
-
-    def item(self) -> float:
-        d = self.data
-        if d.size != 1:
-            raise ShapeError(f"item() needs a tensor with one element, got shape {d.shape}")
-        return d.item()
-
     def retain_grad(self) -> Tensor:
         self._retain = True
         return self
-
-    def detach(self) -> Tensor:
-        return _run(api.detach, self)
-
-    def __repr__(self) -> str:
-        dims = ",".join(str(d) for d in self.shape)
-        if self._data is None:
-            return f"Tensor(<traced {self.dtype.short}[{dims}]>)"
-        return f"Tensor({np.array2string(self._data, threshold=20)}, dtype={self.dtype})"
-
-    # -- Python protocol: refuse to concretise traced values -----------------------------------
-    def __bool__(self) -> bool:
-        if self._data is None:
-            raise _concrete_error("bool() (an if/while condition or and/or)")
-        return bool(self._data)
-
-    def __float__(self) -> float:
-        if self._data is None:
-            raise _concrete_error("float()")
-        return float(self._data)
-
-    def __int__(self) -> int:
-        if self._data is None:
-            raise _concrete_error("int()")
-        return int(self._data)
-
-    def __index__(self) -> int:
-        if self._data is None:
-            raise _concrete_error("use as a Python index (range(), list indexing, ...)")
-        if self._data.size != 1 or self.dtype.is_float or self.dtype.name == "bool":
-            raise TypeError(
-                f"only an integer tensor with one element can be used as an index, got "
-                f"{self.dtype}{tuple(self.shape)}"
-            )
-        return int(self._data)
-
-    def __len__(self) -> int:
-        if not self.shape:
-            raise TypeError("len() of a 0-d tensor")
-        d = self.shape[0]
-        if isinstance(d, str):
-            raise _concrete_error(
-                f"len() of a tensor whose first dim is symbolic ({d!r}); "
-                "use x.shape[0] instead, which"
-            )
-        return d
-
-    def __iter__(self) -> Iterator[Tensor]:
-        for i in range(len(self)):
-            yield self[i]
 
     __hash__ = object.__hash__
 
@@ -249,59 +171,11 @@ class Tensor:
             return _eager_apply(name, (self,), {self.node: d})
         return _run(lambda x: apply(name, (x,)), self)
 
-    def astype(self, dtype: Any) -> Tensor:
-        return _run(lambda x: api.cast(x, dtype), self)
-
-    def float(self) -> Tensor:
-        """Convert to float32 (PyTorch's ``.float()``)."""
-        return self.astype(FLOAT32)
-
-    def double(self) -> Tensor:
-        return self.astype(FLOAT64)
-
-    # -- reductions and movement ----------------------------------------------------------------
-    def sum(self, axis: Any = None, keepdims: bool = False) -> Tensor:
-        return _run(lambda x: api.sum(x, axis, keepdims), self)
-
-    def mean(self, axis: Any = None, keepdims: bool = False) -> Tensor:
-        return _run(lambda x: api.mean(x, axis, keepdims), self)
-
-    def max(self, axis: Any = None, keepdims: bool = False) -> Tensor:
-        return _run(lambda x: api.max(x, axis, keepdims), self)
-
-    def reshape(self, *shape: Any) -> Tensor:
-        shp = shape[0] if len(shape) == 1 and isinstance(shape[0], tuple | list) else shape
-        return _run(lambda x: api.reshape(x, shp), self)
-
-    view = reshape
-
-    def transpose(self, *axes: Any) -> Tensor:
-        ax = axes[0] if len(axes) == 1 and isinstance(axes[0], tuple | list) else axes
-        return _run(lambda x: api.transpose(x, ax or None), self)
-
-    @property
-    def T(self) -> Tensor:
-        return self.transpose()
-
-    def __getitem__(self, key: Any) -> Tensor:
-        if self.node.shape:  # x[idx] with one integer array (an embedding lookup): one gather
-            idx = _eager_index(key) if self._data is not None else key
-            if isinstance(idx, Tensor) and idx.dtype is INT64:
-                return _run(api.gather, self, idx, _result=_result_class_index(self))
-        tensors: list[Tensor] = []
-        items = key if isinstance(key, tuple) else (key,)
-        if self._data is not None:  # eager: index arrays are data (see _eager_operand)
-            items = tuple(_eager_index(k) for k in items)
-        for k in items:
-            if isinstance(k, Tensor):
-                tensors.append(k)
-
-        def build(x: Node, *idx: Node) -> Node:
-            it = iter(idx)
-            mapped = tuple(next(it) if isinstance(k, Tensor) else k for k in items)
-            return api.index(x, mapped if isinstance(key, tuple) else mapped[0])
-
-        return _run(build, self, *tensors, _result=_result_class_index(self))
+    def _apply(self, build: Callable[..., Node], *others: Any, indexing: bool = False) -> Tensor:
+        """The op ``build(self.node, *their nodes)`` on this tensor and ``others`` (tensors,
+        eager Values or arrays); ``indexing``: an element of this tensor (a ``Value`` when
+        this tensor is 1-D)."""
+        return _run(build, self, *others, _result=_result_class_index(self) if indexing else None)
 
     # -- NumPy interoperability: ufuncs on tensors map to symgrad ops -------------------------
     def __array_ufunc__(self, ufunc: Any, method: str, *inputs: Any, **kwargs: Any) -> Any:
@@ -321,14 +195,6 @@ class Tensor:
 
     def __array_function__(self, func: Any, types: Any, args: Any, kwargs: Any) -> Any:
         return _HOOKS.array_function(func, args, kwargs)
-
-    def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
-        if self._data is None:
-            raise TypeError(
-                "a traced symgrad tensor cannot be converted to a NumPy array inside a traced "
-                "function; use symgrad ops on it instead"
-            )
-        return np.asarray(self._data, dtype=dtype)
 
     # -- reverse mode ------------------------------------------------------------------------------
     def backward(self, gradient: Any = None) -> None:
@@ -360,45 +226,39 @@ def _ufunc_table() -> dict[str, str]:
 _UFUNCS = _ufunc_table()  # importing symgrad.ops (above) declared the built-in ops
 
 
-# The scalar classes, defined in symgrad/frontend/value.py (which imports this module): ``Value``
-# and the node-backed ``TracedValue`` that scalar results of node-level ops are made of.
-_VALUE: type[Tensor] = Tensor
+# The scalar classes, defined in symgrad/frontend/value.py (which imports this module): the
+# eager ``Value`` (not a Tensor: it meets tensors through its bridge, ``Value._as_tensor``) and
+# the node-backed ``TracedValue`` that scalar results of ops on Values are made of.
+_VALUE: Any = type(None)
 _TRACED_VALUE: type[Tensor] = Tensor
 
 
-def register_scalar_classes(value: type[Tensor], traced: type[Tensor]) -> None:
+def register_scalar_classes(value: type, traced: type[Tensor]) -> None:
     global _VALUE, _TRACED_VALUE
     _VALUE, _TRACED_VALUE = value, traced
 
 
+def as_tensor(x: Any) -> Tensor:
+    """``x`` as a tensor: a Tensor itself, an eager ``Value``'s tensor in the graph (through
+    its bridge), else a new leaf holding ``x`` (numbers, lists, arrays) as data."""
+    if isinstance(x, Tensor):
+        return x
+    if x.__class__ is _VALUE:
+        return x._as_tensor()
+    return Tensor(x)
+
+
+def lift(x: Any) -> Any:
+    """``x`` unchanged, or for an eager ``Value`` its tensor in the graph."""
+    return x._as_tensor() if x.__class__ is _VALUE else x
+
+
 # -- op application -----------------------------------------------------------------------------
-def _to_array(data: Any, dtype: Any = None) -> np.ndarray:
-    if isinstance(data, Tensor):
-        data = data.data
-    if dtype is None and data.__class__ is np.ndarray and data.dtype in _KEPT_DTYPES:
-        return np.array(data)  # (an eager leaf: an array of a dtype kept as it is)
-    if dtype is not None:
-        return np.array(data, dtype=as_dtype(dtype).np)
-    arr = np.array(data)
-    if arr.dtype.kind == "f":
-        return arr if arr.dtype.itemsize in (4, 8) else arr.astype(np.float64)
-    if arr.dtype.kind in "iu":
-        return arr.astype(np.int64)
-    if arr.dtype.kind == "b":
-        return arr
-    raise TypeError(f"expected numbers or an array of them, got {arr.dtype} data")
-
-
-_KEPT_DTYPES = frozenset(np.dtype(t) for t in ("float32", "float64", "int64", "bool"))
-
-
 def _operand_node(x: Any, like: Node) -> Node:
     if isinstance(x, Tensor):
         return x.node
-    if isinstance(x, np.ndarray):
-        return make_constant(_to_array(x))
-    if isinstance(x, list | tuple):
-        return make_constant(_to_array(x))
+    if isinstance(x, np.ndarray | list | tuple):
+        return make_constant(to_array(x))
     return as_node(x, like)
 
 
@@ -414,15 +274,11 @@ def _eager_operand(x: Any) -> Tensor | None:
     return None
 
 
-def _eager_index(k: Any) -> Any:
-    """An integer index array of an eager ``x[...]`` as a leaf (see :func:`_eager_operand`);
-    other keys (slices, ints, arrays of other dtypes, refused by ``api.index``) unchanged."""
-    if isinstance(k, np.ndarray | list) and np.asarray(k).dtype.kind in "iu":
-        return Tensor(k)
-    return k
-
-
 def _binary(name: str, a: Any, b: Any) -> Tensor:
+    if a.__class__ is _VALUE:
+        a = a._as_tensor()
+    if b.__class__ is _VALUE:
+        b = b._as_tensor()
     ca, cb = a.__class__, b.__class__
     if ca is Tensor:  # the eager hot paths: plain Tensors with data, and Python numbers
         da = a._data
@@ -441,23 +297,20 @@ def _binary(name: str, a: Any, b: Any) -> Tensor:
             return _eager_apply(name, (b,), {y: db}, (as_node(a, y), y))
     ta, tb = isinstance(a, Tensor), isinstance(b, Tensor)
     if ta and tb:
-        # (an eager Value always has data: its _data would build an array just to say so)
-        if (a.__class__ is not _VALUE and a._data is None) or (
-            b.__class__ is not _VALUE and b._data is None
-        ):
+        if a._data is None or b._data is None:
             return _traced(name, a, b, a, b)
         return _run(lambda x, y: apply(name, (x, y)), a, b)
     if ta:
-        if b.__class__ in _NUMBERS and a.__class__ is not _VALUE and a._data is None:
+        if b.__class__ in _NUMBERS and a._data is None:
             return _traced(name, a, b, a, None)
-        leaf = _eager_operand(b) if a.__class__ is _VALUE or a._data is not None else None
+        leaf = _eager_operand(b) if a._data is not None else None
         if leaf is not None:
             return _run(lambda x, y: apply(name, (x, y)), a, leaf, _result=_scalar_class(a))
         return _run(lambda x: apply(name, (x, _operand_node(b, x))), a)
     if tb:
-        if a.__class__ in _NUMBERS and b.__class__ is not _VALUE and b._data is None:
+        if a.__class__ in _NUMBERS and b._data is None:
             return _traced(name, a, b, b, None)
-        leaf = _eager_operand(a) if b.__class__ is _VALUE or b._data is not None else None
+        leaf = _eager_operand(a) if b._data is not None else None
         if leaf is not None:
             return _run(lambda x, y: apply(name, (x, y)), leaf, b, _result=_scalar_class(b))
         return _run(lambda y: apply(name, (_operand_node(a, y), y)), b)
@@ -469,7 +322,7 @@ _NUMBERS = frozenset({float, int})
 
 def _scalar_class(t: Tensor) -> type[Tensor]:
     """The class of a 0-d result of an op on ``t`` and an array (what ``_run`` gives it)."""
-    return _TRACED_VALUE if isinstance(t, _VALUE) else Tensor
+    return _TRACED_VALUE if isinstance(t, _TRACED_VALUE) else Tensor
 
 
 def _traced(name: str, a: Any, b: Any, t0: Tensor, t1: Tensor | None) -> Tensor:
@@ -492,11 +345,11 @@ def _traced(name: str, a: Any, b: Any, t0: Tensor, t1: Tensor | None) -> Tensor:
         raise
     if t1 is None:
         parents: tuple[Tensor, ...] = (t0,)
-        cls = _TRACED_VALUE if node.shape == () and isinstance(t0, _VALUE) else Tensor
+        cls = _TRACED_VALUE if node.shape == () and isinstance(t0, _TRACED_VALUE) else Tensor
         rg = node.dtype.is_float and t0.requires_grad
     else:
         parents = (t0, t1)
-        scalar_values = isinstance(t0, _VALUE) and isinstance(t1, _VALUE)
+        scalar_values = isinstance(t0, _TRACED_VALUE) and isinstance(t1, _TRACED_VALUE)
         cls = _TRACED_VALUE if node.shape == () and scalar_values else Tensor
         rg = node.dtype.is_float and (t0.requires_grad or t1.requires_grad)
     return _WRAP(cls, node, None, parents, rg)
@@ -522,7 +375,7 @@ def _eager_apply(
         if nodes is None:
             nodes = tuple([t.node for t in tensors])
         node = apply(name, nodes, None, prov)
-        data = _eager(node, env)
+        data = eager_value(node, env)
     except TraceError as e:
         if e.provenance is None:
             raise type(e)(e.bare_message, Provenance.capture()) from None
@@ -538,13 +391,13 @@ def _eager_apply(
 
 def _result_class_index(x: Tensor) -> type[Tensor]:
     # elements of any 1-D tensor are Values, so micrograd-style scalar code can consume them
-    return _TRACED_VALUE if x.ndim == 1 else type(x)
+    return _TRACED_VALUE if x.ndim == 1 or isinstance(x, _TRACED_VALUE) else type(x)
 
 
-def _run(build: Callable[..., Node], *args: Tensor, _result: type[Tensor] | None = None) -> Tensor:
+def _run(build: Callable[..., Node], *args: Any, _result: type[Tensor] | None = None) -> Tensor:
     """Build the node for ``build(*nodes)`` and, when every input has data, evaluate it."""
     # (explicit loops, no generators: this runs for every eager op of every training step)
-    tensors = [a if isinstance(a, Tensor) else Tensor(a) for a in args]
+    tensors = [a if isinstance(a, Tensor) else as_tensor(a) for a in args]
     eager = True
     env: dict[Node, Any] = {}
     for t in tensors:
@@ -555,7 +408,7 @@ def _run(build: Callable[..., Node], *args: Tensor, _result: type[Tensor] | None
         env[t.node] = d
     try:
         node = build(*[t.node for t in tensors])
-        data = _eager(node, env) if eager else None
+        data = eager_value(node, env) if eager else None
     except TraceError as e:
         # errors raised outside ``apply`` (argument checks, eager evaluation) get the user's line
         if e.provenance is None:
@@ -565,7 +418,7 @@ def _run(build: Callable[..., Node], *args: Tensor, _result: type[Tensor] | None
     if node.shape == ():
         if _result is not None:
             cls = _result
-        elif all(isinstance(t, _VALUE) for t in tensors):
+        elif all(isinstance(t, _TRACED_VALUE) for t in tensors):
             cls = _TRACED_VALUE
     rg = False
     if node.dtype.is_float:
@@ -574,39 +427,3 @@ def _run(build: Callable[..., Node], *args: Tensor, _result: type[Tensor] | None
                 rg = True
                 break
     return cls._wrap(node, data, tuple(tensors), rg)
-
-
-def _eager(node: Node, env: dict[Node, Any]) -> np.ndarray:
-    """The value of a new node from the values of its tensor inputs."""
-    got = env.get(node)
-    if got is not None:
-        return got
-    for i in node.inputs:
-        if i not in env and i.op != "const":
-            break
-    else:
-        with np.errstate(all="ignore"):
-            return _value(node, env)
-    # a composite (cross_entropy, softmax, ...): its nodes in order, like the interpreter
-    vals = dict(env)
-    with np.errstate(all="ignore"):
-        for n in toposort([node], stop=vals):
-            if n not in vals and n.op != "const":
-                vals[n] = _value(n, vals)
-    return vals[node]
-
-
-def _value(node: Node, vals: dict[Node, Any]) -> np.ndarray:
-    """``node``'s value from the values of its inputs (scalar constants may be missing)."""
-    args = [vals[i] if i in vals else np.asarray(i.attrs["value"], i.dtype.np) for i in node.inputs]
-    shape: Any = node.shape  # (static: eager values exist only for static shapes)
-    npdt = node.dtype.np
-    if math.prod(shape) * npdt.itemsize > machine_memory():  # before allocating it
-        check_memory(shape, npdt.itemsize, f"{node.op} ({type_str(node)})", node.provenance)
-    val = get_op(node.op).eval(EvalContext(node.attrs, shape, npdt, _NO_DIMS), *args)
-    if val.__class__ is not np.ndarray:
-        val = np.asarray(val)
-    return val if val.dtype is npdt or val.dtype == npdt else val.astype(npdt)
-
-
-_NO_DIMS: Mapping[str, int] = MappingProxyType({})  # (eager shapes are static)

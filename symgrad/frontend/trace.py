@@ -16,7 +16,8 @@ import numpy as np
 
 from symgrad.frontend.backward import collect
 from symgrad.frontend.tensor import Tensor
-from symgrad.frontend.value import Value
+from symgrad.frontend.value import Value, owner
+from symgrad.frontend.value_traced import TracedValue
 from symgrad.ir.dtypes import DType, as_dtype
 from symgrad.ir.errors import TraceError
 from symgrad.ir.graph import Graph
@@ -70,7 +71,7 @@ class TracedGraph(Graph):
         outputs: Sequence[Node],
         input_names: Sequence[str],
         n_args: int,
-        captures: Sequence[Tensor],
+        captures: Sequence[Tensor | Value],
         specs: Sequence[Spec],
     ) -> None:
         super().__init__(inputs, outputs, input_names)
@@ -107,7 +108,7 @@ def trace(fn: Callable[..., Any], *specs_or_arrays: Any) -> TracedGraph:
     args: list[Tensor] = []
     for spec, name in zip(specs, names, strict=True):
         node = make_input(spec.shape, spec.dtype, name=name)
-        cls = Value if spec.shape == () and spec.dtype.is_float else Tensor
+        cls = TracedValue if spec.shape == () and spec.dtype.is_float else Tensor
         args.append(cls._wrap(node, None, (), spec.dtype.is_float))
     result = fn(*args)
     outs = result if isinstance(result, tuple | list) else (result,)
@@ -122,7 +123,7 @@ def trace(fn: Callable[..., Any], *specs_or_arrays: Any) -> TracedGraph:
             )
         out_tensors.append(o)
     arg_ids = {id(a.node) for a in args}
-    captures: list[Tensor] = []
+    captures: list[Tensor | Value] = []  # eager Values as the user holds them
     cap_nodes: list[Node] = []
     seen: set[int] = set()
     for o in out_tensors:
@@ -131,7 +132,7 @@ def trace(fn: Callable[..., Any], *specs_or_arrays: Any) -> TracedGraph:
                 fresh = id(node) not in arg_ids and id(node) not in seen
                 if p.is_leaf and node.op == "input" and fresh and data is not None:
                     seen.add(id(node))
-                    captures.append(p)
+                    captures.append(owner(p))
                     cap_nodes.append(node)
     cap_names = [t.label if t.label.isidentifier() else f"p{i}" for i, t in enumerate(captures)]
     used = set(names)

@@ -1,35 +1,41 @@
 """``Value``: micrograd's scalar. Eager arithmetic on Python floats, recorded as a light tape.
 
-Owns: :class:`Value` and its traced twin :class:`TracedValue`, the eager tape (each result
-keeps its float value, an op code from ``symgrad.ops.tape``, its Value operands and the constant
-operand, and nothing else: no graph node, no source line) and ``Value.backward()``, which runs
-the installed tape sweep (generated C, see ``symgrad.codegen.tape``; installed by the runtime)
-and otherwise differentiates the graph built from the tape (:func:`materialise`, without
-recursion) like any tensor's.
+Owns: :class:`Value`, its traced twin :class:`TracedValue`, the eager tape (each result keeps
+its float value, an op code from ``symgrad.ops.tape``, its Value operands and the constant
+operand, and nothing else: no graph node, no source line), ``Value.backward()``, which runs the
+installed tape sweep (generated C, see ``symgrad.codegen.tape``; installed by the runtime) and
+otherwise differentiates the Value's graph like any tensor's, and the one bridge between the
+two worlds, ``Value._as_tensor``.
 
-Two representations share the class name: an *eager* ``Value`` (made by ``Value(x)`` or by
-arithmetic on eager Values and numbers) and a *traced* one (a symbolic scalar inside
-``symgrad.compile``/``trace``, or a scalar mixed with a tensor), which is a node-backed
-``Tensor`` like any other. An eager Value used where a node is needed (mixed with a tensor,
-captured by a traced function, drawn) gets its node then, built from the tape.
+A ``Value`` is a ``__slots__`` object of its own, not a ``Tensor``. Where it meets the graph
+machinery (mixed with a tensor, captured by a traced function, drawn, its ``.node`` asked for)
+it goes through ``_as_tensor``: its tensor in the graph, a :class:`TracedValue` built from the
+tape (for all the Values behind it, iteratively) and kept until a leaf's ``.data`` changes,
+whose ``.grad`` is the Value's own. Scalar results of ops on such tensors, and symbolic scalars
+inside ``symgrad.compile``/``trace``, are ``TracedValue``\\ s: node-backed tensors of shape
+``()`` with micrograd's ``.data``, ``.grad`` and identity comparison, registered as virtual
+subclasses of ``Value`` (``isinstance(x, Value)`` holds for every micrograd scalar).
 
-The operator methods are in ``value_ops.py`` (installed on the class below).
-
-May import: numpy, ``symgrad.ir``, ``symgrad.ops``, ``symgrad.frontend.tensor`` and
-``symgrad.frontend.value_ops``.
+The operators are in ``value_ops.py`` (installed on the class below and declared in it for
+type checkers), the tensor methods (``sum``, ``reshape``, ...) in ``value_methods.py``.
+May import: numpy, ``symgrad.ir``, ``symgrad.ops`` and ``symgrad.frontend`` below it
+(``tensor``, ``value_traced``, ``value_ops``, ``value_methods``).
 """
 
 from __future__ import annotations
 
+import weakref
+from abc import ABCMeta
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeAlias
 
 import numpy as np
 
-from symgrad.frontend import tensor as _tensor
 from symgrad.frontend import value_ops
-from symgrad.frontend.tensor import Tensor, _concrete_error
-from symgrad.ir.dtypes import FLOAT64
+from symgrad.frontend.tensor import _UFUNCS, Tensor, register_scalar_classes
+from symgrad.frontend.value_methods import TensorMethods
+from symgrad.frontend.value_traced import TracedValue
+from symgrad.ir.dtypes import FLOAT64, DType
 from symgrad.ir.errors import ShapeError, TraceError
 from symgrad.ir.node import Node
 from symgrad.ir.opdef import apply, const, get_op
@@ -40,6 +46,9 @@ from symgrad.ops.tape import LEAF, tape_ops
 # (root) -> True when it ran the sweep; installed by the runtime (symgrad.runtime.tape)
 TapeRunner = Callable[["Value"], bool]
 _runner: TapeRunner | None = None
+
+# what eager arithmetic takes (anything else, a tensor, is the tensor's reflected operator)
+Number: TypeAlias = "Value | float | int | np.floating | np.integer"
 
 
 def set_tape_runner(fn: TapeRunner | None) -> None:
@@ -62,26 +71,24 @@ def _as_float(data: Any, one_element: bool = False) -> float:
     return float(arr.reshape(()))
 
 
-class Value(Tensor):
+class Value(TensorMethods, metaclass=ABCMeta):
     """A scalar, exactly like micrograd's ``Value``: ``.data`` and ``.grad`` are Python floats,
     every Value in a graph (leaves and intermediates) receives ``.grad`` on ``backward()``, and
     gradients accumulate until reset (``zero_grad()`` or ``v.grad = 0``)."""
 
-    # An eager Value keeps its tape fields in the storage of Tensor's slots, under its own names
-    # (see _SLOT_STORAGE below), so the object is no bigger than a Tensor: the tape walk reads
-    # the fields of every Value of a 65k-Value graph. Type checkers see them as slots.
-    if TYPE_CHECKING:
-        __slots__ = ("_a", "_b", "_code", "_k", "_n", "_v")
-    else:
-        __slots__ = ()
-    _always_retain = True
+    # The tape fields (the C tape sweep reads _v, _a, _b, _code, _k and grad where these slots
+    # live, see symgrad.runtime.tape); the operands and the constant are unset when absent.
+    __slots__ = ("__weakref__", "_a", "_b", "_code", "_k", "_label", "_tensor", "_v", "grad")
+    __array_priority__ = 1000.0
 
     _v: float  # the value
     _code: int  # the tape op (symgrad.ops.tape), LEAF for a leaf
-    _a: Value  # the Value operands (unset when absent)
+    _a: Value  # the Value operands
     _b: Value
-    _k: float  # the constant operand (unset when absent)
-    _n: Node | None  # the graph node, once built
+    _k: float  # the constant operand
+    _label: str
+    _tensor: TracedValue | None  # the Value's tensor in the graph, once built (_as_tensor)
+    grad: Any
 
     def __init__(self, data: Any, label: str = "", _children: Any = (), _op: str = "") -> None:
         self._v = _as_float(data)
@@ -90,32 +97,79 @@ class Value(Tensor):
         if value_ops.untrack is not None:
             value_ops.untrack(self)
         if label:
-            self.label = label
+            self._label = label
 
-    @classmethod
-    def _wrap(
-        cls, node: Node, data: np.ndarray | None, parents: tuple[Tensor, ...], rg: bool
-    ) -> Tensor:
-        return Tensor._wrap.__func__(TracedValue, node, data, parents, rg)  # type: ignore[attr-defined]
-
-    # -- the Tensor fields, derived from the tape -----------------------------------------------
-    @property
-    def node(self) -> Node:  # type: ignore[override]
+    def _as_tensor(self) -> Tensor:
+        """The bridge: this Value as a tensor of the graph machinery (a ``TracedValue`` whose
+        node is built from the tape, whose parents are the tensors of the Values it was
+        computed from and whose ``.grad`` is this Value's), built once per version."""
         try:
-            n: Node | None = self._n
+            t = self._tensor
         except AttributeError:
-            n = None
-        if n is None:
-            n = materialise(self)
-        return n
+            t = None
+        return t if t is not None else _bridge(self)
+
+    # -- operators and elementwise methods: installed from the op registry by value_ops
+    # (eager floats when the operands allow); declared here for type checkers
+    # (tests/frontend/test_surface.py checks the two lists agree)
+    if TYPE_CHECKING:
+
+        def __add__(self, o: Number) -> Value: ...
+        def __radd__(self, o: Number) -> Value: ...
+        def __sub__(self, o: Number) -> Value: ...
+        def __rsub__(self, o: Number) -> Value: ...
+        def __mul__(self, o: Number) -> Value: ...
+        def __rmul__(self, o: Number) -> Value: ...
+        def __truediv__(self, o: Number) -> Value: ...
+        def __rtruediv__(self, o: Number) -> Value: ...
+        def __pow__(self, o: Number) -> Value: ...
+        def __rpow__(self, o: Number) -> Value: ...
+        def __matmul__(self, o: Any) -> Tensor: ...
+        def __rmatmul__(self, o: Any) -> Tensor: ...
+        def __neg__(self) -> Value: ...
+        def __abs__(self) -> Value: ...
+        def __lt__(self, o: Number) -> bool: ...
+        def __le__(self, o: Number) -> bool: ...
+        def __gt__(self, o: Number) -> bool: ...
+        def __ge__(self, o: Number) -> bool: ...
+        def exp(self) -> Value: ...
+        def log(self) -> Value: ...
+        def tanh(self) -> Value: ...
+        def sigmoid(self) -> Value: ...
+        def relu(self) -> Value: ...
+        def sqrt(self) -> Value: ...
+        def abs(self) -> Value: ...
+
+    def __pos__(self) -> Value:
+        return self
+
+    # -- micrograd's surface ---------------------------------------------------------------------
+    @property
+    def data(self) -> float:
+        return self._v
+
+    @data.setter
+    def data(self, value: Any) -> None:
+        if self._code != LEAF:
+            raise TraceError(
+                ".data can only be assigned to leaf Values (made by Value(...)); this one is the "
+                "result of an op",
+                Provenance.capture(),
+            )
+        v = _as_float(value, one_element=True)
+        self._v = v
+        self._tensor = None  # a new version: results computed before keep their values
 
     @property
-    def _data(self) -> np.ndarray:  # type: ignore[override]
-        return np.array(self._v)
+    def label(self) -> str:
+        try:
+            return self._label
+        except AttributeError:
+            return ""
 
-    @property
-    def _parents(self) -> tuple[Tensor, ...]:  # type: ignore[override]
-        return self._prev
+    @label.setter
+    def label(self, text: str) -> None:
+        self._label = text
 
     @property
     def _prev(self) -> tuple[Value, ...]:
@@ -136,55 +190,29 @@ class Value(Tensor):
             return "ReLU" if t.name == "relu" else t.name
         return f"{s.symbol}{self._k:g}" if s.symbol == "**" and t.form == "vk" else s.symbol
 
-    @property
-    def _pin(self) -> tuple[tuple[Node, np.ndarray | None], ...]:  # type: ignore[override]
-        return tuple((p.node, p._data) for p in self._prev)
+    def backward(self, gradient: Any = None) -> None:
+        if gradient is not None or _runner is None or not _runner(self):
+            self._as_tensor().backward(gradient)
 
-    @property
-    def requires_grad(self) -> bool:  # type: ignore[override]
-        return True
-
-    @property
-    def _retain(self) -> bool:  # type: ignore[override]
-        return True
-
-    @property
-    def label(self) -> str:
-        try:
-            text: str = _LABEL.__get__(self)
-        except AttributeError:
-            return ""
-        return text
-
-    @label.setter
-    def label(self, text: str) -> None:
-        _LABEL.__set__(self, text)
-
-    def retain_grad(self) -> Tensor:
+    def retain_grad(self) -> Value:
         return self  # every Value keeps its gradient
 
-    # an eager Value is a float64 scalar: no node needed to say so
+    # -- a float64 scalar, described like a tensor -------------------------------------------------
+    @property
+    def node(self) -> Node:
+        """The Value's graph node (of its tensor in the graph)."""
+        return self._as_tensor().node
+
+    @property
+    def _data(self) -> np.ndarray:
+        return np.array(self._v)
+
     shape = property(lambda self: ())
-    dtype = property(lambda self: FLOAT64)
+    dtype: DType = property(lambda self: FLOAT64)  # type: ignore[assignment]
     ndim = property(lambda self: 0)
     size = property(lambda self: 1)
-
-    # -- micrograd's surface ---------------------------------------------------------------------
-    @property
-    def data(self) -> float:
-        return self._v
-
-    @data.setter
-    def data(self, value: Any) -> None:
-        if self._code != LEAF:
-            raise TraceError(
-                ".data can only be assigned to leaf Values (made by Value(...)); this one is the "
-                "result of an op",
-                Provenance.capture(),
-            )
-        v = _as_float(value, one_element=True)
-        self._v = v
-        self._n = None  # a new version: results computed before keep their values
+    requires_grad = property(lambda self: True)
+    is_leaf = property(lambda self: self._code == LEAF)
 
     def numpy(self) -> np.ndarray:
         return np.array(self._v)
@@ -194,6 +222,9 @@ class Value(Tensor):
 
     def __float__(self) -> float:
         return self._v
+
+    def __int__(self) -> int:
+        return int(self._v)
 
     def __bool__(self) -> bool:
         return bool(self._v)
@@ -206,17 +237,18 @@ class Value(Tensor):
         k = getattr(self, "_k", None)
         return (_rebuild, (self._v, self._code, self._prev, k, self.grad, self.label))
 
-    def __eq__(self, o: object) -> bool:  # type: ignore[override]
+    def __eq__(self, o: object) -> bool:
         return self is o  # micrograd semantics: Values are compared (and hashed) by identity
 
-    def __ne__(self, o: object) -> bool:  # type: ignore[override]
+    def __ne__(self, o: object) -> bool:
         return self is not o
 
     __hash__ = object.__hash__
 
+    # -- NumPy interoperability ------------------------------------------------------------------
     def __array_ufunc__(self, ufunc: Any, method: str, *inputs: Any, **kwargs: Any) -> Any:
         # NumPy scalars and ufuncs meet eager Values as eager arithmetic (np.float64(2) * v)
-        name = _tensor._UFUNCS.get(ufunc.__name__, "")
+        name = _UFUNCS.get(ufunc.__name__, "")
         methods = value_ops.UFUNC_METHODS
         fast = method == "__call__" and not kwargs and name in methods
         if fast and all(type(x) is Value or isinstance(x, value_ops.NUMBERS) for x in inputs):
@@ -224,13 +256,13 @@ class Value(Tensor):
             if type(first) is Value:
                 return getattr(first, methods[name][0])(*rest)
             return getattr(rest[0], methods[name][1])(first)
-        return Tensor.__array_ufunc__(self, ufunc, method, *inputs, **kwargs)
+        return self._as_tensor().__array_ufunc__(ufunc, method, *inputs, **kwargs)
 
-    def backward(self, gradient: Any = None) -> None:
-        if gradient is None and (_runner is None or not _runner(self)):
-            Tensor.backward(self)
-        elif gradient is not None:
-            Tensor.backward(self, gradient)
+    def __array_function__(self, func: Any, types: Any, args: Any, kwargs: Any) -> Any:
+        return self._as_tensor().__array_function__(func, types, args, kwargs)
+
+    def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
+        return np.asarray(self._v, dtype=dtype)
 
 
 def _rebuild(
@@ -252,112 +284,102 @@ def _rebuild(
 
 
 value_ops.install(Value)
-
-_LABEL = Tensor.__dict__["label"]
-# Value field -> the Tensor slot whose storage holds it (TracedValue uses the slots as Tensor)
-_SLOT_STORAGE = {
-    "_v": "_data",
-    "_a": "_parents",
-    "_b": "_pin",
-    "_code": "_retain",
-    "_k": "requires_grad",
-    "_n": "node",
-}
-for _field, _slot in _SLOT_STORAGE.items():
-    setattr(Value, _field, Tensor.__dict__[_slot])
 _ARITY = tuple(len(t.value_positions) for t in tape_ops())
 
 
-def _node_of(v: Value) -> Node:
+class _Bridged(TracedValue):
+    """An eager Value's tensor in the graph (``Value._as_tensor``): its ``.grad`` and
+    ``.label`` are the Value's, its data and node are those of the Value's version it was built
+    from. It refers to the Value weakly (the Value holds it, and the C tape takes eager Values
+    out of the cycle collector's sight, so a cycle would never be freed); once the Value is
+    gone (a temporary), the tensor stands for itself, with a gradient of its own."""
+
+    __slots__ = ("_grad", "_ref")
+    _ref: weakref.ref[Value]
+    _grad: Any
+
+    @property
+    def grad(self) -> Any:
+        v = self._ref()
+        return self._grad if v is None else v.grad
+
+    @grad.setter
+    def grad(self, g: Any) -> None:
+        v = self._ref()
+        if v is None:
+            self._grad = g
+        else:
+            v.grad = g
+
+    @property
+    def label(self) -> str:
+        v = self._ref()
+        return "" if v is None else v.label
+
+    @label.setter
+    def label(self, text: str) -> None:
+        v = self._ref()
+        if v is not None:
+            v.label = text
+
+    def _owner(self) -> Any:
+        v = self._ref()
+        return self if v is None else v
+
+
+def owner(t: Tensor) -> Tensor | Value:
+    """The object the user holds for graph tensor ``t``: the eager Value it stands for (while
+    that lives), or ``t`` itself."""
+    return t._owner() if isinstance(t, TracedValue) else t
+
+
+def _tensor_of(v: Value) -> _Bridged:
+    """The tensor of ``v``, whose operands' tensors exist."""
     if v._code == LEAF:
-        return make_input((), FLOAT64, name=v.label)
-    t = tape_ops()[v._code]
-    operands = iter(p.node for p in v._prev)
-    inputs = tuple(next(operands) if c == "v" else const(v._k, FLOAT64) for c in t.form)
-    return apply(t.name, inputs)
+        parents: tuple[Tensor, ...] = ()
+        node = make_input((), FLOAT64, name=v.label)
+    else:
+        t = tape_ops()[v._code]
+        parents = tuple(p._as_tensor() for p in v._prev)
+        operands = iter(p.node for p in parents)
+        inputs = tuple(next(operands) if c == "v" else const(v._k, FLOAT64) for c in t.form)
+        node = apply(t.name, inputs)
+    b = object.__new__(_Bridged)
+    b._ref = weakref.ref(v)
+    b._grad = 0.0
+    b.node = node
+    b._data = np.array(v._v)
+    b.requires_grad = True
+    b._parents = parents
+    b._pin = tuple([(p.node, p._data) for p in parents])
+    b._retain = True
+    return b
 
 
-def materialise(root: Value) -> Node:
-    """The graph node of an eager Value, building the nodes of its tape (iteratively) first."""
+def _bridge(root: Value) -> TracedValue:
+    """``root._as_tensor()`` when it is not built: the tensors of the Values behind it first
+    (iteratively: a tape may be 65k Values deep)."""
     stack = [root]
     while stack:
         v = stack[-1]
-        if getattr(v, "_n", None) is not None:
+        if getattr(v, "_tensor", None) is not None:
             stack.pop()
             continue
-        pending = [p for p in v._prev if type(p) is Value and getattr(p, "_n", None) is None]
+        pending = [p for p in v._prev if getattr(p, "_tensor", None) is None]
         if pending:
             stack.extend(pending)
             continue
         stack.pop()
-        v._n = _node_of(v)
-    n = root._n
-    assert n is not None
-    return n
+        v._tensor = _tensor_of(v)
+    t = root._tensor
+    assert t is not None
+    return t
 
 
-class TracedValue(Value):
-    """A node-backed scalar ``Value`` (symbolic inside a traced function, or the result of
-    mixing a Value with a tensor): a ``Tensor`` of shape ``()`` with micrograd's ``.data``,
-    ``.grad`` and identity comparison."""
-
-    __slots__ = ()
-    _code = -1
-    node = Tensor.__dict__["node"]
-    _data = Tensor.__dict__["_data"]
-    _parents = Tensor.__dict__["_parents"]
-    _pin = Tensor.__dict__["_pin"]
-    requires_grad = Tensor.__dict__["requires_grad"]
-    _retain = Tensor.__dict__["_retain"]
-    label = _LABEL
-    shape = Tensor.shape
-    dtype = Tensor.dtype
-    ndim = Tensor.ndim
-    size = Tensor.size
-
-    @property
-    def _prev(self) -> tuple[Value, ...]:
-        return tuple(p for p in self._parents if isinstance(p, Value))
-
-    @property
-    def _op(self) -> str:
-        return "" if self.is_leaf else self.node.op
-
-    @property
-    def data(self) -> float:
-        if self._data is None:
-            raise _concrete_error(".data")
-        return float(self._data)
-
-    @data.setter
-    def data(self, value: Any) -> None:
-        arr = np.asarray(value, dtype=self.node.dtype.np)
-        if arr.size != 1:
-            raise ShapeError(f"Value.data must be a number, got an array of shape {arr.shape}")
-        self._assign(np.array(arr.reshape(())))
-
-    def numpy(self) -> np.ndarray:
-        return Tensor.numpy(self)
-
-    def item(self) -> float:
-        return float(Tensor.item(self))
-
-    def __float__(self) -> float:
-        return Tensor.__float__(self)
-
-    def __bool__(self) -> bool:
-        return Tensor.__bool__(self)
-
-    def retain_grad(self) -> Tensor:
-        return self
-
-    def __repr__(self) -> str:
-        if self._data is None:
-            return f"Value(<traced {self.dtype.short}>)"
-        return f"Value(data={self.data}, grad={self.grad})"
-
-    def backward(self, gradient: Any = None) -> None:
-        Tensor.backward(self, gradient)
+def materialise(root: Value) -> Node:
+    """The graph node of an eager Value, building the tensors of its tape (iteratively) first."""
+    return root._as_tensor().node
 
 
-_tensor.register_scalar_classes(Value, TracedValue)
+Value.register(TracedValue)
+register_scalar_classes(Value, TracedValue)

@@ -22,7 +22,7 @@ class LeafArrays:
     buffer and returns a view per Value; :meth:`store` writes the buffer back as their data.
     Other tensors pass through as their ``_data``."""
 
-    def __init__(self, tensors: Sequence[Tensor]) -> None:
+    def __init__(self, tensors: Sequence[Tensor | Value]) -> None:
         self.tensors = tuple(tensors)
         self._values = [t for t in self.tensors if type(t) is Value and t._code == LEAF]
         self._buf = np.zeros(len(self._values))
@@ -40,4 +40,4 @@ class LeafArrays:
             return
         for v, x in zip(self._values, self._buf.tolist(), strict=True):
             v._v = x
-            v._n = None
+            v._tensor = None

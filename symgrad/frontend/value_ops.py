@@ -1,10 +1,12 @@
 """Eager ``Value`` arithmetic: the operator methods that compute on Python floats and record
-the tape, installed on the class by ``value.py`` (:func:`install`).
+the tape, installed on the class by ``value.py`` (:func:`install`; ``Value`` declares them for
+type checkers, and ``tests/frontend/test_surface.py`` checks the two lists agree).
 
 Owns: the methods' fast path (both operands eager Values, or an eager Value and a number: the
 op's ``OpDef.scalar`` on floats, one new Value holding the value, the tape op code, the Value
-operands and the constant) and its fallback (anything else goes through ``Tensor``'s node
-machinery), comparisons of eager Values as Python bools, ``x ** 0`` as the constant 1, and the
+operands and the constant) and its fallback (anything else: the op on the Value's tensor in the
+graph, ``Value._as_tensor``), the methods of ops without a scalar function (always that
+fallback), comparisons of eager Values as Python bools, ``x ** 0`` as the constant 1, and the
 hook that takes new Values out of the cycle collector's sight. May import: numpy,
 ``symgrad.ir``, ``symgrad.ops`` and ``symgrad.frontend.tensor``.
 """
@@ -18,7 +20,7 @@ from typing import Any
 import numpy as np
 
 from symgrad.frontend.tensor import Tensor, _binary
-from symgrad.ir.opdef import OpDef, get_op, registry, surface_methods
+from symgrad.ir.opdef import OpDef, SurfaceMethod, get_op, registry, surface_methods
 from symgrad.ops.tape import code_of
 
 # The eager Value class (symgrad.frontend.value, which imports this module and passes itself to
@@ -29,10 +31,13 @@ NUMBERS = (float, int, np.floating, np.integer)
 _new = object.__new__
 
 # (value) -> None: takes a new eager Value out of the cycle collector's sight. Eager Values
-# reference only older Values, numbers and graph nodes, so they never form a cycle, and the
+# reference only older Values, numbers and graph tensors, so they never form a cycle, and the
 # collector's scans of a 65k-Value graph would cost more than the arithmetic. Installed with
 # the C tape module (symgrad.runtime.tape); None until then.
 untrack: Callable[[Value], None] | None = None
+
+# the names install() gave the class (every surface method the class does not define itself)
+INSTALLED: list[str] = []
 
 
 def set_untrack(fn: Callable[[Value], None] | None) -> None:
@@ -78,7 +83,7 @@ def binary_method(cls: type[Value], name: str, reflected: bool) -> Callable[[Val
                 if untrack is not None:
                     untrack(r)
                 return r
-            return _binary(name, o, self)
+            return _binary(name, o, self._as_tensor())
 
         return rmethod
 
@@ -106,7 +111,7 @@ def binary_method(cls: type[Value], name: str, reflected: bool) -> Callable[[Val
                 if untrack is not None:
                     untrack(r)
                 return r
-        return _binary(name, self, o)
+        return _binary(name, self._as_tensor(), o)
 
     return method
 
@@ -126,43 +131,64 @@ def unary_method(cls: type[Value], name: str) -> Callable[[Value], Tensor]:
             if untrack is not None:
                 untrack(r)
             return r
-        return Tensor._unary(self, name)
+        return self._as_tensor()._unary(name)
 
     return method
 
 
-def compare_method(cls: type[Value], stem: str, name: str) -> Callable[[Value, Any], Any]:
+def compare_method(stem: str, name: str) -> Callable[[Value, Any], Any]:
     """``<``, ``<=``, ``>``, ``>=`` of eager Values (the ops with ``Surface.ordering``; ``stem``
     the Python operator's): a Python bool (comparisons have no gradient, so ``sorted(values)``
-    and ``max(values)`` work as on floats); a traced Value compares as a tensor (a bool node)."""
+    and ``max(values)`` work as on floats); anything else compares as a tensor (a bool node)."""
     py = getattr(operator, stem)
 
     def method(self: Value, o: Any) -> Any:
-        if type(self) is cls:
-            if type(o) is cls:
-                return py(self._v, o._v)
-            if isinstance(o, NUMBERS):
-                return py(self._v, o)
-        return _binary(name, self, o)
+        if type(o) is type(self):
+            return py(self._v, o._v)
+        if isinstance(o, NUMBERS):
+            return py(self._v, o)
+        return _binary(name, self._as_tensor(), o)
 
     return method
 
 
+def graph_method(m: SurfaceMethod) -> Callable[..., Tensor]:
+    """The method ``m`` of an op without a scalar function: the op on the Value's tensor."""
+    name = m.op
+    if m.form == "unary":
+        return lambda self: self._as_tensor()._unary(name)
+    if m.form == "reflected":
+        return lambda self, o: _binary(name, o, self._as_tensor())
+    return lambda self, o: _binary(name, self._as_tensor(), o)
+
+
+def _method(cls: type[Value], op: OpDef, m: SurfaceMethod) -> tuple[Callable[..., Any], Any]:
+    """The method ``m`` of ``op`` and its return annotation."""
+    if op.surface.ordering:
+        return compare_method(op.surface.operator, op.name), bool | Tensor
+    if op.scalar is None:
+        return graph_method(m), Tensor
+    if m.form == "unary":
+        return unary_method(cls, op.name), cls | Tensor
+    return binary_method(cls, op.name, reflected=m.form == "reflected"), cls | Tensor
+
+
 def install(cls: type[Value]) -> None:
-    """Give the eager Value class its arithmetic: every operator and method of an op with a
-    scalar function, and the order comparisons."""
-    for op in _scalar_ops():
-        for m in surface_methods(op):
-            if m.form == "unary":
-                fn: Any = unary_method(cls, op.name)
-            else:
-                fn = binary_method(cls, op.name, reflected=m.form == "reflected")
-            fn.__name__ = fn.__qualname__ = m.name
-            setattr(cls, m.name, fn)
+    """Give the eager Value class its operators and methods: every surface method of every op
+    (``==`` and ``!=``, which the class defines as identity, stay the class's)."""
+    own = set(vars(cls))
     for op in registry().values():
-        if op.surface.ordering:
-            stem = op.surface.operator
-            setattr(cls, f"__{stem}__", compare_method(cls, stem, op.name))
+        for m in surface_methods(op):
+            if m.name in own:
+                continue
+            fn, returns = _method(cls, op, m)
+            fn.__name__ = m.name
+            fn.__qualname__ = f"{cls.__name__}.{m.name}"
+            fn.__doc__ = op.doc
+            fn.__annotations__ = {} if m.form == "unary" else {"o": Any}
+            fn.__annotations__["return"] = returns
+            setattr(cls, m.name, fn)
+            INSTALLED.append(m.name)
     pow_vk = cls.__pow__
 
     def pow_(self: Value, o: Any) -> Tensor:
@@ -172,4 +198,6 @@ def install(cls: type[Value]) -> None:
             return cls(1.0)
         return pow_vk(self, o)
 
+    for attr in ("__name__", "__qualname__", "__doc__", "__annotations__"):
+        setattr(pow_, attr, getattr(pow_vk, attr))
     cls.__pow__ = pow_

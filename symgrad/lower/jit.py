@@ -13,6 +13,7 @@ from typing import Any
 
 from symgrad.frontend.tensor import Tensor
 from symgrad.frontend.trace import Spec, TracedGraph, trace
+from symgrad.frontend.value import Value
 from symgrad.ir.errors import ArgumentError
 from symgrad.ir.graph import gc_paused
 from symgrad.lower.driver import load, lower
@@ -28,7 +29,7 @@ def wrt_positions(wrt: Any, graph: TracedGraph) -> list[int]:
     items = list(wrt) if isinstance(wrt, list | tuple) else [wrt]
     pos: list[int] = []
     for w in items:
-        if isinstance(w, bool) or not isinstance(w, int | Tensor):
+        if isinstance(w, bool) or not isinstance(w, int | Tensor | Value):
             raise ArgumentError(
                 f"wrt: expected argument indices or captured Values/Tensors, got {w!r:.60}"
             )
@@ -69,7 +70,7 @@ def compile(
     gradient is not finite, raises ``NonFiniteError`` naming the node that produced it."""
     specs = tuple(Spec.of(s) for s in specs_or_arrays)
     wkey = tuple(
-        id(w) if isinstance(w, Tensor) else w
+        id(w) if isinstance(w, Tensor | Value) else w
         for w in (wrt if isinstance(wrt, list | tuple) else [wrt])
     )
     if backend is not None and backend not in modules.BACKENDS:

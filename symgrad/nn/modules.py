@@ -48,9 +48,9 @@ class Neuron(Module):
     def __call__(self, x: Sequence[Any]) -> Value:
         act = sum((wi * xi for wi, xi in zip(self.w, x, strict=True)), self.b)
         if self.act == "relu":
-            return act.relu()  # type: ignore[return-value]
+            return act.relu()
         if self.act == "tanh":
-            return act.tanh()  # type: ignore[return-value]
+            return act.tanh()
         return act
 
     def parameters(self) -> list[Any]:

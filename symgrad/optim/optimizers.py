@@ -18,16 +18,18 @@ from symgrad.frontend.tensor import Tensor
 from symgrad.frontend.value import Value
 from symgrad.ir.node import Node
 
+Param = Tensor | Value  # a parameter: a float Tensor or a Value
+
 
 class Optimizer:
     """Base class: holds the parameters and the per-parameter state arrays."""
 
-    def __init__(self, params: Iterable[Tensor], lr: float) -> None:
-        self.params: list[Tensor] = list(params)
+    def __init__(self, params: Iterable[Param], lr: float) -> None:
+        self.params: list[Param] = list(params)
         if not self.params:
             raise ValueError("the optimizer got an empty parameter list")
         for p in self.params:
-            if not isinstance(p, Tensor) or not p.dtype.is_float:
+            if not isinstance(p, Tensor | Value) or not p.dtype.is_float:
                 raise TypeError(f"parameters must be float Values or Tensors, got {p!r:.60}")
         if lr < 0:
             raise ValueError(f"lr must be >= 0, got {lr}")
@@ -106,7 +108,7 @@ class Optimizer:
         return out[: len(new_p)], out[len(new_p) :]
 
 
-def _grad_array(p: Tensor) -> np.ndarray:
+def _grad_array(p: Param) -> np.ndarray:
     g = p.grad
     if g is None:
         return np.zeros(p.numpy().shape, dtype=p.dtype.np)
@@ -122,7 +124,7 @@ class SGD(Optimizer):
 
     def __init__(
         self,
-        params: Iterable[Tensor],
+        params: Iterable[Param],
         lr: float = 0.1,
         momentum: float = 0.0,
         weight_decay: float = 0.0,
@@ -168,7 +170,7 @@ class Adam(Optimizer):
 
     def __init__(
         self,
-        params: Iterable[Tensor],
+        params: Iterable[Param],
         lr: float = 1e-3,
         betas: tuple[float, float] = (0.9, 0.999),
         eps: float = 1e-8,

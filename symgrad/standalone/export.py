@@ -33,6 +33,7 @@ import numpy as np
 
 from symgrad.frontend.tensor import Tensor
 from symgrad.frontend.trace import Spec, TracedGraph, trace
+from symgrad.frontend.value import Value
 from symgrad.ir.graph import Graph, evaluate
 from symgrad.ir.node import Node
 from symgrad.lower.driver import lower
@@ -87,7 +88,7 @@ def _evaluate(graph: Graph, arrays: Sequence[np.ndarray]) -> list[np.ndarray]:
     return [np.asarray(o) for o in out]
 
 
-def _weight_index(weights: list[Tensor], captures: Sequence[Tensor]) -> list[int]:
+def _weight_index(weights: list[Tensor | Value], captures: Sequence[Tensor | Value]) -> list[int]:
     idx = []
     for c in captures:
         found = [k for k, w in enumerate(weights) if w is c]
@@ -115,7 +116,7 @@ def build(
         raise ValueError("export: the model captures no weights (no trained Values/Tensors)")
     lowered = lower(graph, opt=opt)
     prog, fwd_graph = lowered.prog, lowered.optimised
-    weights: list[Tensor] = []
+    weights: list[Tensor | Value] = []
     fwd_w = _weight_index(weights, graph.captures)
     ex = _examples(specs_or_arrays, specs, examples, 0)
     wdata = [np.array(w._data) for w in graph.captures]
@@ -154,7 +155,9 @@ def build(
     )
 
 
-def _weight_names(graph: TracedGraph, weights: list[Tensor], step: Part | None) -> list[str]:
+def _weight_names(
+    graph: TracedGraph, weights: list[Tensor | Value], step: Part | None
+) -> list[str]:
     """Identifiers for the weights: the traced parameter name when safe, else ``w<k>``."""
     from symgrad.codegen.text import is_safe_name
 
@@ -177,7 +180,7 @@ def graph_args(graph: TracedGraph) -> list[tuple[str, Node]]:
 
 
 def _build_step(
-    train_step: Sequence[Any], weights: list[Tensor], opt: int
+    train_step: Sequence[Any], weights: list[Tensor | Value], opt: int
 ) -> tuple[Part, Optimizer]:
     if not isinstance(train_step, tuple | list) or len(train_step) < 2:
         raise TypeError("train_step must be (loss_fn, optimizer, *loss_specs)")

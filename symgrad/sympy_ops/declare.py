@@ -89,8 +89,9 @@ class ElementwiseOp:
         op_name = self._info.op_name
         if isinstance(x, Node):
             return apply(op_name, (x,))
-        from symgrad.frontend.tensor import Tensor, _run
+        from symgrad.frontend.tensor import Tensor, _run, lift
 
+        x = lift(x)  # an eager Value: its tensor in the graph
         if not isinstance(x, Tensor):
             arr = np.asarray(x)
             if arr.dtype.kind not in "fiub":

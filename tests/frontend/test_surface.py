@@ -90,3 +90,17 @@ def test_a_new_op_with_a_surface_appears_on_every_front_end() -> None:
         del _REGISTRY[name]
         delattr(Tensor, "halve_for_test")
         delattr(functional, "halve_for_test")
+
+
+def test_value_declarations_match_what_value_ops_installs() -> None:
+    # Value is no Tensor: its operators are installed by value_ops (eager floats, else the op on
+    # the Value's tensor in the graph) and declared in its class body for type checkers
+    from symgrad.frontend import value_ops
+    from symgrad.frontend.value import Value
+
+    methods, _ = surface.installed()
+    assert _declared(Value) == set(value_ops.INSTALLED)
+    # every surface method but == and !=, which Value defines itself (identity, as micrograd)
+    assert set(methods) - set(value_ops.INSTALLED) == {"__eq__", "__ne__"}
+    for name in value_ops.INSTALLED:
+        assert name in Value.__dict__, name
