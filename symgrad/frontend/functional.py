@@ -6,6 +6,7 @@ Owns: turning arrays and numbers into tensors for those functions. May import: n
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -14,6 +15,7 @@ import numpy as np
 from symgrad.frontend.tensor import Tensor, _run, as_tensor, lift
 from symgrad.ir.dtypes import FLOAT64
 from symgrad.ir.node import Dim
+from symgrad.ir.provenance import Provenance, provenance_override
 from symgrad.ops import api
 from symgrad.ops.elementwise import where as where_node
 
@@ -34,16 +36,24 @@ def arange(n: Dim) -> Tensor:
     return Tensor._wrap(node, data, (), False)
 
 
+# The composites below build several nodes each, deep inside ``symgrad.ops.api``: their
+# provenance (the caller's line) is captured once, from the caller's frame, instead of by a walk
+# over this package's frames per node (the same result: every frame skipped is symgrad's own).
+
+
 def softmax(x: Any, axis: int = -1) -> Tensor:
-    return _run(lambda n: api.softmax(n, axis), _t(x))
+    with provenance_override(Provenance.capture(sys._getframe(1))):
+        return _run(lambda n: api.softmax(n, axis), _t(x))
 
 
 def log_softmax(x: Any, axis: int = -1) -> Tensor:
-    return _run(lambda n: api.log_softmax(n, axis), _t(x))
+    with provenance_override(Provenance.capture(sys._getframe(1))):
+        return _run(lambda n: api.log_softmax(n, axis), _t(x))
 
 
 def logsumexp(x: Any, axis: Any = -1, keepdims: bool = False) -> Tensor:
-    return _run(lambda n: api.logsumexp(n, axis, keepdims), _t(x))
+    with provenance_override(Provenance.capture(sys._getframe(1))):
+        return _run(lambda n: api.logsumexp(n, axis, keepdims), _t(x))
 
 
 def cross_entropy(logits: Any, targets: Any) -> Tensor:
@@ -53,9 +63,10 @@ def cross_entropy(logits: Any, targets: Any) -> Tensor:
     row whose gradient is one op too: the values of the composite ``-log_softmax(logits)[i, y]``
     that a traced function records (and that ``opt=2`` fuses the same way), for a fraction of
     the nodes in every training step."""
-    a, b = _t(logits), _t(targets)
-    fused = a._data is not None and b._data is not None
-    return _run(lambda x, y: api.cross_entropy(x, y, fused=fused), a, b)
+    with provenance_override(Provenance.capture(sys._getframe(1))):  # (see softmax)
+        a, b = _t(logits), _t(targets)
+        fused = a._data is not None and b._data is not None
+        return _run(lambda x, y: api.cross_entropy(x, y, fused=fused), a, b)
 
 
 def where(cond: Any, a: Any, b: Any) -> Tensor:
