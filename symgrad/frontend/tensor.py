@@ -380,13 +380,17 @@ def _eager_apply(
         if e.provenance is None:
             raise type(e)(e.bare_message, Provenance.capture()) from None
         raise
-    rg = False
+    return _WRAP(Tensor, node, data, tensors, _requires_grad(node, tensors))
+
+
+def _requires_grad(node: Node, tensors: Any) -> bool:
+    """Whether the result ``node`` of ops on ``tensors`` takes part in backward: a float
+    result of any input that requires grad (an explicit loop: this runs for every eager op)."""
     if node.dtype.is_float:
         for t in tensors:
             if t.requires_grad:
-                rg = True
-                break
-    return _WRAP(Tensor, node, data, tensors, rg)
+                return True
+    return False
 
 
 def _result_class_index(x: Tensor) -> type[Tensor]:
@@ -420,10 +424,4 @@ def _run(build: Callable[..., Node], *args: Any, _result: type[Tensor] | None = 
             cls = _result
         elif all(isinstance(t, _TRACED_VALUE) for t in tensors):
             cls = _TRACED_VALUE
-    rg = False
-    if node.dtype.is_float:
-        for t in tensors:
-            if t.requires_grad:
-                rg = True
-                break
-    return cls._wrap(node, data, tuple(tensors), rg)
+    return cls._wrap(node, data, tuple(tensors), _requires_grad(node, tensors))

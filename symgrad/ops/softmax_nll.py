@@ -33,7 +33,6 @@ from symgrad.ir.errors import DTypeError, ShapeError
 from symgrad.ir.node import Node, Shape
 from symgrad.ir.opdef import Kind, OpDef, apply, fmt_shape, register
 from symgrad.ops.c.emitter import Emitter
-from symgrad.ops.c.loops import Mono
 from symgrad.ops.indexing import check_range
 
 
@@ -115,7 +114,7 @@ def _c_rows(e: Emitter, node: Node, out: str) -> list[str]:
     """The targets checked like gather's index, then one runtime call per row of ``z`` (n, C)
     with its target wrapped into ``[0, C)``."""
     z, y = node.inputs[:2]
-    n, c = (e.c(Mono.of(d)) for d in z.shape)
+    n, c = (e.c(d) for d in z.shape)
     t = "f32" if z.dtype is FLOAT32 else "f64"
     row = f"&{e.ref(z)}[_i * {c}]"
     if node.op == "softmax_nll":
