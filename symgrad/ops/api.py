@@ -338,7 +338,12 @@ def cross_entropy(logits: Node, targets: Node, fused: bool = False) -> Node:
     _check_cross_entropy(logits, targets)
     idx = index_node(targets, logits)
     if fused:
-        return mean(apply("softmax_nll", (logits, idx)))
+        rows = apply("softmax_nll", (logits, idx))
+        n = logits.shape[0]
+        if n.__class__ is int and n:  # mean's nodes, built directly (every eager step)
+            total = apply("sum", (rows,), {"axis": (0,), "keepdims": False})
+            return apply("mul", (total, const(1.0 / n, rows.dtype)))
+        return mean(rows)
     logp = log_softmax(logits, axis=1)
     return -mean(apply("gather", (logp, arange(logits.shape[0]), idx)))
 

@@ -68,12 +68,19 @@ def _grad_infer(inputs: tuple[Node, ...], attrs: dict[str, Any]) -> tuple[Shape,
 
 
 def _rows(z: Any, y: Any) -> tuple[Any, Any, Any]:
-    """Per row: the max (keepdims), sum(exp(z - max)) (keepdims) and the picked logit."""
+    """Per row: the max (keepdims), sum(exp(z - max)) (keepdims) and the picked logit.
+    (Array methods and one temporary: an eager training step evaluates this twice.)"""
     check_range(y, z.shape[1], "indexing")
+    n = len(z)
+    if not (n and z.shape[1]):
+        zeros = np.zeros((n, 1), z.dtype)
+        return zeros, zeros.copy(), np.zeros(n, z.dtype)
     with np.errstate(all="ignore"):
-        m = np.max(z, axis=1, keepdims=True) if z.shape[1] else np.zeros((len(z), 1), z.dtype)
-        s = np.sum(np.exp(z - m), axis=1, keepdims=True)
-    picked = z[np.arange(len(z)), y] if len(z) else np.zeros(0, z.dtype)
+        m = z.max(axis=1, keepdims=True)
+        e = np.subtract(z, m)
+        np.exp(e, out=e)
+        s = e.sum(axis=1, keepdims=True)
+    picked = z[np.arange(n), y]
     return m, s, picked
 
 
@@ -84,12 +91,17 @@ def _nll_eval(ctx: Any, z: Any, y: Any) -> Any:
 
 
 def _grad_eval(ctx: Any, z: Any, y: Any, g: Any) -> Any:
-    m, s, _ = _rows(z, y)
+    check_range(y, z.shape[1], "indexing")
+    n = len(z)
     with np.errstate(all="ignore"):
-        out = np.exp(z - m) / s
-        rows = np.arange(len(z))
-        out[rows, y] -= 1
-        return out * g[:, None]
+        if not (n and z.shape[1]):
+            return np.zeros(z.shape, z.dtype) * g[:, None]
+        out = np.subtract(z, z.max(axis=1, keepdims=True))
+        np.exp(out, out=out)
+        out /= out.sum(axis=1, keepdims=True)
+        out[np.arange(n), y] -= 1
+        out *= g[:, None]
+        return out
 
 
 def _nll_vjp(g: Node, out: Node, z: Node, y: Node) -> tuple[Node | None, ...]:
