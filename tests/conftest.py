@@ -100,3 +100,12 @@ def _private_cache_dir(tmp_path_factory: pytest.TempPathFactory) -> None:
     # eager backward() compiles one module per graph structure; the suite builds hundreds of
     # structures, so it uses the NumPy backend unless a test asks for C (tests/runtime/test_eager)
     os.environ.setdefault("SYMGRAD_BACKEND", "numpy")
+
+
+@pytest.fixture(autouse=True)
+def _fresh_compile_history() -> None:
+    """Each test is a program of its own for the eager "compiled N times" warning: the suite's
+    tests share a process (and its plans) and reuse structures at many shapes."""
+    from symgrad.frontend.backward_plan import PLANS
+
+    PLANS.forget_history()

@@ -230,5 +230,10 @@ class Plans:
         self._table.clear()
         self._seen.clear()
 
+    def forget_history(self) -> None:
+        """Forget which structures were compiled and how often, keeping the plans: what a new
+        program would see (the test suite calls it between tests, which share one process)."""
+        self._seen.clear()
+
 
 PLANS = Plans()
