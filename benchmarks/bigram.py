@@ -10,8 +10,8 @@ Rows: NumPy by hand (row gather, fused softmax-NLL gradient, bincount scatter-ad
 reference), NumPy by hand in the lecture's one-hot-matmul form, NumPy by hand aggregated by
 value (the loss depends on the examples only through the (x, y) pair counts: one bincount per
 step, then 27×27 work), symgrad ``compile_step`` on the C and NumPy backends at optimisation
-levels 1 and 2 (level 2 turns ``one_hot(xs) @ W`` into a row gather, does the softmax once per
-row of W and then aggregates by value: the step counts the pairs and works on the 27×27 table,
+levels 1 and 2 (2 is the default; it turns ``one_hot(xs) @ W`` into a row gather, does the
+softmax once per row of W and then aggregates by value: the step counts the pairs and works on the 27×27 table,
 see ``symgrad/passes/aggregate.py``), and PyTorch eager / JAX jit when installed
 (``pip install -e '.[bench]'``). Prints setup (cold compile), first step, median step, spread,
 ratio to the reference and the loss after the last step (every row computes the same numbers).
@@ -158,8 +158,8 @@ def make_symgrad(XS: np.ndarray, YS: np.ndarray, V: int, backend: str, opt: int)
     W = sg.Tensor(W0.copy(), requires_grad=True)
 
     def loss(xs: sg.Tensor, ys: sg.Tensor) -> sg.Tensor:
-        # exactly as in the lecture (and the README)
-        xenc = sg.one_hot(xs, V, dtype="float32")
+        # exactly as in the lecture (and the README): a float64 one-hot cast to float32
+        xenc = sg.one_hot(xs, V).float()
         logits = xenc @ W
         counts = logits.exp()
         probs = counts / counts.sum(1, keepdims=True)

@@ -53,6 +53,7 @@ from symgrad.ir.errors import (
     ShapeError,
     UnsupportedError,
 )
+from symgrad.passes.levels import DEFAULT_OPT
 
 
 def compile(  # the public name shadows the builtin on purpose
@@ -60,7 +61,7 @@ def compile(  # the public name shadows the builtin on purpose
     *specs_or_arrays: Any,
     wrt: Any = None,
     backend: str | None = None,
-    opt: int = 1,
+    opt: int = DEFAULT_OPT,
     check_finite: bool = False,
 ) -> "CompiledFunction":
     """Trace ``fn`` once and compile it to C (or NumPy) code; see :mod:`symgrad.lower.jit`.

@@ -25,6 +25,10 @@ if TYPE_CHECKING:
 
     Subparsers: TypeAlias = argparse._SubParsersAction[argparse.ArgumentParser]
 
+#: ``--opt``'s default: ``symgrad.passes.levels.DEFAULT_OPT`` (not imported here: the CLI starts
+#: without loading the compiler; a test keeps the two equal)
+OPT = 2
+
 
 INPUTS = "_inputs()"
 
@@ -176,7 +180,9 @@ def _add_show(subparsers: Subparsers) -> None:
         default="all",
         help="which pass to print (all: the whole generated file)",
     )
-    p.add_argument("--opt", type=int, choices=(0, 1, 2), default=1, help="optimisation level (1)")
+    p.add_argument(
+        "--opt", type=int, choices=(0, 1, 2), default=OPT, help=f"optimisation level ({OPT})"
+    )
     p.add_argument(
         "--graph", action="store_true", help="print the graph the code is generated from instead"
     )
@@ -328,7 +334,9 @@ def _add_export(subparsers: Subparsers) -> None:
     p.add_argument("-o", "--output", metavar="DIR", required=True, help="the export directory")
     p.add_argument("--backend", choices=("numpy", "c"), default="numpy", help="(numpy)")
     p.add_argument("--name", help="module / C prefix (default: the function's name)")
-    p.add_argument("--opt", type=int, choices=(0, 1, 2), default=1, help="optimisation level (1)")
+    p.add_argument(
+        "--opt", type=int, choices=(0, 1, 2), default=OPT, help=f"optimisation level ({OPT})"
+    )
     p.set_defaults(handler=cmd_export)
 
 

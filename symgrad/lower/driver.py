@@ -19,7 +19,7 @@ from symgrad.ir.errors import ShapeError
 from symgrad.ir.graph import Graph
 from symgrad.ir.node import Node
 from symgrad.ir.opdef import fmt_shape
-from symgrad.passes import optimize
+from symgrad.passes import DEFAULT_OPT, optimize
 from symgrad.runtime import modules
 
 
@@ -37,7 +37,7 @@ def lower(
     graph: Graph,
     *,
     wrt: Sequence[int] = (),
-    opt: int = 1,
+    opt: int = DEFAULT_OPT,
     inplace: Sequence[tuple[int, int]] = (),
 ) -> Lowered:
     """Lower ``graph`` to a Program at optimisation level ``opt``.

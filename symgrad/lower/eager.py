@@ -35,6 +35,7 @@ from symgrad.ir.node import Node
 from symgrad.ir.provenance import provenance_override
 from symgrad.lower.driver import lower
 from symgrad.ops.source import make_input
+from symgrad.passes.levels import DEFAULT_OPT
 from symgrad.passes.rewrite import rebuild
 from symgrad.runtime import modules
 
@@ -141,9 +142,9 @@ def _module(graph: Graph, backend: str, reason: str) -> Callable[..., Any]:
         return forward
     t0 = time.perf_counter()
     explicit = bool(os.environ.get("SYMGRAD_BACKEND"))
-    # (compiled once per structure, so optimising pays: CSE and exact simplification; very large
-    # graphs, which run on NumPy, are lowered as they are: the passes would take longer)
-    prog = lower(graph, opt=1 if len(graph) <= c_node_limit() else 0).prog
+    # (compiled once per structure, so optimising pays: the default level; very large graphs,
+    # which run on NumPy, are lowered as they are: the passes would take longer)
+    prog = lower(graph, opt=DEFAULT_OPT if len(graph) <= c_node_limit() else 0).prog
     if backend == "c" and not explicit:  # a failing compiler: NumPy, with a warning
         built = modules.build_c_or_numpy(prog, graph)
     else:

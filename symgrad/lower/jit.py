@@ -17,6 +17,7 @@ from symgrad.frontend.value import Value
 from symgrad.ir.errors import ArgumentError
 from symgrad.ir.graph import gc_paused
 from symgrad.lower.driver import load, lower
+from symgrad.passes.levels import DEFAULT_OPT
 from symgrad.runtime import modules
 from symgrad.runtime.compiled import CompiledFunction
 
@@ -61,7 +62,7 @@ def compile(
     *specs_or_arrays: Any,
     wrt: Any = None,
     backend: str | None = None,
-    opt: int = 1,
+    opt: int = DEFAULT_OPT,
     check_finite: bool = False,
 ) -> CompiledFunction:
     """Trace ``fn`` once and compile it (see the README for the full contract).

@@ -6,6 +6,6 @@ folding (``fold``), canonical ordering of commutative ops (``canonical``) and th
 provenance. May import: numpy, ``symgrad.ir``, ``symgrad.ops`` and ``symgrad.autodiff``.
 """
 
-from symgrad.passes.levels import LEVELS, optimize
+from symgrad.passes.levels import DEFAULT_OPT, LEVELS, optimize
 
-__all__ = ["LEVELS", "optimize"]
+__all__ = ["DEFAULT_OPT", "LEVELS", "optimize"]

@@ -1,11 +1,12 @@
 """The optimisation levels: which passes run, in which order.
 
-Owns: :func:`optimize` and ``LEVELS``. Level 0 leaves the graph as differentiated (every
-statement maps one-to-one to a VJP rule: best for reading). Level 1 (the default) runs canonical
-ordering (CSE), constant folding and algebraic simplification to a fixpoint. Level 2 is level 1
-plus the rewrites that change the shape of the computation: ``one_hot(i) @ W`` as a row gather
-and its backward as a scatter-add (``passes/onehot.py``); then the softmax + pair-indexed NLL
-fused into one stable op with its backward (``passes/softmax_nll.py``: matched after the level-1
+Owns: :func:`optimize`, ``LEVELS`` and ``DEFAULT_OPT``. Level 0 leaves the graph as
+differentiated (every statement maps one-to-one to a VJP rule: best for reading). Level 1 runs
+canonical ordering (CSE), constant folding and algebraic simplification to a fixpoint. Level 2
+(the default of every entry point, ``DEFAULT_OPT``) is level 1 plus the rewrites that change the
+shape of the computation: ``one_hot(i) @ W`` (and a cast of a one-hot) as a row gather and its
+backward as a scatter-add (``passes/onehot.py``); then the softmax + pair-indexed NLL fused into
+one stable op with its backward (``passes/softmax_nll.py``: matched after the level-1
 simplification, which is what it compares the backward with), row-wise work on gathered rows
 done once per row, and signs pushed outwards, again to a fixpoint with the level-1 rules. Batch
 sums and scatters whose terms depend on the examples only through small-range indices are
@@ -28,6 +29,11 @@ from symgrad.passes.rewrite import Rule, rewrite, rewrite_nodes
 from symgrad.passes.simplify import RULES
 
 LEVELS = (0, 1, 2)
+#: The level every entry point uses unless told otherwise (``opt=``): 2, the rewrites that make
+#: the lecture's code fast (a one-hot product is a gather, softmax + NLL one stable op, batch
+#: sums over a few index values a table of counts). Level 1 keeps the computation as
+#: differentiated, only cleaned up: the code to read next to the lecture's backprop.
+DEFAULT_OPT = 2
 
 
 def _fixpoint(graph: Graph, rules: dict[str, list[Rule]], total: dict[int, Node] | None) -> Graph:

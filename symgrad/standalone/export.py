@@ -38,6 +38,7 @@ from symgrad.ir.graph import Graph, evaluate
 from symgrad.ir.node import Node
 from symgrad.lower.driver import lower
 from symgrad.optim import Optimizer
+from symgrad.passes.levels import DEFAULT_OPT
 from symgrad.standalone.c_library import write_c
 from symgrad.standalone.model import Export, Part, hyper_exprs
 from symgrad.standalone.numpy_module import write_numpy
@@ -232,7 +233,7 @@ def export(
     backend: str = "numpy",
     name: str = "model",
     train_step: Sequence[Any] | None = None,
-    opt: int = 1,
+    opt: int = DEFAULT_OPT,
     examples: Sequence[Any] | None = None,
 ) -> Path:
     """Export ``fn`` (whose captured Values/Tensors are the trained weights) to the directory

@@ -25,6 +25,7 @@ from symgrad.lower.driver import load, lower
 from symgrad.lower.jit import wrt_positions
 from symgrad.ops.source import make_input
 from symgrad.optim import Optimizer
+from symgrad.passes.levels import DEFAULT_OPT
 from symgrad.runtime import modules
 from symgrad.runtime.compiled import CompiledFunction
 
@@ -107,7 +108,7 @@ def compile_step(
     *specs_or_arrays: Any,
     optimizer: Optimizer,
     backend: str | None = None,
-    opt: int = 1,
+    opt: int = DEFAULT_OPT,
 ) -> CompiledStep:
     """Compile one training step of ``loss_fn`` (which closes over ``optimizer.params``)."""
     if backend is not None:

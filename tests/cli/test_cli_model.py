@@ -352,3 +352,10 @@ def test_console_script_show_exit_status(model: Path) -> None:
     bad = subprocess.run([*cmd, f"{model}:nope"], capture_output=True, text=True, timeout=120)
     assert bad.returncode == 2 and bad.stdout == ""
     assert bad.stderr.strip() == f"symgrad show: error: {model} has no function 'nope'"
+
+
+def test_the_cli_opt_default_is_the_library_default():
+    from symgrad.cli import model
+    from symgrad.passes import DEFAULT_OPT
+
+    assert model.OPT == DEFAULT_OPT

@@ -56,3 +56,45 @@ def test_the_rules_alone_gather_and_scatter() -> None:
     g = split(sg.trace(loss_fn, *specs), [0]).graph
     ops = [n.op for n in rewrite(g, RULES).order]
     assert "matmul" not in ops and "gather" in ops and "scatter_add" in ops
+
+
+def _lecture_loss(W, xs, ys):  # type: ignore[no-untyped-def]
+    # makemore part 1 as written: a float64 one-hot, then .float(), then the product
+    xenc = sg.one_hot(xs, 27).float()
+    counts = (xenc @ W).exp()
+    probs = counts / counts.sum(1, keepdims=True)
+    return -probs[sg.arange(xs.shape[0]), ys].log().mean()
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_a_cast_one_hot_product_is_a_gather_at_the_default_level(backend: str) -> None:
+    if backend == "c":
+        from symgrad.runtime.cc import compiler_available
+
+        if not compiler_available():
+            pytest.skip("no working C compiler")
+    specs = [sg.Spec((27, 27), "float32"), sg.Spec(("n",), "int64"), sg.Spec(("n",), "int64")]
+    fast = sg.compile(_lecture_loss, *specs, wrt=0, backend=backend)  # the default level
+    slow = sg.compile(_lecture_loss, *specs, wrt=0, backend=backend, opt=1)
+    ops = {n.op for n in fast.graph.order}
+    assert not ops & {"one_hot", "matmul"}, ops  # (a cast remains: the counts' int64 → f32)
+    assert {"one_hot", "matmul", "cast"} <= {n.op for n in slow.graph.order}
+    rng = np.random.default_rng(1)
+    xs, ys = rng.integers(0, 27, 2000), rng.integers(0, 27, 2000)
+    W = rng.standard_normal((27, 27)).astype(np.float32)
+    (l1, (g1,)), (l2, (g2,)) = fast(W, xs, ys), slow(W, xs, ys)
+    assert float(l1) == pytest.approx(float(l2), rel=1e-5)
+    np.testing.assert_allclose(g1, g2, rtol=1e-4, atol=1e-7)
+
+
+def test_the_cast_rule_keeps_the_indices_and_takes_the_dtype() -> None:
+    from symgrad.ir.dtypes import FLOAT32
+    from symgrad.ops import api
+    from symgrad.ops.source import make_input
+    from symgrad.passes.onehot import cast_hot
+
+    i = make_input((5,), "int64", "i")
+    hot = api.one_hot(i, 4)
+    out = cast_hot(api.cast(hot, "float32"))
+    assert out is not None and out.op == "one_hot" and out.dtype is FLOAT32
+    assert out.inputs == (i,) and out.attrs["num_classes"] == 4
