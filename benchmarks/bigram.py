@@ -11,8 +11,8 @@ reference), NumPy by hand in the lecture's one-hot-matmul form, NumPy by hand ag
 value (the loss depends on the examples only through the (x, y) pair counts: one bincount per
 step, then 27×27 work), symgrad ``compile_step`` on the C and NumPy backends at optimisation
 levels 1 and 2 (2 is the default; it turns ``one_hot(xs) @ W`` into a row gather, does the
-softmax once per row of W and then aggregates by value: the step counts the pairs and works on the 27×27 table,
-see ``symgrad/passes/aggregate.py``), and PyTorch eager / JAX jit when installed
+softmax once per row of W and then aggregates by value: the step counts the pairs and works on
+the 27×27 table, see ``symgrad/passes/aggregate.py``), and PyTorch eager / JAX jit when installed
 (``pip install -e '.[bench]'``). Prints setup (cold compile), first step, median step, spread,
 ratio to the reference and the loss after the last step (every row computes the same numbers).
 
