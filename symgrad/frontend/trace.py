@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from symgrad.frontend.backward import collect
+from symgrad.frontend.random import tracing
 from symgrad.frontend.tensor import Tensor
 from symgrad.frontend.value import Value, owner
 from symgrad.frontend.value_traced import TracedValue
@@ -110,7 +111,8 @@ def trace(fn: Callable[..., Any], *specs_or_arrays: Any) -> TracedGraph:
         node = make_input(spec.shape, spec.dtype, name=name)
         cls = TracedValue if spec.shape == () and spec.dtype.is_float else Tensor
         args.append(cls._wrap(node, None, (), spec.dtype.is_float))
-    result = fn(*args)
+    with tracing():  # (random draws become nodes; see symgrad.frontend.random)
+        result = fn(*args)
     outs = result if isinstance(result, tuple | list) else (result,)
     out_tensors: list[Tensor] = []
     for k, o in enumerate(outs):
