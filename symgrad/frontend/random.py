@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import importlib
 import random as _pyrandom
 import warnings
 import weakref
@@ -279,16 +280,14 @@ def multinomial(
 
 
 def default_float() -> DType:
-    """The dtype of float draws made without ``dtype=``: the default float dtype of
-    ``symgrad.frontend.tensor_create`` (PyTorch's float32) where that module exists, else
-    float64 (symgrad's ``Tensor([1.0])``)."""
+    """The dtype of float draws and layers made without ``dtype=``: the default float dtype of
+    ``symgrad.frontend.tensor_create`` (PyTorch's float32) where that module exists (branch
+    torch-surface; at the merge this becomes a plain import), else float64."""
     try:
-        from symgrad.frontend.tensor_create import (  # type: ignore[import-not-found,unused-ignore]
-            get_default_dtype,
-        )
+        create = importlib.import_module("symgrad.frontend.tensor_create")
     except ImportError:
         return FLOAT64
-    return as_dtype(get_default_dtype())
+    return as_dtype(create.get_default_dtype())
 
 
 def _float(dtype: Any, what: str) -> str:

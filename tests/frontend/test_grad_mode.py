@@ -42,7 +42,7 @@ def test_no_grad_as_a_decorator() -> None:
 
 def test_a_result_without_history_is_a_leaf_that_can_require_grad() -> None:
     # makemore: W = randn(...) * scale; then parameters get requires_grad = True
-    w = sg.randn(3, 2, generator=sg.Generator().manual_seed(0)) * 0.1
+    w = sg.randn(3, 2, generator=sg.Generator().manual_seed(0), dtype="float64") * 0.1
     assert w.is_leaf
     w.requires_grad = True
     x = sg.Tensor(np.arange(6.0).reshape(2, 3))

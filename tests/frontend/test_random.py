@@ -131,7 +131,9 @@ def test_two_draws_in_one_trace_are_different_streams() -> None:
     g = sg.Generator().manual_seed(0)
 
     def two(x: sg.Tensor) -> tuple[sg.Tensor, sg.Tensor]:
-        return x + sg.randn(4, generator=g), x + sg.randn(4, generator=g)
+        return x + sg.randn(4, generator=g, dtype=x.dtype), x + sg.randn(
+            4, generator=g, dtype=x.dtype
+        )
 
     a, b = sg.compile(two, sg.Spec((4,)), backend="numpy")(np.zeros(4))
     assert not np.array_equal(a, b)
