@@ -130,16 +130,13 @@ class InplaceMethods:
                 "`with symgrad.no_grad():`",
                 Provenance.capture(),
             )
-        entry = next((e for e in log if e[0] is self), None)
-        if entry is None:
-            # a stand-in leaf with this tensor's input node and array: what the graph reads
-            cls: Any = type(self)
-            stand_in = cls._wrap(self.node, self._data, (), False)
-            stand_in.label = getattr(self, "label", "")
-            log.append((self, self.node, stand_in._data))
-            base = stand_in
-        else:
-            base = self
+        cls: Any = type(self)
+        if not any(e[0] is self for e in log):
+            log.append((self, self.node, self._data))
+        # a copy standing for this tensor's current value (at first: a leaf with its input node
+        # and array, what the graph reads), so that the chain of updates has no loop
+        base = cls._wrap(self.node, self._data, self._parents, False)
+        base.label = getattr(self, "label", "")
         new = fn(base, other)
         if new.node.shape != self.node.shape:
             raise ShapeError(

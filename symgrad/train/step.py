@@ -52,8 +52,10 @@ class CompiledStep:
         self.function = fn
         self.optimizer = optimizer
         self._n_params = n_params
-        first = 1 + n_params + len(optimizer.state())
-        self._extra = slice(first, first + n_extra)  # the loss function's other outputs
+        # (the generated step returns the loss and the outputs not written in place: the
+        # loss function's other outputs, then the buffers' new values)
+        first = 1
+        self._extra = slice(first, first + n_extra)
         self._buffers = [(b, first + n_extra + k) for k, b in enumerate(buffers)]
         self.buffers = tuple(buffers)  # the module state each step updates
         self._advance = advance(fn.captures)  # random generators: a new counter every step
