@@ -132,6 +132,7 @@ class InplaceMethods:
             )
         cls: Any = type(self)
         if not any(e[0] is self for e in log):
+            assert self._data is not None  # (a leaf with data: see _inplace)
             log.append((self, self.node, self._data))
         # a copy standing for this tensor's current value (at first: a leaf with its input node
         # and array, what the graph reads), so that the chain of updates has no loop
