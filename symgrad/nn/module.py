@@ -12,6 +12,7 @@ May import: numpy and ``symgrad.frontend``.
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Iterable, Iterator
 from typing import Any
 
@@ -48,6 +49,12 @@ class Module:
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         return self.forward(*args, **kwargs)
+
+    @property
+    def __signature__(self) -> inspect.Signature:
+        """``forward``'s (what tracing names a model's inputs after: ``x``, not ``args0``)."""
+        call = type(self).__call__
+        return inspect.signature(self.forward if call is Module.__call__ else self.__call__)
 
     # -- what a module holds --------------------------------------------------------------------
     def register_buffer(self, name: str, tensor: Tensor | None, persistent: bool = True) -> None:

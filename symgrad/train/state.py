@@ -15,10 +15,8 @@ the trace (and no later error blames it). May import: every symgrad layer.
 from __future__ import annotations
 
 import functools
-import inspect
-import types
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -26,23 +24,7 @@ import numpy as np
 from symgrad.frontend.tensor import Tensor
 from symgrad.frontend.tensor_inplace import INPLACE
 from symgrad.frontend.trace import Spec, TracedGraph, trace
-
-_MAX_DEPTH = 8
-_OPAQUE = (
-    types.ModuleType,
-    type,
-    types.FunctionType,
-    types.BuiltinFunctionType,
-    types.MethodType,
-    np.ndarray,
-    np.generic,
-    str,
-    bytes,
-    int,
-    float,
-    complex,
-    bool,
-)
+from symgrad.frontend.trace_state import snapshot
 
 
 @dataclass
@@ -50,84 +32,6 @@ class Traced:
     graph: TracedGraph  # outputs: the loss, the extra outputs, the new values of `buffers`
     n_extra: int
     buffers: list[Tensor]
-
-
-@dataclass
-class _Snapshot:
-    """The attributes, list items and dict values of the objects reachable from the roots."""
-
-    objects: list[tuple[Any, dict[Any, Any]]] = field(default_factory=list)
-
-    def changed(self) -> Iterator[tuple[Any, Any, Any, Any]]:
-        """(container, key, value before, value now) for every slot that changed (MISSING
-        before: a new attribute)."""
-        for obj, before in self.objects:
-            now = _slots(obj)
-            for k, v in now.items():
-                old = before.get(k, _MISSING)
-                if old is not v:
-                    yield obj, k, old, v
-
-    def restore(self, obj: Any, key: Any, old: Any) -> None:
-        if isinstance(obj, list):
-            obj[key] = old
-        elif isinstance(obj, dict):
-            if old is _MISSING:
-                del obj[key]
-            else:
-                obj[key] = old
-        elif old is _MISSING:
-            delattr(obj, key)
-        else:
-            setattr(obj, key, old)
-
-
-_MISSING = object()
-
-
-def _slots(obj: Any) -> dict[Any, Any]:
-    if isinstance(obj, list):
-        return dict(enumerate(obj))
-    if isinstance(obj, dict):
-        return dict(obj)
-    return dict(vars(obj))
-
-
-def _roots(fn: Callable[..., Any]) -> list[Any]:
-    out: list[Any] = []
-    bound = getattr(fn, "__self__", None)
-    if bound is not None:
-        out.append(bound)
-    target = getattr(fn, "__func__", fn)
-    if isinstance(target, types.FunctionType):
-        cv = inspect.getclosurevars(target)
-        out += list(cv.nonlocals.values()) + list(cv.globals.values())
-    elif not isinstance(target, _OPAQUE) and hasattr(target, "__dict__"):
-        out.append(target)  # a callable object (a model)
-    return out
-
-
-def snapshot(fn: Callable[..., Any]) -> _Snapshot:
-    snap = _Snapshot()
-    seen: set[int] = set()
-    stack = [(r, 0) for r in _roots(fn)]
-    while stack:
-        obj, depth = stack.pop()
-        if id(obj) in seen or depth > _MAX_DEPTH or isinstance(obj, (*_OPAQUE, Tensor)):
-            continue
-        seen.add(id(obj))
-        if isinstance(obj, tuple):
-            stack += [(v, depth + 1) for v in obj]
-            continue
-        if not isinstance(obj, list | dict) and not hasattr(obj, "__dict__"):
-            continue
-        try:
-            slots = _slots(obj)
-        except TypeError:
-            continue
-        snap.objects.append((obj, slots))
-        stack += [(v, depth + 1) for v in slots.values() if not isinstance(v, Tensor)]
-    return snap
 
 
 def trace_with_state(
@@ -161,9 +65,7 @@ def trace_with_state(
         INPLACE.entries = saved_log
         for t, node, data in entries:  # updated in place: back to the leaf it was
             t.node, t._data, t._parents, t._pin = node, data, (), ()
-        for obj, key, old, new in list(snap.changed()):
-            if isinstance(new, Tensor) or isinstance(old, Tensor):
-                snap.restore(obj, key, old)
+        snap.restore_tensors()
     return _keep_state(graph, found, carry)
 
 
