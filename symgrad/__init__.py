@@ -29,6 +29,26 @@ from symgrad.frontend.functional import (
     tanh,
     where,
 )
+
+# -- randomness and grad mode (PyTorch's names; issue 17, torch-state) --
+from symgrad.frontend.grad_mode import enable_grad, is_grad_enabled, no_grad, set_grad_enabled
+from symgrad.frontend.random import (
+    FrozenRandomWarning,
+    Generator,
+    default_generator,
+    initial_seed,
+    manual_seed,
+    multinomial,
+    rand,
+    rand_like,
+    randint,
+    randn,
+    randn_like,
+    randperm,
+    seed,
+)
+
+# -- end of randomness and grad mode --
 from symgrad.frontend.tensor import Tensor
 from symgrad.frontend.trace import Spec, TracedGraph, trace
 from symgrad.frontend.value import Value
@@ -206,4 +226,25 @@ __all__ = [
     "tanh",
     "trace",
     "where",
+]
+
+# randomness and grad mode (PyTorch's names; issue 17, torch-state)
+__all__ += [
+    "FrozenRandomWarning",
+    "Generator",
+    "default_generator",
+    "enable_grad",
+    "initial_seed",
+    "is_grad_enabled",
+    "manual_seed",
+    "multinomial",
+    "no_grad",
+    "rand",
+    "rand_like",
+    "randint",
+    "randn",
+    "randn_like",
+    "randperm",
+    "seed",
+    "set_grad_enabled",
 ]

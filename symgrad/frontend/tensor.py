@@ -20,9 +20,11 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from symgrad.frontend.grad_mode import GRAD
 from symgrad.frontend.tensor_data import DataMethods
 from symgrad.frontend.tensor_eval import eager_value, to_array
 from symgrad.frontend.tensor_index import Indexing
+from symgrad.frontend.tensor_inplace import InplaceMethods
 from symgrad.frontend.tensor_reduce import Reductions
 from symgrad.frontend.tensor_shape import ShapeMethods
 from symgrad.ir.dtypes import DType, as_dtype
@@ -30,12 +32,15 @@ from symgrad.ir.errors import TraceError, UnsupportedError
 from symgrad.ir.node import Node, Shape
 from symgrad.ir.opdef import apply, as_node, registry, shape_size
 from symgrad.ir.provenance import Provenance
+from symgrad.ops.api import detach
 from symgrad.ops.source import make_constant, make_input
 
 Operand = Any  # Tensor | Value | float | int | np.ndarray
 
 
-class Tensor(DataMethods, ShapeMethods["Tensor"], Reductions["Tensor"], Indexing["Tensor"]):
+class Tensor(
+    DataMethods, InplaceMethods, ShapeMethods["Tensor"], Reductions["Tensor"], Indexing["Tensor"]
+):
     """A traced array. ``Tensor(data, requires_grad=False)`` makes a leaf with concrete data."""
 
     __slots__ = (
@@ -77,6 +82,12 @@ class Tensor(DataMethods, ShapeMethods["Tensor"], Reductions["Tensor"], Indexing
     def _wrap(
         cls, node: Node, data: np.ndarray | None, parents: tuple[Tensor, ...], rg: bool
     ) -> Tensor:
+        if parents and not (rg and GRAD.enabled):
+            rg = False  # no gradient history: PyTorch's leaf (see symgrad.frontend.grad_mode)
+            if data is not None and cls is Tensor and not GRAD.tracing:
+                node, parents = make_input(node.shape, node.dtype, "", node.provenance), ()
+            elif not GRAD.enabled and node.dtype.is_float:
+                node = detach(node)  # traced under no_grad: no gradient flows through it
         t = object.__new__(cls)
         t.node = node
         t._data = data

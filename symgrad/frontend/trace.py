@@ -8,6 +8,7 @@ parameters, capturing the leaves a function closes over (model parameters) as ex
 from __future__ import annotations
 
 import inspect
+import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -15,7 +16,10 @@ from typing import Any
 import numpy as np
 
 from symgrad.frontend.backward import collect
+from symgrad.frontend.random import tracing
 from symgrad.frontend.tensor import Tensor
+from symgrad.frontend.tensor_inplace import INPLACE
+from symgrad.frontend.trace_state import snapshot
 from symgrad.frontend.value import Value, owner
 from symgrad.frontend.value_traced import TracedValue
 from symgrad.ir.dtypes import DType, as_dtype
@@ -110,7 +114,12 @@ def trace(fn: Callable[..., Any], *specs_or_arrays: Any) -> TracedGraph:
         node = make_input(spec.shape, spec.dtype, name=name)
         cls = TracedValue if spec.shape == () and spec.dtype.is_float else Tensor
         args.append(cls._wrap(node, None, (), spec.dtype.is_float))
-    result = fn(*args)
+    snap = snapshot(fn)  # (the user's objects: put back after the trace, see trace_state)
+    try:
+        with tracing():  # (random draws become nodes; see symgrad.frontend.random)
+            result = fn(*args)
+    finally:
+        undone = snap.restore_tensors()
     outs = result if isinstance(result, tuple | list) else (result,)
     out_tensors: list[Tensor] = []
     for k, o in enumerate(outs):
@@ -134,6 +143,7 @@ def trace(fn: Callable[..., Any], *specs_or_arrays: Any) -> TracedGraph:
                     seen.add(id(node))
                     captures.append(owner(p))
                     cap_nodes.append(node)
+    _warn_state(undone, fn)
     cap_names = [t.label if t.label.isidentifier() else f"p{i}" for i, t in enumerate(captures)]
     used = set(names)
     for i, nm in enumerate(cap_names):
@@ -148,3 +158,34 @@ def trace(fn: Callable[..., Any], *specs_or_arrays: Any) -> TracedGraph:
         captures,
         specs,
     )
+
+
+def _reads(new: Tensor, old: Tensor) -> bool:
+    """Whether ``new`` was computed from ``old``'s value."""
+    return any(node is old.node for t in collect(new) for node, _ in t._pin)
+
+
+def _warn_state(undone: list[tuple[Any, Any, Any, Any]], fn: Any) -> None:
+    """Module state (a tensor replaced by a traced value computed from it: BatchNorm's running
+    statistics in training mode) is not carried by a plain trace: say so (``compile_step``
+    carries it)."""
+    if INPLACE.entries is not None:
+        return  # compile_step: it carries them
+    names = [
+        type(obj).__name__ + (f"[{key!r}]" if isinstance(obj, list | dict) else f".{key}")
+        for obj, key, old, new in undone
+        if isinstance(old, Tensor)
+        and isinstance(new, Tensor)
+        and old._data is not None
+        and new._data is None
+        and _reads(new, old)
+    ]
+    if names:
+        warnings.warn(
+            f"{getattr(fn, '__name__', 'the function')} replaced {', '.join(names)} (tensors "
+            "it read) while being traced: symgrad.compile, trace, gradcheck and export do not "
+            "carry module state, so they were put back and the compiled code will not update "
+            "them. Use symgrad.compile_step to train with them, or trace in eval mode "
+            "(model.eval())",
+            stacklevel=3,
+        )

@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING, Any, TypeAlias
 
 import numpy as np
 
+from symgrad.frontend import value_compat as compat
 from symgrad.frontend import value_ops
 from symgrad.frontend.tensor import _UFUNCS, Tensor, register_scalar_classes
 from symgrad.frontend.value_methods import TensorMethods
@@ -78,7 +79,18 @@ class Value(TensorMethods, metaclass=ABCMeta):
 
     # The tape fields (the C tape sweep reads _v, _a, _b, _code, _k and grad where these slots
     # live, see symgrad.runtime.tape); the operands and the constant are unset when absent.
-    __slots__ = ("__weakref__", "_a", "_b", "_code", "_k", "_label", "_tensor", "_v", "grad")
+    __slots__ = (
+        "__weakref__",
+        "_a",
+        "_b",
+        "_code",
+        "_custom",
+        "_k",
+        "_label",
+        "_tensor",
+        "_v",
+        "grad",
+    )
     __array_priority__ = 1000.0
 
     _v: float  # the value
@@ -90,14 +102,28 @@ class Value(TensorMethods, metaclass=ABCMeta):
     _tensor: TracedValue | None  # the Value's tensor in the graph, once built (_as_tensor)
     grad: Any
 
-    def __init__(self, data: Any, label: str = "", _children: Any = (), _op: str = "") -> None:
+    def __init__(self, data: Any, _children: Any = (), _op: str = "", label: str = "") -> None:
+        """micrograd's constructor: ``Value(data, _children=(), _op='', label='')``. A node made
+        with ``_children`` is the user's own op: give it a ``_backward`` (micrograd's protocol).
+        (``Value(data, "name")`` is still a label, symgrad's older spelling.)"""
         self._v = _as_float(data)
         self._code = LEAF
         self.grad = 0.0
         if value_ops.untrack is not None:
             value_ops.untrack(self)
+        if _children.__class__ is str:
+            label, _children = _children, ()
         if label:
             self._label = label
+        if _children or _op:
+            kids = tuple(_children)
+            if not all(type(k) is Value for k in kids):
+                raise TypeError(
+                    "Value(data, _children, _op): the children must be eager Values, got "
+                    + ", ".join(type(k).__name__ for k in kids)
+                )
+            self._custom = compat.Custom(kids, str(_op))
+            compat.COUNT.made += bool(kids)
 
     def _as_tensor(self) -> Tensor:
         """The bridge: this Value as a tensor of the graph machinery (a ``TracedValue`` whose
@@ -175,14 +201,36 @@ class Value(TensorMethods, metaclass=ABCMeta):
     def _prev(self) -> tuple[Value, ...]:
         """The Values this one was computed from (micrograd's ``_prev``)."""
         arity = _ARITY[self._code]
-        return () if arity == 0 else (self._a,) if arity == 1 else (self._a, self._b)
+        if arity == 0:
+            c = getattr(self, "_custom", None)
+            return () if c is None else c.kids
+        return (self._a,) if arity == 1 else (self._a, self._b)
+
+    @property
+    def _backward(self) -> Callable[[], None]:
+        """micrograd's per-node backward: adds this node's contribution (``self.grad`` times
+        the local derivatives) to its children's ``.grad``; assignable for the user's ops."""
+        c = getattr(self, "_custom", None)
+        if c is not None and c.fn is not None:
+            return c.fn
+        return compat.local_backward(self)
+
+    @_backward.setter
+    def _backward(self, fn: Callable[[], None]) -> None:
+        if not callable(fn):
+            raise TypeError(f"_backward must be a function, got {type(fn).__name__}")
+        c = getattr(self, "_custom", None)
+        if c is None:
+            c = self._custom = compat.Custom((), "")
+        c.fn = fn
 
     @property
     def _op(self) -> str:
         """The op that made this Value, as micrograd names it ("" for a leaf)."""
         t = tape_ops()[self._code]
         if t.code == LEAF:
-            return ""
+            c = getattr(self, "_custom", None)
+            return "" if c is None else c.op
         # micrograd's names: the symbol of a binary operator ("**2" with the constant exponent)
         # and "ReLU"
         s = get_op(t.name).surface
@@ -191,6 +239,9 @@ class Value(TensorMethods, metaclass=ABCMeta):
         return f"{s.symbol}{self._k:g}" if s.symbol == "**" and t.form == "vk" else s.symbol
 
     def backward(self, gradient: Any = None) -> None:
+        if gradient is None and compat.has_custom(self):
+            compat.sweep(self)  # the user's own ops: micrograd's sweep of _backward closures
+            return
         if gradient is not None or _runner is None or not _runner(self):
             self._as_tensor().backward(gradient)
 
@@ -335,6 +386,15 @@ def owner(t: Tensor) -> Tensor | Value:
 
 def _tensor_of(v: Value) -> _Bridged:
     """The tensor of ``v``, whose operands' tensors exist."""
+    custom = getattr(v, "_custom", None)
+    if custom is not None and custom.kids:
+        raise TraceError(
+            f"a Value made by your own op code (Value(data, _children, {custom.op!r}) with a "
+            "hand-written _backward) cannot enter symgrad's graph (compile, trace, gradcheck, "
+            "mixing with a Tensor): symgrad cannot differentiate Python closures. Write the op "
+            "with symgrad's operations (or declare it with symgrad.elementwise)",
+            Provenance.capture(),
+        )
     if v._code == LEAF:
         parents: tuple[Tensor, ...] = ()
         node = make_input((), FLOAT64, name=v.label)

@@ -1,28 +1,42 @@
-"""``symgrad.nn``: re-exports the model building blocks of ``symgrad.frontend.nn``.
+"""``symgrad.nn``: ``torch.nn``'s modules and micrograd's (``micrograd.nn`` → ``symgrad.nn``).
 
-Owns: nothing (the public module path). May import: ``symgrad.frontend.nn``.
+Owns: nothing (the public module path). ``module`` has ``Module`` and the containers,
+``layers`` the tensor layers, ``modules`` micrograd's ``Neuron``/``Layer``/``MLP``.
 """
 
-from symgrad.nn.modules import (
-    MLP,
+from symgrad.nn.layers import (
+    BatchNorm1d,
+    CrossEntropyLoss,
+    Dropout,
     Embedding,
     Flatten,
-    Layer,
+    Identity,
+    LayerNorm,
     Linear,
-    Module,
-    Neuron,
-    Sequential,
+    ReLU,
+    Sigmoid,
     Tanh,
 )
+from symgrad.nn.module import Module, ModuleList, Parameter, Sequential
+from symgrad.nn.modules import MLP, Layer, Neuron
 
 __all__ = [
     "MLP",
+    "BatchNorm1d",
+    "CrossEntropyLoss",
+    "Dropout",
     "Embedding",
     "Flatten",
+    "Identity",
     "Layer",
+    "LayerNorm",
     "Linear",
     "Module",
+    "ModuleList",
     "Neuron",
+    "Parameter",
+    "ReLU",
     "Sequential",
+    "Sigmoid",
     "Tanh",
 ]

@@ -1,9 +1,9 @@
 """The op library: importing this package declares every built-in op in the registry.
 
 Owns: nothing itself; ``elementwise``, ``reduce``, ``movement``, ``indexing``, ``linalg``,
-``scan`` (cumsum), ``softmax_nll`` (the fused cross-entropy) and ``source`` each declare their
-ops once, with their lowerings (the C ones printed through ``c``), and ``api`` offers node-level
-functions and composites.
+``scan`` (cumsum), ``random`` (the counter-based random source), ``softmax_nll`` (the fused
+cross-entropy) and ``source`` each declare their ops once, with their lowerings (the C ones
+printed through ``c``), and ``api`` offers node-level functions and composites.
 May import: numpy and ``symgrad.ir``.
 """
 
@@ -13,6 +13,7 @@ from symgrad.ops import (
     indexing,
     linalg,
     movement,
+    random,
     reduce,
     scan,
     softmax_nll,
@@ -25,6 +26,7 @@ __all__ = [
     "indexing",
     "linalg",
     "movement",
+    "random",
     "reduce",
     "scan",
     "softmax_nll",

@@ -1,4 +1,5 @@
-"""Optimisers with PyTorch semantics: ``SGD`` (momentum, weight decay) and ``Adam``.
+"""Optimisers with PyTorch semantics: ``SGD`` (momentum, weight decay), ``Adam`` and ``AdamW``
+(decoupled weight decay).
 
 Owns: the eager ``step()`` / ``zero_grad()`` over ``Value``/``Tensor`` parameters, and each
 optimiser's update written as graph nodes (``update_nodes``), which ``symgrad.compile_step``
@@ -33,12 +34,28 @@ class Optimizer:
                 raise TypeError(f"parameters must be float Values or Tensors, got {p!r:.60}")
         if lr < 0:
             raise ValueError(f"lr must be >= 0, got {lr}")
-        self.lr = float(lr)
+        # PyTorch's one parameter group: `opt.param_groups[0]["lr"] = 0.01` changes the step size
+        self.param_groups: list[dict[str, Any]] = [{"params": self.params, "lr": float(lr)}]
         self.t = 0  # steps taken
 
-    def zero_grad(self) -> None:
+    @property
+    def lr(self) -> float:
+        return float(self.param_groups[0]["lr"])
+
+    @lr.setter
+    def lr(self, value: float) -> None:
+        self.param_groups[0]["lr"] = float(value)
+
+    def zero_grad(self, set_to_none: bool = True) -> None:
+        """Clear the gradients: ``None`` (PyTorch's default), or zeros with
+        ``set_to_none=False``; a ``Value``'s becomes 0.0 (micrograd)."""
         for p in self.params:
-            p.grad = 0.0 if isinstance(p, Value) else None
+            if isinstance(p, Value):
+                p.grad = 0.0
+            elif set_to_none or p.grad is None:
+                p.grad = None
+            else:
+                p.grad = np.zeros_like(np.asarray(p.grad))
 
     # -- state as arrays, so the compiled step can carry it ------------------------------------
     def state_names(self) -> tuple[str, ...]:
@@ -220,3 +237,33 @@ class Adam(Optimizer):
             new_m.append(m2)
             new_v.append(v2)
         return new_p, [*new_m, *new_v]
+
+
+class AdamW(Adam):
+    """AdamW (Loshchilov & Hutter) as in PyTorch: the weight decay is decoupled from the
+    gradient, ``p *= 1 - lr * weight_decay`` before the Adam step (default 0.01)."""
+
+    def __init__(
+        self,
+        params: Iterable[Param],
+        lr: float = 1e-3,
+        betas: tuple[float, float] = (0.9, 0.999),
+        eps: float = 1e-8,
+        weight_decay: float = 1e-2,
+    ) -> None:
+        super().__init__(params, lr, betas, eps, 0.0)
+        self.decoupled = float(weight_decay)
+
+    def scalars(self) -> list[float]:
+        return [*super().scalars(), 1.0 - self.lr * self.decoupled]
+
+    def update_nodes(
+        self,
+        params: Sequence[Node],
+        grads: Sequence[Node],
+        state: Sequence[Node],
+        scalars: Sequence[Node],
+    ) -> tuple[list[Node], list[Node]]:
+        *adam, decay = scalars
+        decayed = [p * decay for p in params] if self.decoupled else list(params)
+        return super().update_nodes(decayed, grads, state, adam)

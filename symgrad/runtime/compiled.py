@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from symgrad.codegen.program import Program
+from symgrad.frontend.random import advance
 from symgrad.ir.dtypes import DType
 from symgrad.ir.errors import ArgumentError, IndexRangeError, SymgradError
 from symgrad.ir.graph import Graph, bind_dims
@@ -56,6 +57,7 @@ class CompiledFunction:
         self._joint_graph = joint_graph
         self.n_args = n_args
         self.captures = tuple(captures)
+        self._advance = advance(self.captures)  # random generators' counters, after each call
         self.wrt = tuple(wrt)
         self.program = program
         self.backend = built.backend
@@ -166,9 +168,9 @@ class CompiledFunction:
 
     def __call__(self, *args: Any) -> Any:
         try:
-            if self.check_finite:
-                return self._checked_call(args)
-            return self._call(args)
+            out = self._checked_call(args) if self.check_finite else self._call(args)
+            self._advance()
+            return out
         except (IndexError, ValueError) as e:
             if isinstance(e, SymgradError):
                 raise

@@ -3,19 +3,27 @@
 Owns: building the step graph (the loss, its gradients with respect to the optimiser's
 parameters, and the update as graph nodes; optimiser state and per-step scalars are extra
 inputs and outputs), and :class:`CompiledStep`, which runs it and writes the new parameter
-values into the parameters' arrays in place. It is the fastest way to train and what
+values into the parameters' arrays in place. The loss function may return more outputs after
+the loss (``return loss, logits``: the step returns them too), and the module state it updates
+— a buffer rebound under ``no_grad`` (``self.running_mean = 0.9 * self.running_mean + ...``) or
+updated in place (``running_mean.mul_(0.9)``) — is carried: the new value is an output written
+into the buffer's array after every step (``symgrad.train.state``). Tracing leaves the user's
+objects as it found them. It is the fastest way to train and what
 ``symgrad.export(..., train_step=...)`` ships. May import: every symgrad layer.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 from symgrad.autodiff.vjp import vjp
-from symgrad.frontend.trace import Spec, TracedGraph, trace
+from symgrad.frontend.random import advance
+from symgrad.frontend.tensor import Tensor
+from symgrad.frontend.trace import Spec, TracedGraph
 from symgrad.frontend.value import Value
 from symgrad.frontend.value_nodes import LeafArrays
 from symgrad.ir.errors import ArgumentError, ShapeError
@@ -28,15 +36,30 @@ from symgrad.optim import Optimizer
 from symgrad.passes.levels import DEFAULT_OPT
 from symgrad.runtime import modules
 from symgrad.runtime.compiled import CompiledFunction
+from symgrad.train.state import trace_with_state
 
 
 class CompiledStep:
     """``step(*batch) -> loss``: one training step; parameters are updated in place."""
 
-    def __init__(self, fn: CompiledFunction, optimizer: Optimizer, n_params: int) -> None:
+    def __init__(
+        self,
+        fn: CompiledFunction,
+        optimizer: Optimizer,
+        n_params: int,
+        n_extra: int = 0,
+        buffers: Sequence[Tensor] = (),
+    ) -> None:
         self.function = fn
         self.optimizer = optimizer
         self._n_params = n_params
+        # (the generated step returns the loss and the outputs not written in place: the
+        # loss function's other outputs, then the buffers' new values)
+        first = 1
+        self._extra = slice(first, first + n_extra)
+        self._buffers = [(b, first + n_extra + k) for k, b in enumerate(buffers)]
+        self.buffers = tuple(buffers)  # the module state each step updates
+        self._advance = advance(fn.captures)  # random generators: a new counter every step
         # eager Values hold Python floats: the step updates arrays standing for them
         self._captures = LeafArrays(fn.captures)
         # the per-step scalars go in as NumPy scalars of the parameters' dtype (0-d buffers,
@@ -59,7 +82,7 @@ class CompiledStep:
     def backend(self) -> str:
         return self.function.backend
 
-    def __call__(self, *batch: Any) -> float:
+    def __call__(self, *batch: Any) -> Any:
         opt = self.optimizer
         fn = self.function
         extra = [*opt.state(), *map(self._scalar, opt.scalars_next())]
@@ -73,7 +96,13 @@ class CompiledStep:
         else:
             results = self._call_converted(batch, extra)
         self._captures.store()
-        return float(results[0])
+        self._advance()
+        for b, k in self._buffers:
+            np.copyto(b.data, results[k])
+        loss = float(results[0])
+        if self._extra.start == self._extra.stop:
+            return loss
+        return (loss, *(np.array(r) for r in results[self._extra]))
 
     def _call_converted(self, batch: tuple[Any, ...], extra: list[Any]) -> Any:
         """The slow path: parameters made writable contiguous arrays of their dtype (they are
@@ -110,11 +139,14 @@ def compile_step(
     backend: str | None = None,
     opt: int = DEFAULT_OPT,
 ) -> CompiledStep:
-    """Compile one training step of ``loss_fn`` (which closes over ``optimizer.params``)."""
+    """Compile one training step of ``loss_fn`` (which closes over ``optimizer.params``).
+    ``loss_fn`` returns the loss, or ``(loss, *outputs)``: the step then returns
+    ``(loss, *outputs)`` as a float and arrays."""
     if backend is not None:
         modules.resolve_backend(backend)  # reject a bad name before tracing
     with gc_paused():  # a large graph: see ir.graph.gc_paused
-        graph, step_graph, n_params = build_step_graph(loss_fn, specs_or_arrays, optimizer)
+        parts = build_step(loss_fn, specs_or_arrays, optimizer, carry=True)
+        graph, step_graph, n_params = parts.graph, parts.step_graph, parts.n_params
         # the new parameters (outputs 1..n) overwrite the parameters' arrays (the inputs at
         # `positions`), and the new optimiser state (the outputs after them) the state's arrays
         positions = wrt_positions(list(optimizer.params), graph)
@@ -133,7 +165,7 @@ def compile_step(
             load(lowered, backend),
             lowered.optimised,
         )
-    return CompiledStep(fn, optimizer, n_params)
+    return CompiledStep(fn, optimizer, n_params, parts.n_extra, parts.buffers)
 
 
 def build_step_graph(
@@ -145,9 +177,22 @@ def build_step_graph(
     are the loss function's arguments, its captured leaves, the optimiser state and the per-step
     scalars (``hyper<k>``); outputs are the loss, the new parameters (in the optimiser's order) and
     the new state. Also returns the number of parameters. ``symgrad.export`` builds its training
-    step with this too."""
+    step with this too (without the loss function's other outputs and the module state)."""
+    parts = build_step(loss_fn, specs_or_arrays, optimizer, carry=False)
+    return parts.graph, parts.step_graph, parts.n_params
+
+
+def build_step(
+    loss_fn: Callable[..., Any],
+    specs_or_arrays: tuple[Any, ...],
+    optimizer: Optimizer,
+    carry: bool,
+) -> StepParts:
+    """:func:`build_step_graph`; with ``carry`` the step graph's outputs go on with the loss
+    function's other outputs and the new values of the module state it updates."""
     specs = tuple(Spec.of(s) for s in specs_or_arrays)
-    graph = trace(loss_fn, *specs)
+    traced = trace_with_state(loss_fn, specs, loss_fn, carry)
+    graph = traced.graph
     loss = graph.outputs[0]
     if loss.shape != () or not loss.dtype.is_float:
         raise ShapeError(
@@ -175,8 +220,18 @@ def build_step_graph(
     ]
     new_p, new_s = optimizer.update_nodes(params, grads, state, scalars)
     names = [*graph.input_names, *(n.attrs["name"] for n in state + scalars)]
-    step_graph = Graph([*graph.inputs, *state, *scalars], [loss, *new_p, *new_s], names)
-    return graph, step_graph, len(params)
+    rest = list(graph.outputs[1:]) if carry else []
+    step_graph = Graph([*graph.inputs, *state, *scalars], [loss, *new_p, *new_s, *rest], names)
+    return StepParts(graph, step_graph, len(params), traced.n_extra, traced.buffers)
+
+
+@dataclass
+class StepParts:
+    graph: TracedGraph  # the traced loss function (outputs: loss, extras, new buffer values)
+    step_graph: Graph
+    n_params: int
+    n_extra: int
+    buffers: list[Tensor]
 
 
 def _state_groups(optimizer: Optimizer) -> list[tuple[str, list[np.ndarray]]]:

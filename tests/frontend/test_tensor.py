@@ -373,14 +373,14 @@ def test_trace_captures_model_parameters_as_inputs():
     assert len(g.captures) == 2
     assert g.captures[0] is lin.weight and g.captures[1] is lin.bias
     assert g.input_names == ("x", "weight", "bias")
-    assert [n.shape for n in g.inputs] == [("n", 3), (3, 2), (2,)]
-    assert str(g).startswith("graph(x: f64[n,3], weight: f64[3,2], bias: f64[2]) -> (f64[],) {")
+    assert [n.shape for n in g.inputs] == [("n", 3), (2, 3), (2,)]  # PyTorch's (out, in)
+    assert str(g).startswith("graph(x: f64[n,3], weight: f64[2,3], bias: f64[2]) -> (f64[],) {")
     from symgrad.ir.graph import evaluate
 
     x = np.random.default_rng(0).standard_normal((5, 3))
     env = dict(zip(g.inputs, [x, lin.weight.data, lin.bias.data], strict=True))
     (val,) = evaluate(list(g.outputs), env)
-    assert val == pytest.approx(np.tanh(x @ lin.weight.data + lin.bias.data).sum(), rel=1e-12)
+    assert val == pytest.approx(np.tanh(x @ lin.weight.data.T + lin.bias.data).sum(), rel=1e-12)
 
 
 def test_trace_accepts_arrays_and_scalars_as_specs():

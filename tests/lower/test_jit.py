@@ -81,10 +81,10 @@ def test_captured_parameters_are_inputs_read_at_each_call(backend: str) -> None:
     )
     x = np.random.default_rng(1).standard_normal((5, 3))
     out1, (gw, gb) = f(x)
-    assert gw.shape == (3, 2) and gb.shape == (2,)
+    assert gw.shape == (2, 3) and gb.shape == (2,)  # PyTorch's (out_features, in_features)
     model.weight.data = model.weight.data * 2.0  # a training step: no recompilation needed
     out2, _ = f(x)
-    want = np.tanh(x @ model.weight.data + model.bias.data).sum()
+    want = np.tanh(x @ model.weight.data.T + model.bias.data).sum()
     np.testing.assert_allclose(out2, want, rtol=1e-12)
     assert out1 != out2
 

@@ -19,11 +19,20 @@ import pytest
 
 import symgrad
 from symgrad.autodiff.vjp import MissingRuleError, vjp
-from symgrad.ir import FLOAT32, FLOAT64
+from symgrad.ir import FLOAT32, FLOAT64, INT64
 from symgrad.ir.errors import TraceError
 from symgrad.ir.graph import evaluate
 from symgrad.ir.node import Node
-from symgrad.ir.opdef import EvalContext, Kind, OpDef, apply, get_op, registry, resolve_shape
+from symgrad.ir.opdef import (
+    EvalContext,
+    Kind,
+    OpDef,
+    apply,
+    const,
+    get_op,
+    registry,
+    resolve_shape,
+)
 from symgrad.ops.infer import ew_infer
 from symgrad.ops.source import ConstArray, make_input
 
@@ -373,6 +382,44 @@ def _dimsize(rng, dt):
     return Case([], {"dims": (2, "n"), "dtype": np.dtype(dt).name}, [], dims={"n": 3})
 
 
+def _counter_random(dist, low=0, high=1):
+    def build(rng, dt):
+        key = np.array([int(rng.integers(-(2**62), 2**62)), 7], dtype=np.int64)
+        params = [np.asarray(v, dtype=np.int64) for v in (3, dist, low, high)]
+        consts = [const(int(v), INT64) for v in params]
+        out_dt = "int64" if dist == 2 else np.dtype(dt).name
+        return Case([_inp(key), *consts], {"shape": (3, 5), "dtype": out_dt}, [key, *params])
+
+    return build
+
+
+def _counter_random_np(attrs, key, stream, dist, low, high):
+    # an independent reference: SplitMix64 on Python ints
+    m = 2**64 - 1
+
+    def mix(v):
+        v = (v + 0x9E3779B97F4A7C15) & m
+        v = ((v ^ (v >> 30)) * 0xBF58476D1CE4E5B9) & m
+        v = ((v ^ (v >> 27)) * 0x94D049BB133111EB) & m
+        return v ^ (v >> 31)
+
+    base = mix(mix(mix(int(key[0]) & m) ^ (int(key[1]) & m)) ^ int(stream))
+    n = 15
+    words = [mix((base + i * 0xD1B54A32D192ED03) & m) for i in range(2 * n)]
+    dt = np.dtype(attrs["dtype"])
+    if int(dist) == 1:
+        u1 = np.array([(w >> 11) * 2.0**-53 for w in words[0::2]])
+        u2 = np.array([(w >> 11) * 2.0**-53 for w in words[1::2]])
+        z = np.sqrt(-2.0 * np.log(1.0 - u1)) * np.cos(2.0 * np.pi * u2)
+        return z.astype(dt).reshape(3, 5)
+    if int(dist) == 2:
+        u = np.array([(w >> 11) * 2.0**-53 for w in words[:n]])
+        return (np.floor(u * float(high - low)).astype(np.int64) + int(low)).reshape(3, 5)
+    if dt == np.float32:
+        return np.array([(w >> 40) * 2.0**-24 for w in words[:n]], np.float32).reshape(3, 5)
+    return np.array([(w >> 11) * 2.0**-53 for w in words[:n]]).reshape(3, 5)
+
+
 SWEEP: dict[str, list[Variant]] = {
     # sources
     "input": [Variant("bound", _input, lambda attrs: None)],
@@ -385,6 +432,11 @@ SWEEP: dict[str, list[Variant]] = {
         ),
     ],
     "dimsize": [Variant("sym", _dimsize, lambda attrs: np.asarray(6.0, attrs["dtype"]))],
+    "counter_random": [
+        Variant("uniform", _counter_random(0), _counter_random_np),
+        Variant("normal", _counter_random(1), _counter_random_np),
+        Variant("integers", _counter_random(2, -3, 9), _counter_random_np, float_generic=False),
+    ],
     # elementwise arithmetic (broadcasting (3, 1) with (4,))
     "add": binary_variants(np.add),
     "sub": binary_variants(np.subtract),
