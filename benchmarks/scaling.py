@@ -345,9 +345,7 @@ def _row_order(name: str) -> tuple[int, str]:
     order = [
         "symgrad C",
         "NumPy",
-        "NumPy (OpenBLAS)",
         "PyTorch eager",
-        "PyTorch",
         "JAX jit",
     ]
     return (order.index(name) if name in order else len(order), name)
