@@ -119,9 +119,9 @@ class OpDef:
     # the result has the elements of the first operand in the same order: a backend may alias
     # the operand's buffer instead of copying it (reshape, detach, class_index)
     alias: bool = False
-    # the operand a node of this op reads through without it being materialised (matmul
-    # reads ``x.T`` from ``x``): node -> that operand statement, or None
-    absorbs: Callable[[Node], Node | None] | None = None
+    # the operands a node of this op reads through without them being materialised (matmul
+    # reads ``x.T`` from ``x``): node -> those operand statements (maybe none)
+    absorbs: Callable[[Node], tuple[Node, ...]] | None = None
     # the module-level helper routines a backend's lowering calls, by backend (NumPy:
     # ``templates/numpy/_helpers.py.j2`` prints each once, in its order)
     helpers: Mapping[str, tuple[str, ...]] = field(default_factory=dict)

@@ -75,29 +75,44 @@ def _vjp(g: Node, out: Node, a: Node, b: Node) -> tuple[Node | None, ...]:
 
 
 # -- the C lowering: a call of the runtime's matrix product per (broadcast) batch element --------
-def transposed_operand(node: Node) -> Node | None:
-    """``x`` when ``node`` is the 2-D product ``transpose(x) @ b``: the C lowering then reads
-    ``x`` column-wise instead of a transposed copy (the printer leaves the transpose out)."""
-    if node.op != "matmul" or node.ndim != 2:
-        return None
-    a = node.inputs[0]
-    if a.op == "transpose" and a.ndim == 2 and tuple(a.attrs["perm"]) == (1, 0):
-        return a.inputs[0]
+def _transposed(x: Node) -> Node | None:
+    """``y`` when ``x`` is the 2-D ``transpose(y)``."""
+    if x.op == "transpose" and x.ndim == 2 and tuple(x.attrs["perm"]) == (1, 0):
+        return x.inputs[0]
     return None
 
 
-def _c_matmul(e: Emitter, node: Node, out: str) -> list[str]:
-    """``_sg_matmul_f32``/``_f64`` (``templates/c/_runtime.c.j2``: register tiles, each element
-    summed over k in order from 0) on each batch element; the left operand is addressed by a
-    row stride and a k stride, so ``x.T @ b`` reads ``x`` in place."""
+def transposed_operands(node: Node) -> tuple[Node | None, Node | None]:
+    """``(x, y)`` for the 2-D product ``transpose(x) @ transpose(y)``, ``None`` in place of an
+    operand that is not a transpose: the C lowering reads ``x`` and ``y`` in place instead of
+    transposed copies (the printer leaves the transposes out)."""
+    if node.op != "matmul" or node.ndim != 2:
+        return None, None
     a, b = node.inputs
-    at = transposed_operand(node)
-    if at is not None:
-        a = at
+    return _transposed(a), (_transposed(b) if b.ndim == 2 else None)
+
+
+def _absorbs(node: Node) -> tuple[Node, ...]:
+    at, bt = transposed_operands(node)
+    a, b = node.inputs
+    return tuple(x for x, t in ((a, at), (b, bt)) if t is not None)
+
+
+def _c_matmul(e: Emitter, node: Node, out: str) -> list[str]:
+    """``_sg_matmul_f32``/``_f64`` (``templates/c/_runtime.c.j2``: inlined register tiles for
+    small products, the packed multi-threaded kernel of ``_gemm.c.j2`` for large ones) on each
+    batch element; both operands are addressed by a row stride and a column stride, so
+    ``x.T @ b``, ``a @ y.T`` and ``x.T @ y.T`` read ``x`` and ``y`` in place."""
+    a, b = node.inputs
+    at, bt = transposed_operands(node)
+    a = a if at is None else at
+    b = b if bt is None else bt
     ash = a.shape if a.ndim >= 2 else (1, a.shape[0])
     if at is not None:
         ash = (ash[1], ash[0])
     bsh = b.shape if b.ndim >= 2 else (b.shape[0], 1)
+    if bt is not None:
+        bsh = (bsh[1], bsh[0])
     m, k, n = Mono.of(ash[-2]), Mono.of(ash[-1]), Mono.of(bsh[-1])
     batch = node.shape[: node.ndim - (a.ndim >= 2) - (b.ndim >= 2)]
     views = [
@@ -108,15 +123,20 @@ def _c_matmul(e: Emitter, node: Node, out: str) -> list[str]:
     lens, vs = coalesce([Mono.of(d) for d in batch], views)
     mc, kc, nc = e.c(m), e.c(k), e.c(n)
     strides_a = f"1, {mc}" if at is not None else f"{kc}, 1"  # (row, k) of the left operand
+    strides_b = f"1, {kc}" if bt is not None else f"{nc}, 1"  # (k, column) of the right one
     fn = "matmul_f32" if node.dtype is FLOAT32 else "matmul_f64"
     e.need(fn)
 
     def body(ix: list[str]) -> list[str]:
         args = [plus(out, ix[0]), plus(e.ref(a), ix[1]), plus(e.ref(b), ix[2])]
-        return [f"_sg_{fn}({', '.join(args)}, {mc}, {kc}, {nc}, {strides_a});"]
+        return [f"_sg_{fn}({', '.join(args)}, {mc}, {kc}, {nc}, {strides_a}, {strides_b});"]
 
-    note = [f"/* the left operand is {e.ref(a)} transposed: read column-wise */"]
-    return (note if at is not None else []) + nest(lens, vs, body, e.dim, prefix="_p")
+    notes = [
+        f"/* the {side} operand is {e.ref(x)} transposed: read column-wise */"
+        for side, x, t in (("left", a, at), ("right", b, bt))
+        if t is not None
+    ]
+    return notes + nest(lens, vs, body, e.dim, prefix="_p")
 
 
 register(
@@ -128,7 +148,7 @@ register(
         infer=_infer,
         vjp=_vjp,
         emit={"numpy": "{0} @ {1}", "c": _c_matmul},
-        absorbs=lambda node: node.inputs[0] if transposed_operand(node) is not None else None,
+        absorbs=_absorbs,
         doc="a @ b with NumPy semantics (1-D, 2-D and batched operands)",
         surface=Surface("matmul", True, ufuncs=("matmul",), symbol="@"),
     )

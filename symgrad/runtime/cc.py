@@ -41,6 +41,10 @@ NATIVE_FLAG = "-march=native"
 #: fixed-length loops of small models and then vectorises them badly (2-3x slower; see
 #: docs/architecture.md, "Compiler flags").
 TUNING_FLAGS: tuple[str, ...] = ("-O3", "--param=max-completely-peel-times=1")
+#: Every build (dropped with the tuning flags by a compiler that rejects them): large matrix
+#: products then run on ``$SYMGRAD_NUM_THREADS`` POSIX threads (default: every online core;
+#: ``templates/c/_gemm.c.j2``). Without ``SG_THREADS`` the generated code is single-threaded.
+THREAD_FLAGS: tuple[str, ...] = ("-pthread", "-DSG_THREADS")
 #: ``$SYMGRAD_OPENMP=1`` adds it: large elementwise loops then run on every core (a loop of fewer
 #: than ``backends.c_loops.PARALLEL_MIN`` elements stays serial, decided at run time).
 OPENMP_FLAG = "-fopenmp"
@@ -250,7 +254,8 @@ LARGE_FLAGS: tuple[str, ...] = ("-O1",)
 
 
 def default_flags(native: bool = True, large: bool = False) -> list[str]:
-    """``-O2 -fPIC -shared -std=c99`` and the tuning flags, plus ``-march=native`` when ``native``.
+    """``-O2 -fPIC -shared -std=c99``, the tuning and thread flags, plus ``-march=native`` when
+    ``native``.
 
     Decided without running the compiler, so that the flags -- and the cache keys made from
     them -- are known to a warm process that never runs it. A compiler that rejects the native
@@ -259,7 +264,7 @@ def default_flags(native: bool = True, large: bool = False) -> list[str]:
     :data:`LARGE_PROGRAM` statements) builds at ``-O1``. Include :func:`cpu_tag` in the cache
     key whenever the result has native flags.
     """
-    flags = [*BASE_FLAGS, *(LARGE_FLAGS if large else TUNING_FLAGS)]
+    flags = [*BASE_FLAGS, *(LARGE_FLAGS if large else TUNING_FLAGS), *THREAD_FLAGS]
     if native and os.environ.get("SYMGRAD_NATIVE", "1") != "0":
         flags.append(NATIVE_FLAG)
     if os.environ.get("SYMGRAD_OPENMP", "0") == "1":
@@ -275,7 +280,7 @@ def has_openmp(flags: Sequence[str]) -> bool:
 def without_native(flags: Sequence[str]) -> list[str]:
     """``flags`` minus CPU-specific and compiler-specific ones (the fallback when a compiler
     rejects them)."""
-    dropped = (*TUNING_FLAGS, OPENMP_FLAG)
+    dropped = (*TUNING_FLAGS, *THREAD_FLAGS, OPENMP_FLAG)
     return [f for f in flags if not f.endswith("=native") and f not in dropped]
 
 

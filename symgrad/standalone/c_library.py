@@ -114,7 +114,7 @@ def _bind(part: Part) -> dict[str, int]:
 
 def _part_info(exp: Export, part: Part, tag: str, ids: _Ids) -> dict[str, Any]:
     prefix = f"{exp.name}_{tag}"
-    src = render_c(part.prog, f"{exp.name}_{tag}").kernel
+    src = render_c(part.prog, f"{exp.name}_{tag}", standalone=True).kernel
     consts = _used_consts(src)
     kernel = _rename(src, f"{prefix}_kernel")
     kernel = kernel.split("\n", 1)[1].removesuffix("\n")  # not splitlines(): see text.py

@@ -148,11 +148,11 @@ def test_a_vanished_compiler_is_a_no_compiler_error(tmp_path):
 
 
 def test_default_flags_never_fast_math(monkeypatch):
-    assert default_flags(native=False) == [*BASE_FLAGS, *cc.TUNING_FLAGS]
+    assert default_flags(native=False) == [*BASE_FLAGS, *cc.TUNING_FLAGS, *cc.THREAD_FLAGS]
     assert cc.TUNING_FLAGS == ("-O3", "--param=max-completely-peel-times=1")
     flags = default_flags()
     assert flags[:4] == list(BASE_FLAGS)
-    assert set(flags[4:]) <= {"-march=native", *cc.TUNING_FLAGS}
+    assert set(flags[4:]) <= {"-march=native", *cc.TUNING_FLAGS, *cc.THREAD_FLAGS}
     assert not any("fast-math" in f for f in flags)
 
 
@@ -184,14 +184,14 @@ def test_a_compiler_rejecting_native_flags_still_builds(tmp_path, monkeypatch):
 
 def test_flags_are_decided_without_running_the_compiler(monkeypatch):
     monkeypatch.setattr(cc.subprocess, "run", None)  # any attempt to run a program would fail
-    assert default_flags() == [*BASE_FLAGS, *cc.TUNING_FLAGS, "-march=native"]
+    assert default_flags() == [*BASE_FLAGS, *cc.TUNING_FLAGS, *cc.THREAD_FLAGS, "-march=native"]
     monkeypatch.setenv("SYMGRAD_NATIVE", "0")
-    assert default_flags() == [*BASE_FLAGS, *cc.TUNING_FLAGS]
+    assert default_flags() == [*BASE_FLAGS, *cc.TUNING_FLAGS, *cc.THREAD_FLAGS]
 
 
 def test_without_a_compiler_native_is_assumed(monkeypatch):
     monkeypatch.setenv("CC", "false")
-    assert default_flags() == [*BASE_FLAGS, *cc.TUNING_FLAGS, "-march=native"]
+    assert default_flags() == [*BASE_FLAGS, *cc.TUNING_FLAGS, *cc.THREAD_FLAGS, "-march=native"]
     assert cc.has_native_flags(default_flags()) and not cc.has_native_flags(list(BASE_FLAGS))
 
 

@@ -76,7 +76,9 @@ def absorbed(fn: Function) -> set[int]:
 def _reads_through(reader: Node, n: Node) -> bool:
     """Whether ``reader`` reads its operand ``n`` (once) without ``n`` being materialised."""
     absorbs = get_op(reader.op).absorbs
-    return absorbs is not None and absorbs(reader) is n and sum(i is n for i in reader.inputs) == 1
+    if absorbs is None or sum(i is n for i in reader.inputs) != 1:
+        return False
+    return any(x is n for x in absorbs(reader))
 
 
 class _FunctionPrinter:
@@ -317,7 +319,9 @@ _DIMS = "_dims"
 _ERR = "_err"
 
 
-def render_c(prog: Program, module_name: str, parallel: bool = False) -> CSource:
+def render_c(
+    prog: Program, module_name: str, parallel: bool = False, standalone: bool = False
+) -> CSource:
     """The kernel and binding sources of ``prog``; the extension module is ``module_name``.
 
     Every kernel function takes the caller's scratch memory as two last parameters,
@@ -327,7 +331,9 @@ def render_c(prog: Program, module_name: str, parallel: bool = False) -> CSource
     binding keeps one block per module and reuses it across calls while it holds the GIL (a
     fresh block when it releases the GIL around a large call), so a warm call allocates
     nothing but its results; ``symgrad.export`` hands the choice to the library's user.
-    ``parallel`` adds OpenMP pragmas to large elementwise loops (build with ``-fopenmp``)."""
+    ``parallel`` adds OpenMP pragmas to large elementwise loops (build with ``-fopenmp``).
+    Exception: large matrix products allocate their packing buffers (``_gemm.c.j2``), except
+    when ``standalone`` (an exported library: smaller blocks, packed on the stack)."""
     if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", module_name):
         raise ValueError(f"module_name must be a C identifier, got {module_name!r}")
     names = CNames(prog)
@@ -365,6 +371,7 @@ def render_c(prog: Program, module_name: str, parallel: bool = False) -> CSource
         helpers=sorted(pr.helpers),
         functions=functions,
         error_codes=ERROR_CODES,
+        standalone=standalone,
     )
     if group_functions.definitions:  # file-scope functions, before the kernel functions
         first = f"\n// {functions[0]['doc']}\nSG_API int {functions[0]['cname']}("
