@@ -8,6 +8,7 @@ May import: numpy, ``symgrad.ir`` and other ``symgrad.ops`` modules.
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
@@ -50,6 +51,10 @@ def _infer(inputs: tuple[Node, ...], attrs: dict[str, Any]) -> tuple[Shape, DTyp
     return batch + rows + cols, dtype
 
 
+def _static(shape: tuple[Any, ...]) -> bool:
+    return all(isinstance(d, int) for d in shape)
+
+
 def _swap(x: Node) -> Node:
     perm = (*range(x.ndim - 2), x.ndim - 1, x.ndim - 2)
     return apply("transpose", (x,), {"perm": perm})
@@ -68,6 +73,14 @@ def _vjp(g: Node, out: Node, a: Node, b: Node) -> tuple[Node | None, ...]:
     g2shape = (*batch, a2.shape[-2], b2.shape[-1])
     g2 = g if g2shape == g.shape else apply("reshape", (g,), {"shape": g2shape})
     ga = apply("matmul", (g2, _swap(b2)))  # (*batch, rows, k); a 1-D a: the driver sums (1,)
+    if b.ndim == 2 and a2.ndim > 2 and a2.shape[:-2] == batch:
+        # a weight shared by the batch (x @ W, x of (B, T, E)): its gradient is one product of
+        # the batch's rows, (B*T, E).T @ (B*T, F), not B products summed by the driver
+        rows = (math.prod(batch) * a2.shape[-2],) if _static(a2.shape) else None
+        if rows is not None:
+            ar = apply("reshape", (a2,), {"shape": (*rows, a2.shape[-1])})
+            gr = apply("reshape", (g2,), {"shape": (*rows, g2.shape[-1])})
+            return ga, apply("matmul", (_swap(ar), gr))
     gb = apply("matmul", (_swap(a2), g2))  # (*batch, k, cols)
     if b.ndim == 1:
         gb = apply("reshape", (gb,), {"shape": gb.shape[:-1]})
@@ -98,6 +111,23 @@ def _absorbs(node: Node) -> tuple[Node, ...]:
     return tuple(x for x, t in ((a, at), (b, bt)) if t is not None)
 
 
+#: The runtime's dispatch thresholds (``SG_MM_PACKED_BYTES``/``_WORK`` in ``_runtime.c.j2``).
+PACKED_BYTES, PACKED_WORK = 262144, 8388608
+
+
+def _packed(m: Mono, k: Mono, n: Mono, item: int, bt: Node | None) -> bool:
+    """Whether ``_sg_matmul_<t>`` sends this product (static sizes only) to the packed kernel:
+    its right operand read column-wise, or a product too large for the inlined tiles."""
+    if m.syms or k.syms or n.syms:
+        return False
+    mi, ki, ni = m.coef, k.coef, n.coef
+    if ni == 1:
+        return False
+    if bt is not None and ki != 1:
+        return True
+    return mi >= 4 and ni >= 8 and (ki * ni * item > PACKED_BYTES or mi * ki * ni >= PACKED_WORK)
+
+
 def _c_matmul(e: Emitter, node: Node, out: str) -> list[str]:
     """``_sg_matmul_f32``/``_f64`` (``templates/c/_runtime.c.j2``: inlined register tiles for
     small products, the packed multi-threaded kernel of ``_gemm.c.j2`` for large ones) on each
@@ -115,6 +145,12 @@ def _c_matmul(e: Emitter, node: Node, out: str) -> list[str]:
         bsh = (bsh[1], bsh[0])
     m, k, n = Mono.of(ash[-2]), Mono.of(ash[-1]), Mono.of(bsh[-1])
     batch = node.shape[: node.ndim - (a.ndim >= 2) - (b.ndim >= 2)]
+    if batch and b.ndim == 2 and at is None and tuple(ash[:-2]) == tuple(batch):
+        # a contiguous batch times one shared matrix (x @ W, x of (B, T, E)) is one product of
+        # all the batch's rows: the kernel sees (B*T, E) @ (E, F), not B small products
+        for d in batch:
+            m = m * Mono.of(d)
+        batch = ()
     views = [
         contiguous(batch, m * n),
         broadcast(ash[:-2], batch, m * k),
@@ -126,10 +162,13 @@ def _c_matmul(e: Emitter, node: Node, out: str) -> list[str]:
     strides_b = f"1, {kc}" if bt is not None else f"{nc}, 1"  # (k, column) of the right one
     fn = "matmul_f32" if node.dtype is FLOAT32 else "matmul_f64"
     e.need(fn)
+    # a product known to take the packed kernel calls it directly: the inlined dispatcher
+    # would be expanded at the call site only to be folded away (GCC's time, not the run's)
+    call = fn.replace("matmul", "gemm") if _packed(m, k, n, node.dtype.np.itemsize, bt) else fn
 
     def body(ix: list[str]) -> list[str]:
         args = [plus(out, ix[0]), plus(e.ref(a), ix[1]), plus(e.ref(b), ix[2])]
-        return [f"_sg_{fn}({', '.join(args)}, {mc}, {kc}, {nc}, {strides_a}, {strides_b});"]
+        return [f"_sg_{call}({', '.join(args)}, {mc}, {kc}, {nc}, {strides_a}, {strides_b});"]
 
     notes = [
         f"/* the {side} operand is {e.ref(x)} transposed: read column-wise */"
