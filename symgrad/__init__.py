@@ -11,7 +11,6 @@ from symgrad import nn
 from symgrad import ops as _ops  # declares the built-in ops
 from symgrad.frontend.backward import set_executor as _set_executor
 from symgrad.frontend.functional import (
-    arange,
     concatenate,
     cross_entropy,
     exp,
@@ -30,6 +29,63 @@ from symgrad.frontend.functional import (
     where,
 )
 from symgrad.frontend.tensor import Tensor
+
+# PyTorch's names with PyTorch's meanings (README "PyTorch names: supported and differences"):
+from symgrad.frontend.tensor_create import (
+    arange,
+    empty,
+    eye,
+    full,
+    full_like,
+    get_default_dtype,
+    linspace,
+    ones,
+    ones_like,
+    set_default_dtype,
+    tensor,
+    zeros,
+    zeros_like,
+)
+from symgrad.frontend.tensor_functions import (
+    amax,
+    amin,
+    argmax,
+    argmin,
+    cat,
+    clamp,
+    clip,
+    clone,
+    concat,
+    cumsum,
+    exp2,
+    flatten,
+    log2,
+    log10,
+    masked_fill,
+    mean,
+    numel,
+    permute,
+    reshape,
+    square,
+    squeeze,
+    std,
+    transpose,
+    tril,
+    triu,
+    unsqueeze,
+    var,
+)
+from symgrad.frontend.tensor_functions import (
+    max as max,
+)
+from symgrad.frontend.tensor_functions import (
+    min as min,
+)
+from symgrad.frontend.tensor_functions import (
+    sum as sum,
+)
+from symgrad.frontend.tensor_reduce import MinMax
+from symgrad.frontend.tensor_torch import Size
 from symgrad.frontend.trace import Spec, TracedGraph, trace
 from symgrad.frontend.value import Value
 from symgrad.frontend.value import set_tape_runner as _set_tape_runner
@@ -53,6 +109,7 @@ from symgrad.ir.errors import (
     ShapeError,
     UnsupportedError,
 )
+from symgrad.ir.symdim import SymDim
 
 
 def compile(  # the public name shadows the builtin on purpose
@@ -108,8 +165,13 @@ def _tape_runner(root: Value) -> bool:
 _set_tape_runner(_tape_runner)
 
 
+_BUILTIN_NAMED_DTYPES = {"float": FLOAT32, "bool": BOOL}
+
+
 def __getattr__(name: str) -> object:
     # loaded on first use, so that `import symgrad` stays fast
+    if name in _BUILTIN_NAMED_DTYPES:  # PyTorch's torch.float, torch.bool
+        return _BUILTIN_NAMED_DTYPES[name]
     if name == "__version__":
         from symgrad._version import __version__
 
@@ -157,6 +219,10 @@ if TYPE_CHECKING:
 
 del _ops
 
+# PyTorch's dtype names (``torch.float32``, ``torch.long``, ...); ``symgrad.float`` and
+# ``symgrad.bool`` are served by ``__getattr__`` (names of builtins, kept out of this module)
+float32, float64, int64, long, double = FLOAT32, FLOAT64, INT64, INT64, FLOAT64
+
 __all__ = [
     "BOOL",
     "FLOAT32",
@@ -168,10 +234,13 @@ __all__ = [
     "DTypeError",
     "Graph",
     "IndexRangeError",
+    "MinMax",
     "Node",
     "NonFiniteError",
     "ShapeError",
+    "Size",
     "Spec",
+    "SymDim",
     "SymgradError",
     "Tensor",
     "TraceError",
@@ -179,30 +248,74 @@ __all__ = [
     "UnsupportedError",
     "Value",
     "__version__",
+    "amax",
+    "amin",
     "arange",
+    "argmax",
+    "argmin",
+    "cat",
+    "clamp",
+    "clip",
+    "clone",
     "compile",
     "compile_step",
+    "concat",
     "concatenate",
     "cross_entropy",
+    "cumsum",
+    "double",
     "eager_stats",
     "elementwise",
+    "empty",
     "exp",
+    "exp2",
     "export",
+    "eye",
+    "flatten",
+    "float32",
+    "float64",
+    "full",
+    "full_like",
+    "get_default_dtype",
     "gradcheck",
+    "int64",
+    "linspace",
     "log",
+    "log2",
+    "log10",
     "log_softmax",
     "logsumexp",
+    "long",
+    "masked_fill",
     "maximum",
+    "mean",
     "minimum",
     "nn",
+    "numel",
     "one_hot",
+    "ones",
+    "ones_like",
     "optim",
+    "permute",
     "relu",
+    "reshape",
+    "set_default_dtype",
     "sigmoid",
     "softmax",
     "sqrt",
+    "square",
+    "squeeze",
     "stack",
+    "std",
     "tanh",
+    "tensor",
     "trace",
+    "transpose",
+    "tril",
+    "triu",
+    "unsqueeze",
+    "var",
     "where",
+    "zeros",
+    "zeros_like",
 ]

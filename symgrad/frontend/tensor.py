@@ -25,17 +25,25 @@ from symgrad.frontend.tensor_eval import eager_value, to_array
 from symgrad.frontend.tensor_index import Indexing
 from symgrad.frontend.tensor_reduce import Reductions
 from symgrad.frontend.tensor_shape import ShapeMethods
+from symgrad.frontend.tensor_torch import TorchMethods
 from symgrad.ir.dtypes import DType, as_dtype
 from symgrad.ir.errors import TraceError, UnsupportedError
 from symgrad.ir.node import Node, Shape
-from symgrad.ir.opdef import apply, as_node, registry, shape_size
+from symgrad.ir.opdef import apply, as_node, registry
 from symgrad.ir.provenance import Provenance
+from symgrad.ir.symdim import user_shape
 from symgrad.ops.source import make_constant, make_input
 
 Operand = Any  # Tensor | Value | float | int | np.ndarray
 
 
-class Tensor(DataMethods, ShapeMethods["Tensor"], Reductions["Tensor"], Indexing["Tensor"]):
+class Tensor(
+    DataMethods,
+    ShapeMethods["Tensor"],
+    Reductions["Tensor"],
+    Indexing["Tensor"],
+    TorchMethods["Tensor"],
+):
     """A traced array. ``Tensor(data, requires_grad=False)`` makes a leaf with concrete data."""
 
     __slots__ = (
@@ -105,7 +113,11 @@ class Tensor(DataMethods, ShapeMethods["Tensor"], Reductions["Tensor"], Indexing
     # -- metadata -------------------------------------------------------------------------------
     @property
     def shape(self) -> Shape:
-        return self.node.shape
+        """The dims: ints, and for a traced tensor ``SymDim``\\ s (int-like symbolic dims)."""
+        s = self.node.shape
+        if self._data is None and self.node.is_symbolic:
+            return user_shape(s)
+        return s
 
     @property
     def dtype(self) -> DType:
@@ -114,10 +126,6 @@ class Tensor(DataMethods, ShapeMethods["Tensor"], Reductions["Tensor"], Indexing
     @property
     def ndim(self) -> int:
         return self.node.ndim
-
-    @property
-    def size(self) -> int | None:
-        return shape_size(self.node.shape)
 
     @property
     def is_leaf(self) -> bool:

@@ -19,6 +19,7 @@ from symgrad.ir.dtypes import BOOL, FLOAT64, INT64, as_dtype
 from symgrad.ir.errors import DTypeError, ShapeError, TraceError
 from symgrad.ir.node import Dim, Node, Shape
 from symgrad.ir.opdef import apply, as_node, const, fmt_shape
+from symgrad.ir.symdim import plain_dim
 from symgrad.ops.elementwise import cast, where
 from symgrad.ops.infer import norm_axes, reduced_shape
 from symgrad.ops.movement import slice_node
@@ -81,7 +82,7 @@ def reshape(x: Node, shape: Any) -> Node:
     """Reshape; one ``-1`` entry is inferred (it may stand for a symbolic dim)."""
     if isinstance(shape, int | str):
         shape = (shape,)
-    shape = tuple(shape)
+    shape = tuple([plain_dim(d) for d in shape])
     if minus_one := [i for i, d in enumerate(shape) if isinstance(d, int) and d == -1]:
         if len(minus_one) > 1:
             raise ShapeError(f"reshape: only one -1 is allowed, got {shape}")
@@ -178,7 +179,7 @@ def one_hot(indices: Node, num_classes: int, dtype: Any = FLOAT64) -> Node:
 
 
 def arange(n: Dim) -> Node:
-    return apply("arange", (), {"n": n})
+    return apply("arange", (), {"n": plain_dim(n)})
 
 
 def gather(x: Node, *idx: Node) -> Node:
@@ -207,6 +208,7 @@ def index_node(i: Any, like: Node) -> Node:
 def index(x: Node, key: Any) -> Node:
     """``x[key]`` for ints, slices, None, Ellipsis, and integer arrays on the leading axes."""
     items = list(key) if isinstance(key, tuple) else [key]
+    items = [np.arange(k.start, k.stop, k.step) if isinstance(k, range) else k for k in items]
     n_real = len([k for k in items if k is not None and k is not Ellipsis])
     if builtins.sum(k is Ellipsis for k in items) > 1:
         raise TraceError("an index can only have a single ellipsis ('...')")
@@ -228,12 +230,26 @@ def index(x: Node, key: Any) -> Node:
         if any(is_array(k) or _is_int(k) for k in rest) or any(k is None for k in items[:lead]):
             raise TraceError(
                 "integer-array indexing is supported on the leading axes only "
-                "(x[idx], x[i, j], x[idx, 1:3]); got an index mixing arrays with slices before them"
+                "(x[idx], x[i, j], x[idx, 1:3]): every array or int must come before the first "
+                f"slice, None or '...'; got the index ({_describe(items)}). Index in two steps "
+                "(x[:, j][idx]) or move the axis first (x.transpose(0, 1)[idx])"
             )
         idx = [index_node(k, x) for k in items[:lead]]
         x = apply("gather", (x, *idx))
         items = [slice(None)] * len(_bshape(idx)) + rest
     return _basic(x, items)
+
+
+def _describe(items: list[Any]) -> str:
+    def one(k: Any) -> str:
+        if isinstance(k, Node | np.ndarray | list):
+            return "array"
+        if isinstance(k, slice):
+            parts = ["" if v is None else str(v) for v in (k.start, k.stop, k.step)]
+            return ":".join(parts[:2] if k.step is None else parts)
+        return "None" if k is None else "..." if k is Ellipsis else repr(k)
+
+    return ", ".join(one(k) for k in items)
 
 
 def _bshape(idx: list[Node]) -> Shape:
@@ -257,6 +273,27 @@ def _slice_bounds(k: slice, d: int) -> tuple[int, int, int]:
         raise ShapeError(f"slice {k!r}: {e}") from None
 
 
+def _whole(k: slice, d: str) -> bool:
+    """Whether slice ``k`` takes all of the symbolic dim ``d`` (``:``, ``0:d``, ``:d:1``)."""
+    start, stop, step = k.start, k.stop, k.step
+    return (
+        (start is None or (start.__class__ is int and start == 0))
+        and (step is None or (step.__class__ is int and step == 1))
+        and (stop is None or (isinstance(stop, str) and str.__str__(stop) == d))
+    )
+
+
+def _static_bounds(k: slice, d: int, axis: int) -> None:
+    for v in (k.start, k.stop, k.step):
+        if isinstance(v, str):
+            raise ShapeError(
+                f"the slice {_describe([k])} on axis {axis} (of static size {d}) has the "
+                f"symbolic bound {str(v)!r}: the result's size would depend on the input's, "
+                "which a graph shape of a static axis cannot hold. Slice an axis whose size is "
+                "that dim, or trace with concrete sizes"
+            )
+
+
 def _basic(x: Node, items: list[Any]) -> Node:
     parts: dict[int, tuple[int, int, int]] = {}
     out_shape: list[Dim] = []
@@ -274,9 +311,15 @@ def _basic(x: Node, items: list[Any]) -> Node:
             parts[axis] = (k % d, k % d + 1, 1)
         elif isinstance(k, slice):
             if isinstance(d, str):
-                if k != slice(None):
-                    raise ShapeError(f"a symbolic dim {d!r} can only be sliced whole (':')")
+                if not _whole(k, d):
+                    raise ShapeError(
+                        f"the symbolic dim {d!r} can only be sliced whole (x[:, :{d}] or ':'), "
+                        f"got the slice {_describe([k])} on axis {axis}: its size would be an "
+                        "expression in the dim, which a graph shape cannot hold; trace with "
+                        "concrete sizes for that"
+                    )
             else:
+                _static_bounds(k, d, axis)
                 s = _slice_bounds(k, d)
                 if s != (0, d, 1):
                     parts[axis] = s
