@@ -402,8 +402,11 @@ def _requires_grad(node: Node, tensors: Any) -> bool:
 
 
 def _result_class_index(x: Tensor) -> type[Tensor]:
-    # elements of any 1-D tensor are Values, so micrograd-style scalar code can consume them
-    return _TRACED_VALUE if x.ndim == 1 or isinstance(x, _TRACED_VALUE) else type(x)
+    # elements of a 1-D float tensor are Values, so micrograd-style scalar code can consume
+    # them; those of an integer or bool tensor are 0-d tensors (``.item()`` an int, as PyTorch)
+    if (x.ndim == 1 and x.node.dtype.is_float) or isinstance(x, _TRACED_VALUE):
+        return _TRACED_VALUE
+    return type(x)
 
 
 def _run(build: Callable[..., Node], *args: Any, _result: type[Tensor] | None = None) -> Tensor:

@@ -132,8 +132,8 @@ class ShapeMethods(Generic[TensorT]):
         if dtype is None or (isinstance(dtype, str) and dtype.startswith("cpu")):
             dtype = kwargs.pop("dtype", None)
         kwargs.pop("device", None)
-        if dtype is None:
-            return self._apply(lambda x: x)
+        if dtype is None or as_dtype(dtype) is self.node.dtype:
+            return self  # type: ignore[return-value]  # (nothing to do: PyTorch returns self)
         return self.astype(dtype)
 
     def float(self) -> TensorT:
@@ -165,4 +165,4 @@ class ShapeMethods(Generic[TensorT]):
 
     def clone(self) -> TensorT:
         """A copy with the same value and gradient path (PyTorch's ``clone``)."""
-        return self._apply(lambda x: x * 1.0 if x.dtype.is_float else api.cast(x, x.dtype))
+        return self._apply(lambda x: x * 1.0 if x.dtype.is_float else api_torch.copy(x))

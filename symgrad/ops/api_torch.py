@@ -192,6 +192,13 @@ def masked_fill(x: Node, mask: Node, value: Any) -> Node:
     return out if out.shape == x.shape else api.broadcast_to(out, x.shape)
 
 
+def copy(x: Node) -> Node:
+    """A new node with ``x``'s values (an int or bool ``clone``)."""
+    if x.dtype is BOOL:
+        return cast(cast(x, INT64), BOOL)
+    return x + 0
+
+
 def log10(x: Node) -> Node:
     return apply("log", (x,)) * (1.0 / _LN10)
 
