@@ -31,7 +31,8 @@ from symgrad.ir.errors import TraceError, UnsupportedError
 from symgrad.ir.node import Node, Shape
 from symgrad.ir.opdef import apply, as_node, registry
 from symgrad.ir.provenance import Provenance
-from symgrad.ir.symdim import user_shape
+from symgrad.ir.symdim import SymDim, user_shape
+from symgrad.ops import api_torch
 from symgrad.ops.source import make_constant, make_input
 
 Operand = Any  # Tensor | Value | float | int | np.ndarray
@@ -265,6 +266,8 @@ def lift(x: Any) -> Any:
 def _operand_node(x: Any, like: Node) -> Node:
     if isinstance(x, Tensor):
         return x.node
+    if isinstance(x, SymDim):  # x / T while tracing: the size, known at run time
+        return api_torch.dim_node(x, like)
     if isinstance(x, np.ndarray | list | tuple):
         return make_constant(to_array(x))
     return as_node(x, like)

@@ -14,6 +14,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
+
 from symgrad.ir.errors import ConcretizationError, ShapeError
 from symgrad.ir.provenance import Provenance
 
@@ -48,11 +50,8 @@ def _poly(x: Any) -> Poly | None:
         return None
     if isinstance(x, int):
         return {(): x} if x else {}
-    if hasattr(x, "__index__") and not isinstance(x, str | float):
-        try:
-            v = x.__index__()
-        except Exception:
-            return None
+    if isinstance(x, np.integer):
+        v = int(x)
         return {(): v} if v else {}
     if isinstance(x, str) and x.isidentifier():
         return {(x,): 1}
@@ -75,6 +74,14 @@ def _undecided(what: str, a: Any, b: Any = None) -> ConcretizationError:
         "function does not know. Trace with concrete sizes (a Spec of ints, or arrays) if the "
         "code needs it, or compare shapes outside the traced function",
         Provenance.capture(),
+    )
+
+
+def _float_arith(op: str, d: Any, o: Any) -> TypeError:
+    return TypeError(
+        f"{d} {op} {o!r:.20}: a symbolic dim does integer arithmetic (+, -, *, // with ints and "
+        "dims); to scale a tensor by it, use the dim with the tensor (x / T, x * T), which "
+        "records the size in the graph"
     )
 
 
@@ -115,6 +122,8 @@ class SymDim(str):
 
     # -- arithmetic ------------------------------------------------------------------------------
     def _add(self, o: Any, sign: int, reflected: bool = False) -> Any:
+        if isinstance(o, float):
+            raise _float_arith("+" if sign > 0 else "-", self, o)
         p = _poly(o)
         if p is None or (isinstance(o, str) and not isinstance(o, SymDim)):
             return NotImplemented
@@ -145,6 +154,8 @@ class SymDim(str):
         return self
 
     def __mul__(self, o: Any) -> Any:
+        if isinstance(o, float):
+            raise _float_arith("*", self, o)
         p = _poly(o)
         if p is None or (isinstance(o, str) and not isinstance(o, SymDim)):
             return NotImplemented
@@ -156,6 +167,16 @@ class SymDim(str):
         return _result(out)
 
     __rmul__ = __mul__
+
+    def __truediv__(self, o: Any) -> Any:
+        if isinstance(o, int | float | SymDim):
+            raise _float_arith("/", self, o)
+        return NotImplemented
+
+    def __rtruediv__(self, o: Any) -> Any:
+        if isinstance(o, int | float):
+            raise _float_arith("/", o, self)
+        return NotImplemented
 
     def __floordiv__(self, o: Any) -> Any:
         if isinstance(o, bool) or not isinstance(o, int):
@@ -281,7 +302,8 @@ def plain_dim(d: Any) -> Any:
     raise ShapeError(
         f"the size {str(d)!r} is computed from symbolic dims: a shape can hold only an input's "
         "own symbolic dims (such as 'T') and ints. Give the computed size its own dim in the "
-        "Spec, or trace with concrete sizes"
+        "Spec, or trace with concrete sizes",
+        Provenance.capture(),
     )
 
 

@@ -199,6 +199,21 @@ def copy(x: Node) -> Node:
     return x + 0
 
 
+def dim_node(d: Any, like: Node) -> Node:
+    """A symbolic dim (a ``SymDim``: a polynomial in dims) as a scalar node of ``like``'s dtype
+    (int64 for bool), so that ``x / T`` records the size, known when the function runs."""
+    dt = like.dtype if like.dtype is not BOOL else INT64
+    total: Node | None = None
+    for mono, c in d._poly.items():
+        if mono:
+            term = apply("dimsize", (), {"dims": mono, "dtype": dt.name})
+            term = term if c == 1 else term * const(c, dt)
+        else:
+            term = const(c, dt)
+        total = term if total is None else total + term
+    return total if total is not None else const(0, dt)
+
+
 def log10(x: Node) -> Node:
     return apply("log", (x,)) * (1.0 / _LN10)
 
