@@ -150,8 +150,18 @@ def linspace(
     requires_grad: bool = False,
     device: Any = None,
 ) -> Tensor:
+    """``steps`` values from ``start`` to ``end`` as PyTorch computes them: the step in the
+    dtype, then the first half up from ``start`` and the second half down from ``end``, each
+    value rounded once (a fused multiply-add)."""
     dt = as_dtype(dtype) if dtype is not None else get_default_dtype()
-    return _leaf(np.linspace(start, end, steps, dtype=np.float64).astype(dt.np), requires_grad)
+    f = dt.np.type
+    lo, hi = f(start), f(end)
+    step = np.float64((hi - lo) / f(steps - 1)) if steps > 1 else np.float64(0)
+    i = np.arange(steps, dtype=np.float64)
+    up = np.float64(lo) + step * i
+    down = np.float64(hi) - step * (steps - 1 - i)
+    vals = np.where(i < steps // 2, up, down)
+    return _leaf(vals.astype(dt.np), requires_grad)
 
 
 def eye(
