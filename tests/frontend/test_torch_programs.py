@@ -42,7 +42,7 @@ def mlp_loss(torch: Any, F: Any, p: dict[str, Any], X: Any, Y: Any) -> Any:
 def attention_loss(torch: Any, F: Any, p: dict[str, Any], X: Any, Y: Any) -> Any:
     """One causal self-attention head over the embeddings (the GPT lecture's Head)."""
     emb = p["C"][X]  # (N, T, EMB)
-    B, T, C = emb.shape
+    _, T, C = emb.shape
     tril = torch.tril(torch.ones(BLOCK, BLOCK, dtype=torch.float64))
     wei = emb @ emb.transpose(-2, -1) * C**-0.5
     wei = wei.masked_fill(tril[:T, :T] == 0, float("-inf"))
