@@ -20,7 +20,7 @@ from symgrad.ir.dtypes import INT64, DType
 from symgrad.ir.errors import ConcretizationError
 from symgrad.ir.node import Node, Shape
 from symgrad.ir.provenance import Provenance
-from symgrad.ops import api
+from symgrad.ops import api, api_index
 
 TensorT = TypeVar("TensorT")  # the tensor type the methods return (Tensor)
 
@@ -69,7 +69,7 @@ class Indexing(Generic[TensorT]):
         def build(x: Node, *idx: Node) -> Node:
             it = iter(idx)
             mapped = tuple(next(it) if o else k for k, o in zip(items, operand, strict=True))
-            return api.index(x, mapped if isinstance(key, tuple) else mapped[0])
+            return api_index.index(x, mapped if isinstance(key, tuple) else mapped[0])
 
         others = [k for k, o in zip(items, operand, strict=True) if o]
         return self._apply(build, *others, indexing=True)
