@@ -47,10 +47,15 @@ from symgrad.frontend.tensor_create import (
     zeros_like,
 )
 from symgrad.frontend.tensor_functions import (
+    abs as abs,
+)
+from symgrad.frontend.tensor_functions import (
+    allclose,
     amax,
     amin,
     argmax,
     argmin,
+    bmm,
     cat,
     clamp,
     clip,
@@ -62,7 +67,9 @@ from symgrad.frontend.tensor_functions import (
     log2,
     log10,
     masked_fill,
+    matmul,
     mean,
+    mm,
     numel,
     permute,
     reshape,
@@ -80,6 +87,9 @@ from symgrad.frontend.tensor_functions import (
 )
 from symgrad.frontend.tensor_functions import (
     min as min,
+)
+from symgrad.frontend.tensor_functions import (
+    pow as pow,
 )
 from symgrad.frontend.tensor_functions import (
     sum as sum,
@@ -248,11 +258,13 @@ __all__ = [
     "UnsupportedError",
     "Value",
     "__version__",
+    "allclose",
     "amax",
     "amin",
     "arange",
     "argmax",
     "argmin",
+    "bmm",
     "cat",
     "clamp",
     "clip",
@@ -287,9 +299,11 @@ __all__ = [
     "logsumexp",
     "long",
     "masked_fill",
+    "matmul",
     "maximum",
     "mean",
     "minimum",
+    "mm",
     "nn",
     "numel",
     "one_hot",

@@ -4,13 +4,16 @@
 Owns: those functions, each ``x``'s method (``tensor_reduce``, ``tensor_shape``,
 ``tensor_torch``) on ``x`` made a tensor, so function and method never differ; ``cat``/``stack``
 with ``dim=``. The NumPy functions of the same names keep NumPy's meanings (``np.transpose(t)``,
-``numpy_interop``). May import: ``symgrad.frontend.tensor`` and ``symgrad.frontend.functional``.
+``numpy_interop``). May import: numpy, ``symgrad.frontend.tensor`` and
+``symgrad.frontend.functional``.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from typing import Any
+
+import numpy as np
 
 from symgrad.frontend import functional
 from symgrad.frontend.tensor import Tensor, as_tensor
@@ -123,6 +126,26 @@ def exp2(x: Any) -> Tensor:
 
 def square(x: Any) -> Tensor:
     return _t(x).square()
+
+
+def abs(x: Any) -> Tensor:
+    return _t(x).abs()
+
+
+def pow(x: Any, exponent: Any) -> Tensor:
+    return _t(x) ** exponent
+
+
+def matmul(a: Any, b: Any) -> Tensor:
+    return _t(a) @ b
+
+
+mm = bmm = matmul
+
+
+def allclose(a: Any, b: Any, rtol: float = 1e-5, atol: float = 1e-8) -> bool:
+    """Whether two tensors with data are close elementwise (PyTorch's and NumPy's rule)."""
+    return bool(np.allclose(_t(a).numpy(), _t(b).numpy(), rtol=rtol, atol=atol))
 
 
 def numel(x: Any) -> Any:

@@ -157,6 +157,23 @@ class TorchMethods(Generic[TensorT]):
     def pow(self, exponent: Any) -> TensorT:
         return self**exponent
 
+    def add(self, other: Any, *, alpha: Any = 1) -> TensorT:
+        return self + (other if alpha == 1 else other * alpha)
+
+    def sub(self, other: Any, *, alpha: Any = 1) -> TensorT:
+        return self - (other if alpha == 1 else other * alpha)
+
+    def mul(self, other: Any) -> TensorT:
+        return self * other
+
+    def div(self, other: Any) -> TensorT:
+        return self / other
+
+    def matmul(self, other: Any) -> TensorT:
+        return self @ other
+
+    mm = bmm = matmul
+
     def square(self) -> TensorT:
         return self._apply(lambda x: x * x)
 

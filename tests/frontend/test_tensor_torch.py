@@ -306,3 +306,22 @@ def test_everything_at_once_through_the_c_backend_matches_eager() -> None:
     want = f(Tensor(X), Tensor(y)).item()
     got = sg.compile(f, X, y, backend="c")(X, y)
     assert got == pytest.approx(want, rel=1e-12)
+
+
+def test_arithmetic_methods_and_function_forms() -> None:
+    torch = _torch()
+    a, b = RNG.standard_normal((2, 3)), RNG.standard_normal((3, 2))
+    ta, tb = torch.tensor(a), torch.tensor(b)
+    sa, sb = Tensor(a), Tensor(b)
+    pairs = [
+        (sa.add(sa, alpha=2.0), ta.add(ta, alpha=2.0)),
+        (sa.sub(1.0), ta.sub(1.0)),
+        (sa.mul(sa).div(2.0), ta.mul(ta).div(2.0)),
+        (sa.matmul(sb), ta.matmul(tb)),
+        (sg.mm(sa, sb), torch.mm(ta, tb)),
+        (sg.abs(sa), torch.abs(ta)),
+        (sg.pow(sa, 3), torch.pow(ta, 3)),
+    ]
+    for got, want in pairs:
+        np.testing.assert_allclose(got.data, want.numpy(), rtol=1e-12)
+    assert sg.allclose(sa, sa + 1e-12) and not sg.allclose(sa, sa + 1.0)
