@@ -19,7 +19,8 @@ import numpy as np
 from symgrad.frontend.tensor import Tensor
 from symgrad.frontend.tensor_torch import Size, SymbolicSize
 from symgrad.ir.dtypes import BOOL, FLOAT32, INT64, DType, as_dtype
-from symgrad.ir.errors import ArgumentError
+from symgrad.ir.errors import ArgumentError, ShapeError
+from symgrad.ir.provenance import Provenance
 from symgrad.ops import api, api_torch
 
 _DEFAULT: list[DType] = [FLOAT32]
@@ -128,10 +129,20 @@ def arange(
 ) -> Tensor:
     """``arange(n)``, ``arange(start, end, step)`` like PyTorch (int64 for integer arguments,
     else the default float dtype); ``arange(T)`` of a symbolic dim ``T`` while tracing."""
+    if isinstance(end, str) and step == 1 and not isinstance(start, str) and start == 0:
+        start, end = end, None  # arange(0, T)
     if end is None and step == 1 and isinstance(start, str):  # a symbolic dim
         out = Tensor._wrap(api.arange(start), None, (), False)
         return out if dtype is None else out.astype(dtype)
     lo, hi = (0, start) if end is None else (start, end)
+    for v in (lo, hi, step):
+        if isinstance(v, str):
+            raise ShapeError(
+                f"arange({start!r}, {end!r}, {step!r}): only arange(T) and arange(0, T) of a "
+                "symbolic dim T are supported; its other ranges have sizes a graph shape "
+                "cannot hold",
+                Provenance.capture(),
+            )
     ints = all(isinstance(v, int | np.integer) and not isinstance(v, bool) for v in (lo, hi, step))
     dt = as_dtype(dtype) if dtype is not None else INT64 if ints else get_default_dtype()
     if ints and dt is INT64:

@@ -105,7 +105,8 @@ def _static_bounds(k: slice, d: int, axis: int) -> None:
                 f"the slice {_describe([k])} on axis {axis} (of static size {d}) has the "
                 f"symbolic bound {str(v)!r}: the result's size would depend on the input's, "
                 "which a graph shape of a static axis cannot hold. Slice an axis whose size is "
-                "that dim, or trace with concrete sizes"
+                "that dim, make the tensor from the dim (a causal mask: "
+                "tril(ones(T, T))), or trace with concrete sizes"
             )
 
 

@@ -150,3 +150,20 @@ def test_float_arithmetic_on_a_symdim_says_what_to_do() -> None:
         T * 0.5
     with pytest.raises(TypeError, match=r"use the dim with the tensor \(x / T"):
         1.0 / T
+
+
+def test_a_causal_mask_from_a_symbolic_dim() -> None:
+    def fn(x: Any) -> Any:
+        t = x.shape[1]
+        mask = sg.tril(sg.ones(t, t, dtype=sg.float64))
+        att = (x @ x.transpose(-2, -1)).masked_fill(mask == 0, float("-inf"))
+        return att.softmax(dim=-1).sum() + sg.arange(0, t).double().sum()
+
+    f = sg.compile(fn, Spec(("B", "T", 2)), backend="numpy")
+    for t in (3, 5):
+        a = np.random.default_rng(t).standard_normal((2, t, 2))
+        assert f(a) == pytest.approx(2 * t + t * (t - 1) / 2)
+    with pytest.raises(sg.ShapeError, match=r"tril\(ones\(T, T\)\)"):
+        sg.trace(lambda x: sg.ones(8, 8)[: x.shape[1]].sum(), Spec(("B", "T")))
+    with pytest.raises(sg.ShapeError, match=r"only arange\(T\) and arange\(0, T\)"):
+        sg.trace(lambda x: sg.arange(1, x.shape[1]).sum(), Spec(("B", "T")))
