@@ -52,11 +52,15 @@ def test_var_divides_by_n_minus_correction(correction: float) -> None:
 def test_band_masks_the_last_two_dims_of_batches() -> None:
     b = np.arange(24.0).reshape(2, 3, 4)
     for k in (-1, 0, 2):
-        np.testing.assert_array_equal(_run(lambda x: api_torch.band(x, k, True), b), np.tril(b, k))
-        np.testing.assert_array_equal(_run(lambda x: api_torch.band(x, k, False), b), np.triu(b, k))
+        np.testing.assert_array_equal(
+            _run(lambda x, k=k: api_torch.band(x, k, True), b), np.tril(b, k)
+        )
+        np.testing.assert_array_equal(
+            _run(lambda x, k=k: api_torch.band(x, k, False), b), np.triu(b, k)
+        )
     got = _run(lambda x: api_torch.band(x, 0, True), A[:, :3].copy(), ("n", 3))
     np.testing.assert_array_equal(got, np.tril(A[:, :3]))
-    with pytest.raises(ShapeError, match=r"tril: expected a tensor with at least 2 dims, got \(4,\)"):
+    with pytest.raises(ShapeError, match=r"tril: expected a tensor with at least 2 dims"):
         _run(lambda x: api_torch.band(x, 0, True), A[0].copy())
 
 
@@ -65,7 +69,7 @@ def test_flatten_squeeze_permute_and_their_errors() -> None:
     np.testing.assert_array_equal(_run(lambda x: api_torch.flatten(x, 1), b), b.reshape(2, 12))
     got = _run(lambda x: api_torch.flatten(x, 1), b, ("n", 3, 4))
     np.testing.assert_array_equal(got, b.reshape(2, 12))
-    with pytest.raises(ShapeError, match="flatten: dims 0..1 .* multiply symbolic dims"):
+    with pytest.raises(ShapeError, match=r"flatten: dims 0\.\.1 .* multiply symbolic dims"):
         api_torch.flatten(make_input(("n", 3, 4), FLOAT64, name="x"), 0, 1)
     x = make_input((2, 1, 4), FLOAT64, name="x")
     assert api_torch.squeeze(x, 0) is x and api_torch.squeeze(x, 1).shape == (2, 4)
