@@ -50,6 +50,9 @@ from symgrad.frontend.tensor_functions import (
     abs as abs,
 )
 from symgrad.frontend.tensor_functions import (
+    all as all,
+)
+from symgrad.frontend.tensor_functions import (
     allclose,
     amax,
     amin,
@@ -81,6 +84,9 @@ from symgrad.frontend.tensor_functions import (
     triu,
     unsqueeze,
     var,
+)
+from symgrad.frontend.tensor_functions import (
+    any as any,
 )
 from symgrad.frontend.tensor_functions import (
     max as max,

@@ -128,6 +128,14 @@ def square(x: Any) -> Tensor:
     return _t(x).square()
 
 
+def all(x: Any, *args: Any, **kwargs: Any) -> Any:
+    return _t(x).all(*args, **kwargs)
+
+
+def any(x: Any, *args: Any, **kwargs: Any) -> Any:
+    return _t(x).any(*args, **kwargs)
+
+
 def abs(x: Any) -> Tensor:
     return _t(x).abs()
 

@@ -136,6 +136,16 @@ class Reductions(Generic[TensorT]):
         d, k = _dims("argmin()", dim, keepdim, axis, None)
         return self._apply(lambda x: api_torch.argmax(x, d, k, False))
 
+    def all(self, dim: Any = None, keepdim: bool = False) -> TensorT:
+        """Whether every element (over ``dim``) is nonzero, as a bool tensor."""
+        d, k = _dims("all()", dim, keepdim, None, None)
+        return self._apply(lambda x: api_torch.all_any(x, d, k, True))
+
+    def any(self, dim: Any = None, keepdim: bool = False) -> TensorT:
+        """Whether any element (over ``dim``) is nonzero, as a bool tensor."""
+        d, k = _dims("any()", dim, keepdim, None, None)
+        return self._apply(lambda x: api_torch.all_any(x, d, k, False))
+
     def var(
         self,
         dim: Any = None,

@@ -74,6 +74,14 @@ def argmax(x: Node, dim: Any = None, keepdim: bool = False, largest: bool = True
     return first if keepdim else api.reshape(first, reduced_shape(x.shape, (a,), False))
 
 
+def all_any(x: Node, axis: Any = None, keepdims: bool = False, every: bool = True) -> Node:
+    """Whether every (``every``) or any element over ``axis`` is nonzero, as bool."""
+    nz = cast(x, BOOL) if x.dtype is not BOOL else x
+    ints = cast(nz, INT64)
+    out = min(ints, axis, keepdims) if every else api.max(ints, axis, keepdims)
+    return cast(out, BOOL)
+
+
 def count(x: Node, axes: tuple[int, ...]) -> Node | int:
     """The number of elements over ``axes``: an int, or a node when a dim is symbolic."""
     dims = tuple(x.shape[a] for a in axes)

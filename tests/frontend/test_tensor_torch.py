@@ -325,3 +325,22 @@ def test_arithmetic_methods_and_function_forms() -> None:
     for got, want in pairs:
         np.testing.assert_allclose(got.data, want.numpy(), rtol=1e-12)
     assert sg.allclose(sa, sa + 1e-12) and not sg.allclose(sa, sa + 1.0)
+
+
+def test_all_any_and_the_backprop_ninja_comparison() -> None:
+    torch = _torch()
+    m = np.array([[1.0, 0.0, 2.0], [3.0, 4.0, 5.0]])
+    for dim in (None, 0, 1):
+        for name in ("all", "any"):
+            t, tt = Tensor(m), torch.tensor(m)
+            got = getattr(t, name)() if dim is None else getattr(t, name)(dim)
+            want = getattr(tt, name)() if dim is None else getattr(tt, name)(dim)
+            np.testing.assert_array_equal(got.data, want.numpy())
+            assert got.dtype is sg.BOOL
+    x = Tensor(X, requires_grad=True)
+    (x * 3.0).sum().backward()
+    dx = sg.full_like(x, 3.0)
+    exact = sg.all(dx == x.grad).item()
+    approx = sg.allclose(dx, x.grad)
+    maxdiff = (dx - x.grad).abs().max().item()
+    assert exact is True and approx and maxdiff == 0.0
