@@ -146,6 +146,9 @@ def arange(
     ints = all(isinstance(v, int | np.integer) and not isinstance(v, bool) for v in (lo, hi, step))
     dt = as_dtype(dtype) if dtype is not None else INT64 if ints else get_default_dtype()
     if ints and dt is INT64:
+        if lo == 0 and step == 1 and not requires_grad:  # the arange op, with its data (passes
+            n = max(int(hi), 0)  # match ``x[arange(n), y]``; a trace keeps it symbolic-ready)
+            return Tensor._wrap(api.arange(n), np.arange(n, dtype=np.int64), (), False)
         return _leaf(np.arange(lo, hi, step, dtype=np.int64), requires_grad)
     # (float ranges: the count and values as PyTorch computes them, in float64 then cast)
     n = max(0, int(np.ceil((float(hi) - float(lo)) / float(step))))
