@@ -11,7 +11,6 @@ from symgrad import nn
 from symgrad import ops as _ops  # declares the built-in ops
 from symgrad.frontend.backward import set_executor as _set_executor
 from symgrad.frontend.functional import (
-    arange,
     concatenate,
     cross_entropy,
     exp,
@@ -50,6 +49,79 @@ from symgrad.frontend.random import (
 
 # -- end of randomness and grad mode --
 from symgrad.frontend.tensor import Tensor
+
+# PyTorch's names with PyTorch's meanings (README "PyTorch names: supported and differences"):
+from symgrad.frontend.tensor_create import (
+    arange,
+    empty,
+    eye,
+    full,
+    full_like,
+    get_default_dtype,
+    linspace,
+    ones,
+    ones_like,
+    set_default_dtype,
+    tensor,
+    zeros,
+    zeros_like,
+)
+from symgrad.frontend.tensor_functions import (
+    abs as abs,
+)
+from symgrad.frontend.tensor_functions import (
+    all as all,
+)
+from symgrad.frontend.tensor_functions import (
+    allclose,
+    amax,
+    amin,
+    argmax,
+    argmin,
+    bmm,
+    cat,
+    clamp,
+    clip,
+    clone,
+    concat,
+    cumsum,
+    exp2,
+    flatten,
+    log2,
+    log10,
+    masked_fill,
+    matmul,
+    mean,
+    mm,
+    numel,
+    permute,
+    reshape,
+    square,
+    squeeze,
+    std,
+    transpose,
+    tril,
+    triu,
+    unsqueeze,
+    var,
+)
+from symgrad.frontend.tensor_functions import (
+    any as any,
+)
+from symgrad.frontend.tensor_functions import (
+    max as max,
+)
+from symgrad.frontend.tensor_functions import (
+    min as min,
+)
+from symgrad.frontend.tensor_functions import (
+    pow as pow,
+)
+from symgrad.frontend.tensor_functions import (
+    sum as sum,
+)
+from symgrad.frontend.tensor_reduce import MinMax
+from symgrad.frontend.tensor_torch import Size
 from symgrad.frontend.trace import Spec, TracedGraph, trace
 from symgrad.frontend.value import Value
 from symgrad.frontend.value import set_tape_runner as _set_tape_runner
@@ -73,6 +145,7 @@ from symgrad.ir.errors import (
     ShapeError,
     UnsupportedError,
 )
+from symgrad.ir.symdim import SymDim
 from symgrad.passes.levels import DEFAULT_OPT
 
 
@@ -129,8 +202,13 @@ def _tape_runner(root: Value) -> bool:
 _set_tape_runner(_tape_runner)
 
 
+_BUILTIN_NAMED_DTYPES = {"float": FLOAT32, "bool": BOOL}
+
+
 def __getattr__(name: str) -> object:
     # loaded on first use, so that `import symgrad` stays fast
+    if name in _BUILTIN_NAMED_DTYPES:  # PyTorch's torch.float, torch.bool
+        return _BUILTIN_NAMED_DTYPES[name]
     if name == "__version__":
         from symgrad._version import __version__
 
@@ -178,6 +256,10 @@ if TYPE_CHECKING:
 
 del _ops
 
+# PyTorch's dtype names (``torch.float32``, ``torch.long``, ...); ``symgrad.float`` and
+# ``symgrad.bool`` are served by ``__getattr__`` (names of builtins, kept out of this module)
+float32, float64, int64, long, double = FLOAT32, FLOAT64, INT64, INT64, FLOAT64
+
 __all__ = [
     "BOOL",
     "FLOAT32",
@@ -189,10 +271,13 @@ __all__ = [
     "DTypeError",
     "Graph",
     "IndexRangeError",
+    "MinMax",
     "Node",
     "NonFiniteError",
     "ShapeError",
+    "Size",
     "Spec",
+    "SymDim",
     "SymgradError",
     "Tensor",
     "TraceError",
@@ -200,32 +285,80 @@ __all__ = [
     "UnsupportedError",
     "Value",
     "__version__",
+    "allclose",
+    "amax",
+    "amin",
     "arange",
+    "argmax",
+    "argmin",
+    "bmm",
+    "cat",
+    "clamp",
+    "clip",
+    "clone",
     "compile",
     "compile_step",
+    "concat",
     "concatenate",
     "cross_entropy",
+    "cumsum",
+    "double",
     "eager_stats",
     "elementwise",
+    "empty",
     "exp",
+    "exp2",
     "export",
+    "eye",
+    "flatten",
+    "float32",
+    "float64",
+    "full",
+    "full_like",
+    "get_default_dtype",
     "gradcheck",
+    "int64",
+    "linspace",
     "log",
+    "log2",
+    "log10",
     "log_softmax",
     "logsumexp",
+    "long",
+    "masked_fill",
+    "matmul",
     "maximum",
+    "mean",
     "minimum",
+    "mm",
     "nn",
+    "numel",
     "one_hot",
+    "ones",
+    "ones_like",
     "optim",
+    "permute",
     "relu",
+    "reshape",
+    "set_default_dtype",
     "sigmoid",
     "softmax",
     "sqrt",
+    "square",
+    "squeeze",
     "stack",
+    "std",
     "tanh",
+    "tensor",
     "trace",
+    "transpose",
+    "tril",
+    "triu",
+    "unsqueeze",
+    "var",
     "where",
+    "zeros",
+    "zeros_like",
 ]
 
 # randomness and grad mode (PyTorch's names; issue 17, torch-state)

@@ -10,11 +10,9 @@ import sys
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
-
 from symgrad.frontend.tensor import Tensor, _run, as_tensor, lift
 from symgrad.ir.dtypes import FLOAT64
-from symgrad.ir.node import Dim
+from symgrad.ir.errors import ArgumentError
 from symgrad.ir.provenance import Provenance, provenance_override
 from symgrad.ops import api
 from symgrad.ops.elementwise import where as where_node
@@ -29,31 +27,45 @@ def one_hot(indices: Any, num_classes: int, dtype: Any = FLOAT64) -> Tensor:
     return _run(lambda i: api.one_hot(i, num_classes, dtype), _t(indices))
 
 
-def arange(n: Dim) -> Tensor:
-    """0 .. n-1 as int64; ``n`` may be a symbolic dim such as ``x.shape[0]`` while tracing."""
-    node = api.arange(n)
-    data = np.arange(n, dtype=np.int64) if isinstance(n, int) else None
-    return Tensor._wrap(node, data, (), False)
-
-
 # The composites below build several nodes each, deep inside ``symgrad.ops.api``: their
 # provenance (the caller's line) is captured once, from the caller's frame, instead of by a walk
 # over this package's frames per node (the same result: every frame skipped is symgrad's own).
 
 
-def softmax(x: Any, axis: int = -1) -> Tensor:
+def _dim(dim: Any, axis: Any, default: Any = -1) -> Any:
+    """PyTorch's ``dim=`` or NumPy's ``axis=`` (not both)."""
+    if dim is not None and axis is not None:
+        raise ArgumentError("pass dim= (PyTorch) or axis= (NumPy), not both")
+    return dim if dim is not None else axis if axis is not None else default
+
+
+def softmax(x: Any, dim: Any = None, *, axis: Any = None, dtype: Any = None) -> Tensor:
+    """exp(x) / sum(exp(x)) along ``dim`` (the last by default); ``axis=`` is an alias."""
+    d = _dim(dim, axis)
+    t = _t(x) if dtype is None else _t(x).astype(dtype)
     with provenance_override(Provenance.capture(sys._getframe(1))):
-        return _run(lambda n: api.softmax(n, axis), _t(x))
+        return _run(lambda n: api.softmax(n, d), t)
 
 
-def log_softmax(x: Any, axis: int = -1) -> Tensor:
+def log_softmax(x: Any, dim: Any = None, *, axis: Any = None, dtype: Any = None) -> Tensor:
+    d = _dim(dim, axis)
+    t = _t(x) if dtype is None else _t(x).astype(dtype)
     with provenance_override(Provenance.capture(sys._getframe(1))):
-        return _run(lambda n: api.log_softmax(n, axis), _t(x))
+        return _run(lambda n: api.log_softmax(n, d), t)
 
 
-def logsumexp(x: Any, axis: Any = -1, keepdims: bool = False) -> Tensor:
+def logsumexp(
+    x: Any,
+    dim: Any = None,
+    keepdim: bool = False,
+    *,
+    axis: Any = None,
+    keepdims: bool | None = None,
+) -> Tensor:
+    d = _dim(dim, axis)
+    k = keepdim if keepdims is None else keepdims
     with provenance_override(Provenance.capture(sys._getframe(1))):
-        return _run(lambda n: api.logsumexp(n, axis, keepdims), _t(x))
+        return _run(lambda n: api.logsumexp(n, d, k), _t(x))
 
 
 def cross_entropy(logits: Any, targets: Any) -> Tensor:
@@ -89,8 +101,11 @@ def concatenate(xs: Sequence[Any], axis: int = 0) -> Tensor:
     return _run(lambda *ns: api.concatenate(ns, axis), *[_t(x) for x in xs])
 
 
-def stack(xs: Sequence[Any], axis: int = 0) -> Tensor:
-    return _run(lambda *ns: api.stack(ns, axis), *[_t(x) for x in xs])
+def stack(xs: Sequence[Any], dim: int | None = None, *, axis: int | None = None) -> Tensor:
+    """Join equally shaped tensors along a new dim (``dim=`` or NumPy's ``axis=``, 0 by
+    default)."""
+    d = _dim(dim, axis, 0)
+    return _run(lambda *ns: api.stack(ns, d), *[_t(x) for x in xs])
 
 
 # The functions of ops that declare one (``Surface.function``), installed from the registry by

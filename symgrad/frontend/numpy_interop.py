@@ -26,15 +26,48 @@ def _t(x: Any) -> Tensor:
 
 
 def _sum(a: Any, axis: Any = None, *, keepdims: bool = False) -> Any:
-    return _t(a).sum(axis, keepdims)
+    return _t(a).sum(axis=axis, keepdims=keepdims)
 
 
 def _mean(a: Any, axis: Any = None, *, keepdims: bool = False) -> Any:
-    return _t(a).mean(axis, keepdims)
+    return _t(a).mean(axis=axis, keepdims=keepdims)
 
 
 def _max(a: Any, axis: Any = None, *, keepdims: bool = False) -> Any:
-    return _t(a).max(axis, keepdims)
+    return _t(a).max(axis=axis, keepdims=keepdims)
+
+
+def _min(a: Any, axis: Any = None, *, keepdims: bool = False) -> Any:
+    return _t(a).min(axis=axis, keepdims=keepdims)
+
+
+def _argmax(a: Any, axis: Any = None) -> Any:
+    return _t(a).argmax(axis=axis)
+
+
+def _argmin(a: Any, axis: Any = None) -> Any:
+    return _t(a).argmin(axis=axis)
+
+
+def _var(a: Any, axis: Any = None, *, ddof: float = 0, keepdims: bool = False) -> Any:
+    return _t(a).var(axis=axis, ddof=ddof, keepdims=keepdims)  # (NumPy's default: ddof=0)
+
+
+def _std(a: Any, axis: Any = None, *, ddof: float = 0, keepdims: bool = False) -> Any:
+    return _t(a).std(axis=axis, ddof=ddof, keepdims=keepdims)
+
+
+def _cumsum(a: Any, axis: Any = None) -> Any:
+    t = _t(a)
+    return t.reshape(-1).cumsum(0) if axis is None else t.cumsum(axis)
+
+
+def _swapaxes(a: Any, axis1: int, axis2: int) -> Any:
+    return _t(a).swapaxes(axis1, axis2)
+
+
+def _expand_dims(a: Any, axis: int) -> Any:
+    return _t(a).unsqueeze(axis)
 
 
 def _reshape(a: Any, shape: Any = None, *, newshape: Any = None) -> Any:
@@ -42,7 +75,7 @@ def _reshape(a: Any, shape: Any = None, *, newshape: Any = None) -> Any:
 
 
 def _transpose(a: Any, axes: Any = None) -> Any:
-    return _t(a).transpose(axes) if axes is not None else _t(a).transpose()
+    return _t(a)._np_transpose(axes)  # (NumPy's meaning, not PyTorch's transpose(d0, d1))
 
 
 def _concatenate(arrays: Any, axis: int = 0) -> Any:
@@ -71,6 +104,15 @@ SUPPORTED: dict[Callable[..., Any], Callable[..., Any]] = {
     np.mean: _mean,
     np.max: _max,
     np.amax: _max,
+    np.min: _min,
+    np.amin: _min,
+    np.argmax: _argmax,
+    np.argmin: _argmin,
+    np.var: _var,
+    np.std: _std,
+    np.cumsum: _cumsum,
+    np.swapaxes: _swapaxes,
+    np.expand_dims: _expand_dims,
     np.reshape: _reshape,
     np.transpose: _transpose,
     np.concatenate: _concatenate,

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import contextlib
 import functools
-import importlib
 import random as _pyrandom
 import warnings
 import weakref
@@ -30,7 +29,7 @@ import numpy as np
 from symgrad.frontend import tensor_inplace
 from symgrad.frontend.grad_mode import GRAD
 from symgrad.frontend.tensor import Tensor
-from symgrad.ir.dtypes import FLOAT64, DType, as_dtype
+from symgrad.ir.dtypes import DType, as_dtype
 from symgrad.ir.errors import ArgumentError, ShapeError
 from symgrad.ops.random import INTEGERS, NORMAL, UNIFORM, draw, draw_array
 
@@ -281,13 +280,10 @@ def multinomial(
 
 def default_float() -> DType:
     """The dtype of float draws and layers made without ``dtype=``: the default float dtype of
-    ``symgrad.frontend.tensor_create`` (PyTorch's float32) where that module exists (branch
-    torch-surface; at the merge this becomes a plain import), else float64."""
-    try:
-        create = importlib.import_module("symgrad.frontend.tensor_create")
-    except ImportError:
-        return FLOAT64
-    return as_dtype(create.get_default_dtype())
+    ``symgrad.frontend.tensor_create`` (PyTorch's float32 unless ``set_default_dtype``)."""
+    from symgrad.frontend.tensor_create import get_default_dtype  # (it imports this module)
+
+    return as_dtype(get_default_dtype())
 
 
 def _float(dtype: Any, what: str) -> str:

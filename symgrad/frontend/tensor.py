@@ -27,11 +27,14 @@ from symgrad.frontend.tensor_index import Indexing
 from symgrad.frontend.tensor_inplace import InplaceMethods
 from symgrad.frontend.tensor_reduce import Reductions
 from symgrad.frontend.tensor_shape import ShapeMethods
+from symgrad.frontend.tensor_torch import TorchMethods
 from symgrad.ir.dtypes import DType, as_dtype
 from symgrad.ir.errors import TraceError, UnsupportedError
 from symgrad.ir.node import Node, Shape
-from symgrad.ir.opdef import apply, as_node, registry, shape_size
+from symgrad.ir.opdef import apply, as_node, registry
 from symgrad.ir.provenance import Provenance
+from symgrad.ir.symdim import SymDim, user_shape
+from symgrad.ops import api_torch
 from symgrad.ops.api import detach
 from symgrad.ops.source import make_constant, make_input
 
@@ -39,7 +42,12 @@ Operand = Any  # Tensor | Value | float | int | np.ndarray
 
 
 class Tensor(
-    DataMethods, InplaceMethods, ShapeMethods["Tensor"], Reductions["Tensor"], Indexing["Tensor"]
+    DataMethods,
+    InplaceMethods,
+    ShapeMethods["Tensor"],
+    Reductions["Tensor"],
+    Indexing["Tensor"],
+    TorchMethods["Tensor"],
 ):
     """A traced array. ``Tensor(data, requires_grad=False)`` makes a leaf with concrete data."""
 
@@ -116,7 +124,11 @@ class Tensor(
     # -- metadata -------------------------------------------------------------------------------
     @property
     def shape(self) -> Shape:
-        return self.node.shape
+        """The dims: ints, and for a traced tensor ``SymDim``\\ s (int-like symbolic dims)."""
+        s = self.node.shape
+        if self._data is None and self.node.is_symbolic:
+            return user_shape(s)
+        return s
 
     @property
     def dtype(self) -> DType:
@@ -125,10 +137,6 @@ class Tensor(
     @property
     def ndim(self) -> int:
         return self.node.ndim
-
-    @property
-    def size(self) -> int | None:
-        return shape_size(self.node.shape)
 
     @property
     def is_leaf(self) -> bool:
@@ -268,6 +276,8 @@ def lift(x: Any) -> Any:
 def _operand_node(x: Any, like: Node) -> Node:
     if isinstance(x, Tensor):
         return x.node
+    if isinstance(x, SymDim):  # x / T while tracing: the size, known at run time
+        return api_torch.dim_node(x, like)
     if isinstance(x, np.ndarray | list | tuple):
         return make_constant(to_array(x))
     return as_node(x, like)
@@ -405,8 +415,11 @@ def _requires_grad(node: Node, tensors: Any) -> bool:
 
 
 def _result_class_index(x: Tensor) -> type[Tensor]:
-    # elements of any 1-D tensor are Values, so micrograd-style scalar code can consume them
-    return _TRACED_VALUE if x.ndim == 1 or isinstance(x, _TRACED_VALUE) else type(x)
+    # elements of a 1-D float tensor are Values, so micrograd-style scalar code can consume
+    # them; those of an integer or bool tensor are 0-d tensors (``.item()`` an int, as PyTorch)
+    if (x.ndim == 1 and x.node.dtype.is_float) or isinstance(x, _TRACED_VALUE):
+        return _TRACED_VALUE
+    return type(x)
 
 
 def _run(build: Callable[..., Node], *args: Any, _result: type[Tensor] | None = None) -> Tensor:

@@ -52,8 +52,11 @@ class DataMethods:
             raise concrete_error(".numpy()")
         return np.asarray(self._data)
 
-    def item(self) -> float:
-        d = self.data
+    def item(self) -> Any:
+        """The one element as a Python number (float, int or bool, by dtype)."""
+        d = self._data
+        if d is None:
+            raise concrete_error(".item()")
         if d.size != 1:
             raise ShapeError(f"item() needs a tensor with one element, got shape {d.shape}")
         return d.item()

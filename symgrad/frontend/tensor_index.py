@@ -16,10 +16,11 @@ from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 import numpy as np
 
-from symgrad.frontend.tensor_eval import concrete_error
 from symgrad.ir.dtypes import INT64, DType
+from symgrad.ir.errors import ConcretizationError
 from symgrad.ir.node import Node, Shape
-from symgrad.ops import api
+from symgrad.ir.provenance import Provenance
+from symgrad.ops import api, api_index
 
 TensorT = TypeVar("TensorT")  # the tensor type the methods return (Tensor)
 
@@ -45,6 +46,18 @@ class Indexing(Generic[TensorT]):
         ) -> TensorT: ...
 
     def __getitem__(self, key: Any) -> TensorT:
+        if key.__class__ is tuple:
+            for k in key:
+                if isinstance(k, range):  # x[range(n), y]: the range as an index array
+                    key = tuple(
+                        [
+                            np.arange(k.start, k.stop, k.step) if isinstance(k, range) else k
+                            for k in key
+                        ]
+                    )
+                    break
+        elif isinstance(key, range):
+            key = np.arange(key.start, key.stop, key.step)
         eager = self._data is not None
         if self.node.shape and (
             (eager and _int_array(key)) or (isinstance(key, Indexing) and key.dtype is INT64)
@@ -56,7 +69,7 @@ class Indexing(Generic[TensorT]):
         def build(x: Node, *idx: Node) -> Node:
             it = iter(idx)
             mapped = tuple(next(it) if o else k for k, o in zip(items, operand, strict=True))
-            return api.index(x, mapped if isinstance(key, tuple) else mapped[0])
+            return api_index.index(x, mapped if isinstance(key, tuple) else mapped[0])
 
         others = [k for k, o in zip(items, operand, strict=True) if o]
         return self._apply(build, *others, indexing=True)
@@ -64,11 +77,14 @@ class Indexing(Generic[TensorT]):
     def __len__(self) -> int:
         if not self.shape:
             raise TypeError("len() of a 0-d tensor")
-        d = self.shape[0]
+        d = self.node.shape[0]
         if isinstance(d, str):
-            raise concrete_error(
-                f"len() of a tensor whose first dim is symbolic ({d!r}); "
-                "use x.shape[0] instead, which"
+            raise ConcretizationError(
+                f"len() of a tensor whose first dim is the symbolic {d!r}: its size is known only "
+                f"when the compiled function runs, and len() must return an int. Use "
+                f"x.shape[0] (the dim itself, usable in shapes and slices) instead, or trace "
+                "with concrete sizes",
+                Provenance.capture(),
             )
         return d
 

@@ -37,7 +37,7 @@ from symgrad.frontend.tensor import _UFUNCS, Tensor, register_scalar_classes
 from symgrad.frontend.value_methods import TensorMethods
 from symgrad.frontend.value_traced import TracedValue
 from symgrad.ir.dtypes import FLOAT64, DType
-from symgrad.ir.errors import ShapeError, TraceError
+from symgrad.ir.errors import ConcretizationError, ShapeError, TraceError
 from symgrad.ir.node import Node
 from symgrad.ir.opdef import apply, const, get_op
 from symgrad.ir.provenance import Provenance
@@ -63,6 +63,13 @@ def _as_float(data: Any, one_element: bool = False) -> float:
     element."""
     if isinstance(data, float | int) and not isinstance(data, bool):
         return float(data)
+    if isinstance(data, Tensor) and data._data is None:
+        raise ConcretizationError(
+            "Value(x) of a traced tensor: a Value is a new leaf holding a number, and x has no "
+            "number while a function is being traced (compiled). Use x itself (it already "
+            "carries gradients), or make the Value outside the traced function",
+            Provenance.capture(),
+        )
     arr = np.asarray(data.data if isinstance(data, Tensor) else data)
     if arr.size != 1 or (arr.ndim > 0 and not one_element):
         what = "Value.data must be a number" if one_element else "Value holds a scalar"

@@ -1,6 +1,6 @@
 """Node-level functions over the op library: the vocabulary the front end and VJP rules use.
 
-Owns: argument normalisation (axes, ``-1`` in reshape, Python indexing keys) and sugar written in
+Owns: argument normalisation (axes, ``-1`` in reshape) and sugar written in
 terms of core ops (mean, squeeze/expand_dims, stack, softmax, log_softmax, logsumexp,
 cross_entropy). Nothing here declares an op. May import: numpy, ``symgrad.ir`` and the other
 ``symgrad.ops`` modules.
@@ -8,7 +8,6 @@ cross_entropy). Nothing here declares an op. May import: numpy, ``symgrad.ir`` a
 
 from __future__ import annotations
 
-import builtins
 import math
 from collections.abc import Sequence
 from typing import Any
@@ -16,12 +15,12 @@ from typing import Any
 import numpy as np
 
 from symgrad.ir.dtypes import BOOL, FLOAT64, INT64, as_dtype
-from symgrad.ir.errors import DTypeError, ShapeError, TraceError
+from symgrad.ir.errors import DTypeError, ShapeError
 from symgrad.ir.node import Dim, Node, Shape
 from symgrad.ir.opdef import apply, as_node, const, fmt_shape
+from symgrad.ir.symdim import plain_dim
 from symgrad.ops.elementwise import cast, where
 from symgrad.ops.infer import norm_axes, reduced_shape
-from symgrad.ops.movement import slice_node
 from symgrad.ops.source import check_shape, make_constant
 
 __all__ = [
@@ -31,7 +30,6 @@ __all__ = [
     "concatenate",
     "cross_entropy",
     "expand_dims",
-    "index",
     "log_softmax",
     "logsumexp",
     "matmul",
@@ -81,7 +79,7 @@ def reshape(x: Node, shape: Any) -> Node:
     """Reshape; one ``-1`` entry is inferred (it may stand for a symbolic dim)."""
     if isinstance(shape, int | str):
         shape = (shape,)
-    shape = tuple(shape)
+    shape = tuple([plain_dim(d) for d in shape])
     if minus_one := [i for i, d in enumerate(shape) if isinstance(d, int) and d == -1]:
         if len(minus_one) > 1:
             raise ShapeError(f"reshape: only one -1 is allowed, got {shape}")
@@ -178,7 +176,7 @@ def one_hot(indices: Node, num_classes: int, dtype: Any = FLOAT64) -> Node:
 
 
 def arange(n: Dim) -> Node:
-    return apply("arange", (), {"n": n})
+    return apply("arange", (), {"n": plain_dim(n)})
 
 
 def gather(x: Node, *idx: Node) -> Node:
@@ -201,101 +199,6 @@ def index_node(i: Any, like: Node) -> Node:
     if a.dtype.kind not in "iu":
         raise DTypeError(f"index arrays must be integers (int64), got {a.dtype} values {i!r:.60}")
     return make_constant(a.astype(np.int64))
-
-
-# -- Python indexing keys ----------------------------------------------------------------------
-def index(x: Node, key: Any) -> Node:
-    """``x[key]`` for ints, slices, None, Ellipsis, and integer arrays on the leading axes."""
-    items = list(key) if isinstance(key, tuple) else [key]
-    n_real = len([k for k in items if k is not None and k is not Ellipsis])
-    if builtins.sum(k is Ellipsis for k in items) > 1:
-        raise TraceError("an index can only have a single ellipsis ('...')")
-    if any(k is Ellipsis for k in items):
-        at = next(i for i, k in enumerate(items) if k is Ellipsis)
-        items[at : at + 1] = [slice(None)] * (x.ndim - n_real)
-    if n_real > x.ndim:
-        raise ShapeError(f"too many indices ({n_real}) for shape {fmt_shape(x.shape)}")
-
-    def is_array(k: Any) -> bool:
-        return isinstance(k, Node | np.ndarray | list)
-
-    arrays = [k for k in items if is_array(k)]
-    if arrays:
-        lead = 0
-        while lead < len(items) and (is_array(items[lead]) or _is_int(items[lead])):
-            lead += 1
-        rest = items[lead:]
-        if any(is_array(k) or _is_int(k) for k in rest) or any(k is None for k in items[:lead]):
-            raise TraceError(
-                "integer-array indexing is supported on the leading axes only "
-                "(x[idx], x[i, j], x[idx, 1:3]); got an index mixing arrays with slices before them"
-            )
-        idx = [index_node(k, x) for k in items[:lead]]
-        x = apply("gather", (x, *idx))
-        items = [slice(None)] * len(_bshape(idx)) + rest
-    return _basic(x, items)
-
-
-def _bshape(idx: list[Node]) -> Shape:
-    from symgrad.ir.opdef import broadcast_shapes
-
-    return broadcast_shapes(*(i.shape for i in idx))
-
-
-def _is_int(k: Any) -> bool:
-    return isinstance(k, int | np.integer) and not isinstance(k, bool)
-
-
-def _slice_bounds(k: slice, d: int) -> tuple[int, int, int]:
-    try:
-        return k.indices(d)
-    except TypeError:
-        raise DTypeError(
-            f"slice {k!r} has non-integer bounds: slice bounds must be integers or None"
-        ) from None
-    except ValueError as e:  # a zero step
-        raise ShapeError(f"slice {k!r}: {e}") from None
-
-
-def _basic(x: Node, items: list[Any]) -> Node:
-    parts: dict[int, tuple[int, int, int]] = {}
-    out_shape: list[Dim] = []
-    axis = 0
-    for k in items:
-        if k is None:
-            out_shape.append(1)
-            continue
-        d = x.shape[axis]
-        if _is_int(k):
-            if isinstance(d, str):
-                raise ShapeError(f"cannot take an integer index into symbolic dim {d!r}")
-            if not -d <= k < d:
-                raise ShapeError(f"index {k} is out of bounds for axis {axis} with size {d}")
-            parts[axis] = (k % d, k % d + 1, 1)
-        elif isinstance(k, slice):
-            if isinstance(d, str):
-                if k != slice(None):
-                    raise ShapeError(f"a symbolic dim {d!r} can only be sliced whole (':')")
-            else:
-                s = _slice_bounds(k, d)
-                if s != (0, d, 1):
-                    parts[axis] = s
-                out_shape.append(len(range(*s)))
-                axis += 1
-                continue
-            out_shape.append(d)
-        elif isinstance(k, float | np.floating):
-            raise DTypeError(
-                f"index {k!r} is a float: indices must be integers, slices, None, '...' or "
-                "integer arrays; convert with int(...)"
-            )
-        else:
-            raise TraceError(f"unsupported index {k!r} ({type(k).__name__})")
-        axis += 1
-    out_shape.extend(x.shape[axis:])
-    if parts:
-        x = slice_node(x, parts)
-    return reshape(x, tuple(out_shape))
 
 
 # -- numerically stable composites --------------------------------------------------------------

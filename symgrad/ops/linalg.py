@@ -51,10 +51,6 @@ def _infer(inputs: tuple[Node, ...], attrs: dict[str, Any]) -> tuple[Shape, DTyp
     return batch + rows + cols, dtype
 
 
-def _static(shape: tuple[Any, ...]) -> bool:
-    return all(isinstance(d, int) for d in shape)
-
-
 def _swap(x: Node) -> Node:
     perm = (*range(x.ndim - 2), x.ndim - 1, x.ndim - 2)
     return apply("transpose", (x,), {"perm": perm})
@@ -76,10 +72,11 @@ def _vjp(g: Node, out: Node, a: Node, b: Node) -> tuple[Node | None, ...]:
     if b.ndim == 2 and a2.ndim > 2 and a2.shape[:-2] == batch:
         # a weight shared by the batch (x @ W, x of (B, T, E)): its gradient is one product of
         # the batch's rows, (B*T, E).T @ (B*T, F), not B products summed by the driver
-        rows = (math.prod(batch) * a2.shape[-2],) if _static(a2.shape) else None
-        if rows is not None:
-            ar = apply("reshape", (a2,), {"shape": (*rows, a2.shape[-1])})
-            gr = apply("reshape", (g2,), {"shape": (*rows, g2.shape[-1])})
+        dims = [d for d in a2.shape[:-1] if isinstance(d, int)]
+        if len(dims) == a2.ndim - 1:  # (static sizes only)
+            rows = math.prod(dims)
+            ar = apply("reshape", (a2,), {"shape": (rows, a2.shape[-1])})
+            gr = apply("reshape", (g2,), {"shape": (rows, g2.shape[-1])})
             return ga, apply("matmul", (_swap(ar), gr))
     gb = apply("matmul", (_swap(a2), g2))  # (*batch, k, cols)
     if b.ndim == 1:

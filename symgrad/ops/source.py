@@ -22,6 +22,7 @@ from symgrad.ir.graph import check_memory, machine_memory
 from symgrad.ir.node import Dim, Node, Shape
 from symgrad.ir.opdef import Kind, OpDef, register
 from symgrad.ir.provenance import Provenance
+from symgrad.ir.symdim import plain_dim
 from symgrad.ops.c.emitter import Emitter
 from symgrad.ops.c.loops import prod
 
@@ -71,6 +72,7 @@ def check_shape(shape: Any) -> Shape:
         ) from None
     out: list[Dim] = []
     for d in dims:
+        d = plain_dim(d)  # (a user's SymDim: its name)
         if isinstance(d, bool) or not isinstance(d, int | str | np.integer):
             raise ShapeError(
                 f"expected shape entries to be ints >= 0 or str dim names, got {d!r:.40} "

@@ -324,7 +324,7 @@ def run_program(n_inputs: int, steps: list[tuple[str, int, int]]) -> Callable[..
             elif op == "sum":
                 v = a.sum(1, keepdims=True) + b
             elif op == "max":
-                v = a.max(0, keepdims=True) * b
+                v = a.max(axis=0, keepdims=True) * b
             else:
                 v = sg.maximum(a, b + 0.25)
             pool.append(v)
@@ -502,7 +502,7 @@ def test_relu_at_zero_is_non_differentiable_not_a_failure(backend: str) -> None:
 
 def test_ties_and_kinks_that_agree_are_still_reported() -> None:
     def kinky(a: Tensor, b: Tensor) -> Tensor:
-        return (sg.maximum(a, b) + a.abs() + sg.stack([a, b]).max(0)).sum()
+        return (sg.maximum(a, b) + a.abs() + sg.stack([a, b]).max(axis=0)).sum()
 
     a, b = np.array([1.0, 0.0, 2.0]), np.array([1.0, 3.0, -1.0])
     report = sg.gradcheck(kinky, a, b, backend="numpy")

@@ -40,7 +40,7 @@ def test_column_sums(cols: int, dtype: str) -> None:
 
 def test_column_max_keeps_nan() -> None:
     x = np.array([[1.0, 2.0, 3.0], [np.nan, 5.0, -1.0], [0.0, np.inf, 2.0]])
-    f = sg.compile(lambda x: x.max(0), sg.Spec(("n", 3)), backend="c")
+    f = sg.compile(lambda x: x.max(axis=0), sg.Spec(("n", 3)), backend="c")
     np.testing.assert_array_equal(f(x), _sequential_rows(x, "max"))
 
 

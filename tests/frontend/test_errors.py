@@ -245,3 +245,15 @@ def test_evaluating_with_inconsistent_symbolic_dims_is_an_argument_error():
     g = symgrad.trace(lambda a, b: a * b, Spec(("n",)), Spec(("n",)))
     with pytest.raises(symgrad.ArgumentError, match="'n'"):
         evaluate(list(g.outputs), dict(zip(g.inputs, [np.ones(2), np.ones(3)], strict=True)))
+
+
+def test_value_of_a_traced_tensor_says_what_happened_not_control_flow() -> None:
+    def fn(x):  # type: ignore[no-untyped-def]
+        return symgrad.Value(x) * 2.0
+
+    with pytest.raises(symgrad.ConcretizationError) as info:
+        symgrad.compile(fn, Spec(()), backend="numpy")
+    msg = str(info.value)
+    assert msg.startswith("Value(x) of a traced tensor") and "control flow" not in msg
+    assert "Use x itself" in msg and info.value.provenance is not None
+    assert info.value.provenance.line == fn.__code__.co_firstlineno + 1

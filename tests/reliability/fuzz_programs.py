@@ -110,7 +110,7 @@ OPS: dict[str, tuple[int, Callable[..., Any], Callable[..., Any], Any]] = {
     "relu": (1, lambda x: x.relu(), lambda x: np.maximum(x, 0).astype(x.dtype), None),
     "sum": (1, lambda x, p: x.sum(*p), _np_reduce(np.sum), "reduce"),
     "mean": (1, lambda x, p: x.mean(*p), _np_reduce(np.mean), "reduce"),
-    "max": (1, lambda x, p: x.max(*p), _np_reduce(np.max), "reduce"),
+    "max": (1, lambda x, p: x.max(axis=p[0], keepdims=p[1]), _np_reduce(np.max), "reduce"),
     "reshape": (1, lambda x, s: x.reshape(s), np.reshape, "shape"),
     "transpose": (1, lambda x: x.T, lambda x: x.T, None),
     "index": (1, lambda x, k: x[k], _np_index, "key"),
