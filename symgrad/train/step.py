@@ -22,6 +22,7 @@ from symgrad.ir.errors import ArgumentError, ShapeError
 from symgrad.ir.graph import Graph, gc_paused
 from symgrad.ir.opdef import const, fmt_shape
 from symgrad.lower.driver import load, lower
+from symgrad.passes.reroll import reroll
 from symgrad.lower.jit import wrt_positions
 from symgrad.ops.source import make_input
 from symgrad.optim import Optimizer
@@ -114,7 +115,9 @@ def compile_step(
     if backend is not None:
         modules.resolve_backend(backend)  # reject a bad name before tracing
     with gc_paused():  # a large graph: see ir.graph.gc_paused
-        graph, step_graph, n_params = build_step_graph(loss_fn, specs_or_arrays, optimizer)
+        graph, step_graph, n_params = build_step_graph(
+            loss_fn, specs_or_arrays, optimizer, rerolled=opt >= 2
+        )
         # the new parameters (outputs 1..n) overwrite the parameters' arrays (the inputs at
         # `positions`), and the new optimiser state (the outputs after them) the state's arrays
         positions = wrt_positions(list(optimizer.params), graph)
@@ -140,15 +143,17 @@ def build_step_graph(
     loss_fn: Callable[..., Any],
     specs_or_arrays: tuple[Any, ...],
     optimizer: Optimizer,
+    rerolled: bool = True,
 ) -> tuple[TracedGraph, Graph, int]:
     """The traced loss and the step graph (to lower with :func:`symgrad.lower.driver.lower`): inputs
     are the loss function's arguments, its captured leaves, the optimiser state and the per-step
     scalars (``hyper<k>``); outputs are the loss, the new parameters (in the optimiser's order) and
     the new state. Also returns the number of parameters. ``symgrad.export`` builds its training
-    step with this too."""
+    step with this too. ``rerolled``: differentiate the loss re-rolled into tensor ops when it
+    was written with scalars micrograd's way (``symgrad.passes.reroll``)."""
     specs = tuple(Spec.of(s) for s in specs_or_arrays)
     graph = trace(loss_fn, *specs)
-    loss = graph.outputs[0]
+    loss = (reroll(graph) if rerolled else graph).outputs[0]
     if loss.shape != () or not loss.dtype.is_float:
         raise ShapeError(
             "compile_step: the loss must be a float scalar, got "

@@ -1,0 +1,417 @@
+"""Re-rolling: scalar graphs written micrograd's way become the tensor computation they are.
+
+Owns: :func:`reroll`. micrograd's ``Neuron`` computes ``act(b + w0·x0 + w1·x1 + ...)`` with one
+scalar node per operation, a ``Layer`` applies its neurons to the same inputs, and a Python loop
+over examples repeats the whole network per example. This pass finds that structure in a traced
+forward graph and rebuilds it from tensor ops:
+
+- **Neurons and layers.** A *neuron sum* is a chain ``((b + w0·x0) + w1·x1) + ...`` whose ``b``
+  and ``w_k`` are scalar graph inputs (parameters). Neuron sums over the same inputs
+  ``x_0 … x_{K-1}`` are one *application* of a layer; applications whose neurons have the same
+  parameters are one *layer*. The layer's parameters are gathered (``stack``) into a (J, K)
+  weight matrix and a (J,) bias, and all its applications become one matrix product
+  ``F @ W.T + b`` with ``F`` the applications' inputs as a (B, K) matrix — or (n, K) when the
+  inputs are columns (the README's column form: Value weights times column Tensors).
+- **Isomorphic scalar subgraphs** (``_Vectorizer``): a grid of scalar nodes that apply the same
+  elementwise op to operands that are themselves vectorisable is one vector statement. Leaves
+  are elements of a known tensor (``X[i, k]``, a layer's output ``A[i, j]``, a gathered
+  parameter), one node shared by the whole grid (broadcast) or constants.
+- **Sums of terms** (``total = l0 + l1 + ...``, micrograd's ``sum(losses)`` and the L2 term
+  ``sum(p * p for p in parameters)``): the terms are grouped by the shape of their computation,
+  each group vectorised and summed with one reduction.
+
+The graph's inputs stay the scalar parameters, so the VJP of the gather hands every ``Value`` its
+own gradient (a slice of its layer's gradient matrix). Summation orders change (a matrix product,
+a reduction): values agree to rounding. Anything that does not match is rebuilt unchanged (and
+compacted later by ``codegen/compact.py``). May import: numpy, ``symgrad.ir``, ``symgrad.ops``.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from symgrad.ir.graph import Graph
+from symgrad.ir.node import Node, Shape
+from symgrad.ir.opdef import Kind, apply, registry
+from symgrad.ops import api
+from symgrad.ops.source import make_constant
+from symgrad.passes.rewrite import rebuild
+
+#: scalar (0-d) nodes a graph needs before the pass looks at it (the lecture's neuron stays as is)
+THRESHOLD = 200
+#: terms a sum needs to be re-rolled into a reduction
+MIN_TERMS = 4
+
+Grid = tuple[Node, ...]  # a 1-D grid; 2-D grids are tuples of these
+
+
+@dataclass(frozen=True, slots=True)
+class _Neuron:
+    """A neuron sum ``b + Σ_k w_k · x_k`` (top node of its chain)."""
+
+    node: Node
+    b: Node
+    ws: tuple[Node, ...]
+    xs: tuple[Node, ...]
+
+
+@dataclass(slots=True)
+class _Layer:
+    """Applications (rows) of neurons (columns) sharing their parameters."""
+
+    apps: list[list[_Neuron]]
+    built: bool = False
+
+
+def _is_param(n: Node) -> bool:
+    return n.op == "input" and n.shape == () and n.dtype.is_float
+
+
+def _find_neurons(order: Sequence[Node]) -> list[_Neuron]:
+    """Every maximal neuron sum of ``order`` (topological), in order."""
+    link: dict[Node, tuple[Node, Node, Node]] = {}  # chain node -> (previous, w, x)
+    interior: set[Node] = set()
+    for n in order:
+        if n.op != "add":
+            continue
+        prev, term = n.inputs
+        if term.op != "mul" or not _is_param(term.inputs[0]):
+            continue
+        w, x = term.inputs
+        if x.dtype is not n.dtype or x.shape != n.shape:
+            continue
+        if prev in link:
+            interior.add(prev)
+        elif not _is_param(prev):
+            continue
+        link[n] = (prev, w, x)
+    out = []
+    for n in order:
+        if n not in link or n in interior:
+            continue
+        ws, xs = [], []
+        cur = n
+        while cur in link:
+            cur, w, x = link[cur]
+            ws.append(w)
+            xs.append(x)
+        out.append(_Neuron(n, cur, tuple(reversed(ws)), tuple(reversed(xs))))
+    return out
+
+
+def _group_layers(neurons: list[_Neuron]) -> list[_Layer]:
+    """Neurons grouped into applications (same inputs) and layers (same parameters)."""
+    apps: dict[tuple[Node, ...], list[_Neuron]] = defaultdict(list)
+    for nr in neurons:
+        apps[nr.xs].append(nr)
+    layers: dict[tuple[Node, ...], list[list[_Neuron]]] = defaultdict(list)
+    for app in apps.values():
+        key = tuple(p for nr in app for p in (nr.b, *nr.ws))
+        layers[key].append(app)
+    out = []
+    for key, rows in layers.items():
+        if len(set(key)) != len(key):  # a parameter used twice in one layer: not micrograd's
+            continue
+        if len(rows) > 1 and rows[0][0].node.shape != ():
+            continue  # several applications over columns: not a pattern we gather
+        out.append(_Layer(rows))
+    return out
+
+
+def _slice_element(n: Node) -> tuple[Node, tuple[int, ...]] | None:
+    """``n`` as ``T[..., k0, k1]`` when it is a reshape of a slice taking unit ranges on the
+    trailing axes of ``T`` and whole leading axes (``X[i, 0]``, ``X[:, 1]``)."""
+    if n.op != "reshape" or n.inputs[0].op != "slice":
+        return None
+    s = n.inputs[0]
+    t = s.inputs[0]
+    index = s.attrs["index"]
+    if len(index) != len(t.shape):
+        return None
+    lead = 0
+    while lead < len(index) and index[lead] == (0, t.shape[lead], 1):
+        lead += 1
+    tail = index[lead:]
+    if any(not isinstance(a, int) or b != a + 1 for a, b, _ in tail):
+        return None
+    if n.shape != t.shape[:lead]:
+        return None
+    return t, tuple(a for a, _, _ in tail)
+
+
+class _Vectorizer:
+    """Builds tensors for grids of isomorphic nodes; ``elements`` maps a node to ``(T, idx)``
+    with the node equal to ``T[..., *idx]``."""
+
+    def __init__(self, elements: dict[Node, tuple[Node, tuple[int, ...]]]) -> None:
+        self.elements = elements
+        self.new: dict[Node, Node] = {}  # original -> rebuilt (filled by the caller)
+        self.memo: dict[tuple[tuple[int, ...], Grid], tuple[Node, bool] | None] = {}
+        self.interior: set[Node] = set()  # adds whose one user continues their chain
+        self.lazy: dict[Node, _Layer] = {}  # neuron top -> its layer, built on first use
+
+    def element(self, n: Node) -> tuple[Node, tuple[int, ...]] | None:
+        layer = self.lazy.get(n)
+        if layer is not None and not layer.built:
+            _build_layer(self, layer)
+        got = self.elements.get(n)
+        return got if got is not None else _slice_element(n)
+
+    def tensor(self, grid: Grid, gshape: tuple[int, ...]) -> Node | None:
+        """A tensor of shape ``S + gshape`` (S: the nodes' shape) holding the (row-major) grid."""
+        got = self.vec(grid, gshape)
+        if got is None:
+            return None
+        node, uniform = got
+        if uniform:
+            s = grid[0].shape
+            node = api.broadcast_to(api.reshape(node, (*s, *(1,) * len(gshape))), (*s, *gshape))
+        return node
+
+    def vec(self, grid: Grid, gshape: tuple[int, ...]) -> tuple[Node, bool] | None:
+        """(tensor, uniform): uniform means one node for the whole grid, shaped to broadcast."""
+        key = (gshape, grid)
+        if key in self.memo:
+            return self.memo[key]
+        try:
+            got = self._vec(grid, gshape)
+        except RecursionError:
+            got = None
+        self.memo[key] = got
+        return got
+
+    def _vec(self, grid: Grid, gshape: tuple[int, ...]) -> tuple[Node, bool] | None:
+        first = grid[0]
+        s = first.shape
+        if all(n is first for n in grid):
+            node = self.new.get(first, first)
+            return (api.reshape(node, (*s, *(1,) * len(gshape))) if s else node), True
+        if any(n.shape != s or n.dtype is not first.dtype for n in grid):
+            return None
+        if all(n.op == "const" for n in grid):
+            vals = np.array([n.attrs["value"] for n in grid], dtype=first.dtype.np)
+            return make_constant(vals.reshape(gshape)), False
+        elems = [self.element(n) for n in grid]
+        if all(e is not None for e in elems):
+            got = _from_elements(elems, gshape, s)  # type: ignore[arg-type]
+            if got is not None:
+                return got, False
+        op = registry()[first.op]
+        if op.kind is not Kind.ELEMENTWISE or first.op == "input":
+            return None
+        if any(n.op != first.op or n.attrs != first.attrs for n in grid):
+            return None
+        operands = []
+        for k in range(len(first.inputs)):
+            sub = self.vec(tuple(n.inputs[k] for n in grid), gshape)
+            if sub is None:
+                return None
+            operands.append(sub)
+        if all(u for _, u in operands):  # (interned: cannot happen; kept for safety)
+            return None
+        ins = tuple(node for node, _ in operands)
+        return apply(first.op, ins, dict(first.attrs), provenance=first.provenance), False
+
+
+def _from_elements(
+    elems: list[tuple[Node, tuple[int, ...]]], gshape: tuple[int, ...], s: Shape
+) -> Node | None:
+    t = elems[0][0]
+    if any(e[0] is not t for e in elems):
+        return None
+    extra = t.shape[len(s) :]
+    idx = [e[1] for e in elems]
+    if any(not isinstance(d, int) for d in extra):
+        return None
+    positions = list(itertools.product(*(range(d) for d in extra)))
+    if tuple(extra) == gshape and idx == positions:
+        return t
+    if len(gshape) == 1 and idx == positions:  # every element, row-major
+        return api.reshape(t, (*s, gshape[0]))
+    if s:  # a gather along trailing axes: not needed by micrograd's patterns
+        return None
+    arrays = [
+        make_constant(np.array([i[a] for i in idx], dtype=np.int64).reshape(gshape))
+        for a in range(len(extra))
+    ]
+    return api.gather(t, *arrays)
+
+
+def reroll(graph: Graph) -> Graph:
+    """``graph`` with its micrograd-form scalar structure rebuilt from tensor ops (the same
+    graph when nothing re-rolls)."""
+    order = graph.order
+    if sum(1 for n in order if n.shape == ()) < THRESHOLD:
+        return graph
+    neurons = _find_neurons(order)
+    layers = _group_layers(neurons)
+    vz = _Vectorizer({})
+    for layer in layers:
+        for app in layer.apps:
+            for nr in app:
+                vz.lazy[nr.node] = layer
+    users: dict[Node, int] = defaultdict(int)
+    first_of_add: set[Node] = set()
+    for n in order:
+        for i in n.inputs:
+            users[i] += 1
+        if n.op == "add":
+            first_of_add.add(n.inputs[0])
+    vz.interior = {n for n in first_of_add if users[n] == 1 and n.op == "add"}
+    for layer in layers:
+        if not layer.built:
+            _build_layer(vz, layer)
+    new = vz.new
+    plans: dict[Node, _Plan | None] = {}
+    stack = list(graph.outputs)
+    changed = False
+    while stack:  # demand-driven, without recursion: only what the outputs need is rebuilt
+        n = stack[-1]
+        if n in new:
+            stack.pop()
+            continue
+        if n.op == "input":
+            new[n] = n
+            stack.pop()
+            continue
+        if n not in plans:
+            plans[n] = _plan(vz, n)
+        plan = plans[n]
+        deps = n.inputs if plan is None else plan.leftovers
+        missing = [d for d in deps if d not in new]
+        if missing:
+            stack.extend(missing)
+            continue
+        stack.pop()
+        if plan is None:
+            new[n] = rebuild(n, [new[i] for i in n.inputs])
+        else:
+            new[n] = plan.finish(new)
+            changed = True
+    if not changed:
+        return graph
+    return Graph(graph.inputs, [new[o] for o in graph.outputs], graph.input_names)
+
+
+@dataclass(slots=True)
+class _Plan:
+    """How a re-rolled node is built: ``parts`` (vectorised and reduced already) plus the
+    rebuilt ``leftovers``, added in order."""
+
+    top: Node
+    parts: list[Node]
+    leftovers: list[Node]
+
+    def finish(self, new: dict[Node, Node]) -> Node:
+        terms = [*self.parts, *(new[t] for t in self.leftovers)]
+        out = terms[0]
+        for t in terms[1:]:
+            out = apply("add", (out, t), provenance=self.top.provenance)
+        return out
+
+
+def _plan(vz: _Vectorizer, n: Node) -> _Plan | None:
+    if n in vz.lazy:
+        got = vz.element(n)
+        if got is not None and n in vz.elements:
+            return _Plan(n, [_pick(got[0], got[1], n)], [])
+    if n.op == "add" and n not in vz.interior:
+        return _reduction(vz, n)
+    return None
+
+
+def _pick(t: Node, idx: tuple[int, ...], like: Node) -> Node:
+    """``t[..., *idx]`` as a node of ``like``'s shape."""
+    lead = len(t.shape) - len(idx)
+    key = (*(slice(None),) * lead, *idx)
+    return api.index(t, key)
+
+
+def _build_layer(vz: _Vectorizer, layer: _Layer) -> None:
+    layer.built = True
+    row = layer.apps[0]
+    first = row[0]
+    j, k = len(row), len(first.ws)
+    if any(len(nr.ws) != k for nr in row):
+        return
+    w = api.reshape(api.stack([vz.new.get(p, p) for nr in row for p in nr.ws]), (j, k))
+    b = api.stack([vz.new.get(nr.b, nr.b) for nr in row])
+    s = first.node.shape
+    if len(layer.apps) == 1:
+        f = vz.tensor(first.xs, (k,))
+        if f is None:
+            f = api.stack([vz.new.get(x, x) for x in first.xs], axis=len(s))
+        if s == ():
+            a = api.reshape(api.matmul(api.reshape(f, (1, k)), api.transpose(w)), (j,)) + b
+        else:
+            a = api.matmul(f, api.transpose(w)) + b
+        for jj, nr in enumerate(row):
+            vz.elements[nr.node] = (a, (jj,))
+    else:
+        f2 = _rows(vz, layer.apps, k)
+        if f2 is None:
+            return
+        a = api.matmul(f2, api.transpose(w)) + b
+        for ii, app in enumerate(layer.apps):
+            for jj, nr in enumerate(app):
+                vz.elements[nr.node] = (a, (ii, jj))
+    for jj, nr in enumerate(row):
+        for kk, p in enumerate(nr.ws):
+            vz.elements.setdefault(p, (w, (jj, kk)))
+        vz.elements.setdefault(nr.b, (b, (jj,)))
+
+
+def _rows(vz: _Vectorizer, apps: list[list[_Neuron]], k: int) -> Node | None:
+    """The (B, K) matrix of the applications' scalar inputs."""
+    grid = tuple(x for app in apps for x in app[0].xs)
+    if any(len(app[0].xs) != k for app in apps):
+        return None
+    return vz.tensor(grid, (len(apps), k))
+
+
+def _reduction(vz: _Vectorizer, top: Node) -> _Plan | None:
+    """A chain of adds ``t0 + t1 + ... + tm`` as grouped reductions, or None."""
+    terms = []
+    cur = top
+    while cur.op == "add" and (cur is top or cur in vz.interior):
+        terms.append(cur.inputs[1])
+        cur = cur.inputs[0]
+    terms.append(cur)
+    terms.reverse()
+    if len(terms) < MIN_TERMS or any(t.shape != top.shape for t in terms):
+        return None
+    groups: dict[object, list[Node]] = defaultdict(list)
+    for t in terms:
+        groups[_shape_key(vz, t)].append(t)
+    parts: list[Node] = []
+    leftovers: list[Node] = []
+    for members in groups.values():
+        v = vz.tensor(tuple(members), (len(members),)) if len(members) >= 2 else None
+        if v is None:
+            leftovers.extend(members)
+        else:
+            parts.append(api.sum(v, axis=len(top.shape)))
+    if not parts:
+        return None
+    return _Plan(top, parts, leftovers)
+
+
+def _shape_key(vz: _Vectorizer, n: Node, depth: int = 6) -> object:
+    """The shape of ``n``'s computation: ops and attributes down to ``depth``, leaves by the
+    tensor they are elements of (terms with equal keys are likely to vectorise together)."""
+    e = vz.element(n)
+    if e is not None:
+        return ("element", e[0], len(e[1]))
+    if n.op in ("input", "const", "constant") or depth == 0:
+        return (n.op, n.shape)
+    return (
+        n.op,
+        tuple(sorted(n.attrs.items(), key=lambda kv: kv[0])) if n.op != "slice" else n.op,
+        n.shape,
+        tuple(_shape_key(vz, i, depth - 1) for i in n.inputs),
+    )
