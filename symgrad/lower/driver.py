@@ -46,8 +46,9 @@ def lower(
     ``wrt``: input positions to differentiate the first output (a float scalar: the loss) with
     respect to; the Program then has a forward function (outputs and saved values) and a
     backward one (the gradients); at ``opt`` 2 a micrograd-form scalar graph is re-rolled into
-    tensor ops before it is differentiated (``passes/reroll.py``). ``inplace``: (output index, input index) pairs whose results
-    overwrite the input's array (``compile_step``'s parameters and optimiser state)."""
+    tensor ops before it is differentiated (``passes/reroll.py``). ``inplace``: (output index,
+    input index) pairs whose results overwrite the input's array (``compile_step``'s
+    parameters and optimiser state)."""
     if wrt:
         first = graph.outputs[0]
         if first.shape != () or not first.dtype.is_float:

@@ -38,6 +38,7 @@ import numpy as np
 from symgrad.ir.graph import Graph
 from symgrad.ir.node import Node, Shape
 from symgrad.ir.opdef import Kind, apply, registry
+from symgrad.ir.provenance import provenance_override
 from symgrad.ops import api
 from symgrad.ops.source import make_constant
 from symgrad.passes.rewrite import rebuild
@@ -201,6 +202,8 @@ class _Vectorizer:
             got = _from_elements(elems, gshape, s)  # type: ignore[arg-type]
             if got is not None:
                 return got, False
+        if all(n.op == "input" for n in grid) and s == ():  # parameters of no layer: gathered
+            return api.reshape(api.stack(list(grid)), gshape), False
         op = registry()[first.op]
         if op.kind is not Kind.ELEMENTWISE or first.op == "input":
             return None
@@ -226,9 +229,10 @@ def _from_elements(
         return None
     extra = t.shape[len(s) :]
     idx = [e[1] for e in elems]
-    if any(not isinstance(d, int) for d in extra):
+    sizes = [d for d in extra if isinstance(d, int)]
+    if len(sizes) != len(extra):
         return None
-    positions = list(itertools.product(*(range(d) for d in extra)))
+    positions = list(itertools.product(*(range(d) for d in sizes)))
     if tuple(extra) == gshape and idx == positions:
         return t
     if len(gshape) == 1 and idx == positions:  # every element, row-major
@@ -333,7 +337,13 @@ def _pick(t: Node, idx: tuple[int, ...], like: Node) -> Node:
 
 
 def _build_layer(vz: _Vectorizer, layer: _Layer) -> None:
+    """The layer as one matrix product, its neurons' sums as elements of it (in place)."""
     layer.built = True
+    with provenance_override(layer.apps[0][0].node.provenance):  # the Neuron's line
+        _build(vz, layer)
+
+
+def _build(vz: _Vectorizer, layer: _Layer) -> None:
     row = layer.apps[0]
     first = row[0]
     j, k = len(row), len(first.ws)

@@ -22,11 +22,11 @@ from symgrad.ir.errors import ArgumentError, ShapeError
 from symgrad.ir.graph import Graph, gc_paused
 from symgrad.ir.opdef import const, fmt_shape
 from symgrad.lower.driver import load, lower
-from symgrad.passes.reroll import reroll
 from symgrad.lower.jit import wrt_positions
 from symgrad.ops.source import make_input
 from symgrad.optim import Optimizer
 from symgrad.passes.levels import DEFAULT_OPT
+from symgrad.passes.reroll import reroll
 from symgrad.runtime import modules
 from symgrad.runtime.compiled import CompiledFunction
 
