@@ -20,7 +20,7 @@ from symgrad.ir.graph import Graph
 from symgrad.ir.node import Node
 from symgrad.ir.opdef import fmt_shape
 from symgrad.passes import DEFAULT_OPT, optimize
-from symgrad.passes.reroll import reroll
+from symgrad.passes.reroll import reroll, reroll_outputs
 from symgrad.runtime import modules
 
 
@@ -60,7 +60,8 @@ def lower(
         mapping: dict[int, Node] = {}
         joint = joint.remap(optimize(joint.graph, opt, mapping), mapping)
         return Lowered(graph, joint.graph, schedule(graph, joint, inplace=list(inplace)))
-    optimised = optimize(graph, opt)
+    rolled = reroll_outputs(graph) if opt >= 2 else graph  # a micrograd step's updates
+    optimised = optimize(rolled, opt)
     return Lowered(graph, optimised, schedule(optimised, inplace=list(inplace)))
 
 

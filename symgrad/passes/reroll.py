@@ -425,3 +425,38 @@ def _shape_key(vz: _Vectorizer, n: Node, depth: int = 6) -> object:
         n.shape,
         tuple(_shape_key(vz, i, depth - 1) for i in n.inputs),
     )
+
+
+def reroll_outputs(graph: Graph) -> Graph:
+    """``graph`` with its scalar outputs computed as vectors where they are isomorphic (a
+    training step's updates ``p - lr·g`` of the parameters a re-rolled forward gathered), each
+    output then an element of its vector (the same graph when nothing re-rolls)."""
+    outs = graph.outputs
+    if sum(1 for o in outs if o.shape == ()) < THRESHOLD // 4:
+        return graph
+    elements: dict[Node, tuple[Node, tuple[int, ...]]] = {}
+    for n in graph.order:  # the gathers of scalar parameters (``stack``: what _build_layer made)
+        if n.op == "concatenate" and all(
+            i.op == "reshape" and i.shape == (1,) and i.inputs[0].op == "input" for i in n.inputs
+        ):
+            for k, i in enumerate(n.inputs):
+                elements.setdefault(i.inputs[0], (n, (k,)))
+    vz = _Vectorizer(elements)
+    groups: dict[object, list[int]] = defaultdict(list)
+    for k, o in enumerate(outs):
+        if o.shape == () and o.op != "input":
+            groups[_shape_key(vz, o)].append(k)
+    new = list(outs)
+    for members in groups.values():
+        if len(members) < MIN_TERMS:
+            continue
+        grid = tuple(outs[k] for k in members)
+        with provenance_override(grid[0].provenance):
+            v = vz.tensor(grid, (len(members),))
+            if v is None:
+                continue
+            for i, k in enumerate(members):
+                new[k] = _pick(v, (i,), outs[k])
+    if all(a is b for a, b in zip(new, outs, strict=True)):
+        return graph
+    return Graph(graph.inputs, new, graph.input_names)
