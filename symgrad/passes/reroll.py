@@ -1,9 +1,11 @@
 """Re-rolling: scalar graphs written micrograd's way become the tensor computation they are.
 
-Owns: :func:`reroll`. micrograd's ``Neuron`` computes ``act(b + w0·x0 + w1·x1 + ...)`` with one
-scalar node per operation, a ``Layer`` applies its neurons to the same inputs, and a Python loop
-over examples repeats the whole network per example. This pass finds that structure in a traced
-forward graph and rebuilds it from tensor ops:
+Owns: :func:`reroll` (a traced forward graph, before differentiation) and
+:func:`reroll_outputs` (a training step's scalar outputs: the updates of gathered parameters as
+one vector statement per layer). micrograd's ``Neuron`` computes ``act(b + w0·x0 + ...)``
+with one scalar node per operation, a ``Layer`` applies its neurons to the same inputs, and a
+Python loop over examples repeats the whole network per example. This pass finds that
+structure in a traced forward graph and rebuilds it from tensor ops:
 
 - **Neurons and layers.** A *neuron sum* is a chain ``((b + w0·x0) + w1·x1) + ...`` whose ``b``
   and ``w_k`` are scalar graph inputs (parameters). Neuron sums over the same inputs
@@ -12,7 +14,7 @@ forward graph and rebuilds it from tensor ops:
   weight matrix and a (J,) bias, and all its applications become one matrix product
   ``F @ W.T + b`` with ``F`` the applications' inputs as a (B, K) matrix — or (n, K) when the
   inputs are columns (the README's column form: Value weights times column Tensors).
-- **Isomorphic scalar subgraphs** (``_Vectorizer``): a grid of scalar nodes that apply the same
+- **Isomorphic scalar subgraphs** (``Vectorizer``): a grid of scalar nodes that apply the same
   elementwise op to operands that are themselves vectorisable is one vector statement. Leaves
   are elements of a known tensor (``X[i, k]``, a layer's output ``A[i, j]``, a gathered
   parameter), one node shared by the whole grid (broadcast) or constants.
@@ -23,32 +25,29 @@ forward graph and rebuilds it from tensor ops:
 The graph's inputs stay the scalar parameters, so the VJP of the gather hands every ``Value`` its
 own gradient (a slice of its layer's gradient matrix). Summation orders change (a matrix product,
 a reduction): values agree to rounding. Anything that does not match is rebuilt unchanged (and
-compacted later by ``codegen/compact.py``). May import: numpy, ``symgrad.ir``, ``symgrad.ops``.
+compacted later by ``codegen/compact.py``). May import: ``symgrad.ir``, ``symgrad.ops`` and the
+other pass modules.
 """
 
 from __future__ import annotations
 
-import itertools
+import functools
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-import numpy as np
-
 from symgrad.ir.graph import Graph
-from symgrad.ir.node import Node, Shape
-from symgrad.ir.opdef import Kind, apply, registry
+from symgrad.ir.node import Node
+from symgrad.ir.opdef import apply
 from symgrad.ir.provenance import provenance_override
 from symgrad.ops import api
-from symgrad.ops.source import make_constant
 from symgrad.passes.rewrite import rebuild
+from symgrad.passes.vectorize import Vectorizer, pick, shape_key
 
 #: scalar (0-d) nodes a graph needs before the pass looks at it (the lecture's neuron stays as is)
 THRESHOLD = 200
 #: terms a sum needs to be re-rolled into a reduction
 MIN_TERMS = 4
-
-Grid = tuple[Node, ...]  # a 1-D grid; 2-D grids are tuples of these
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,128 +123,6 @@ def _group_layers(neurons: list[_Neuron]) -> list[_Layer]:
     return out
 
 
-def _slice_element(n: Node) -> tuple[Node, tuple[int, ...]] | None:
-    """``n`` as ``T[..., k0, k1]`` when it is a reshape of a slice taking unit ranges on the
-    trailing axes of ``T`` and whole leading axes (``X[i, 0]``, ``X[:, 1]``)."""
-    if n.op != "reshape" or n.inputs[0].op != "slice":
-        return None
-    s = n.inputs[0]
-    t = s.inputs[0]
-    index = s.attrs["index"]
-    if len(index) != len(t.shape):
-        return None
-    lead = 0
-    while lead < len(index) and index[lead] == (0, t.shape[lead], 1):
-        lead += 1
-    tail = index[lead:]
-    if any(not isinstance(a, int) or b != a + 1 for a, b, _ in tail):
-        return None
-    if n.shape != t.shape[:lead]:
-        return None
-    return t, tuple(a for a, _, _ in tail)
-
-
-class _Vectorizer:
-    """Builds tensors for grids of isomorphic nodes; ``elements`` maps a node to ``(T, idx)``
-    with the node equal to ``T[..., *idx]``."""
-
-    def __init__(self, elements: dict[Node, tuple[Node, tuple[int, ...]]]) -> None:
-        self.elements = elements
-        self.new: dict[Node, Node] = {}  # original -> rebuilt (filled by the caller)
-        self.memo: dict[tuple[tuple[int, ...], Grid], tuple[Node, bool] | None] = {}
-        self.interior: set[Node] = set()  # adds whose one user continues their chain
-        self.lazy: dict[Node, _Layer] = {}  # neuron top -> its layer, built on first use
-
-    def element(self, n: Node) -> tuple[Node, tuple[int, ...]] | None:
-        layer = self.lazy.get(n)
-        if layer is not None and not layer.built:
-            _build_layer(self, layer)
-        got = self.elements.get(n)
-        return got if got is not None else _slice_element(n)
-
-    def tensor(self, grid: Grid, gshape: tuple[int, ...]) -> Node | None:
-        """A tensor of shape ``S + gshape`` (S: the nodes' shape) holding the (row-major) grid."""
-        got = self.vec(grid, gshape)
-        if got is None:
-            return None
-        node, uniform = got
-        if uniform:
-            s = grid[0].shape
-            node = api.broadcast_to(api.reshape(node, (*s, *(1,) * len(gshape))), (*s, *gshape))
-        return node
-
-    def vec(self, grid: Grid, gshape: tuple[int, ...]) -> tuple[Node, bool] | None:
-        """(tensor, uniform): uniform means one node for the whole grid, shaped to broadcast."""
-        key = (gshape, grid)
-        if key in self.memo:
-            return self.memo[key]
-        try:
-            got = self._vec(grid, gshape)
-        except RecursionError:
-            got = None
-        self.memo[key] = got
-        return got
-
-    def _vec(self, grid: Grid, gshape: tuple[int, ...]) -> tuple[Node, bool] | None:
-        first = grid[0]
-        s = first.shape
-        if all(n is first for n in grid):
-            node = self.new.get(first, first)
-            return (api.reshape(node, (*s, *(1,) * len(gshape))) if s else node), True
-        if any(n.shape != s or n.dtype is not first.dtype for n in grid):
-            return None
-        if all(n.op == "const" for n in grid):
-            vals = np.array([n.attrs["value"] for n in grid], dtype=first.dtype.np)
-            return make_constant(vals.reshape(gshape)), False
-        elems = [self.element(n) for n in grid]
-        if all(e is not None for e in elems):
-            got = _from_elements(elems, gshape, s)  # type: ignore[arg-type]
-            if got is not None:
-                return got, False
-        if all(n.op == "input" for n in grid) and s == ():  # parameters of no layer: gathered
-            return api.reshape(api.stack(list(grid)), gshape), False
-        op = registry()[first.op]
-        if op.kind is not Kind.ELEMENTWISE or first.op == "input":
-            return None
-        if any(n.op != first.op or n.attrs != first.attrs for n in grid):
-            return None
-        operands = []
-        for k in range(len(first.inputs)):
-            sub = self.vec(tuple(n.inputs[k] for n in grid), gshape)
-            if sub is None:
-                return None
-            operands.append(sub)
-        if all(u for _, u in operands):  # (interned: cannot happen; kept for safety)
-            return None
-        ins = tuple(node for node, _ in operands)
-        return apply(first.op, ins, dict(first.attrs), provenance=first.provenance), False
-
-
-def _from_elements(
-    elems: list[tuple[Node, tuple[int, ...]]], gshape: tuple[int, ...], s: Shape
-) -> Node | None:
-    t = elems[0][0]
-    if any(e[0] is not t for e in elems):
-        return None
-    extra = t.shape[len(s) :]
-    idx = [e[1] for e in elems]
-    sizes = [d for d in extra if isinstance(d, int)]
-    if len(sizes) != len(extra):
-        return None
-    positions = list(itertools.product(*(range(d) for d in sizes)))
-    if tuple(extra) == gshape and idx == positions:
-        return t
-    if len(gshape) == 1 and idx == positions:  # every element, row-major
-        return api.reshape(t, (*s, gshape[0]))
-    if s:  # a gather along trailing axes: not needed by micrograd's patterns
-        return None
-    arrays = [
-        make_constant(np.array([i[a] for i in idx], dtype=np.int64).reshape(gshape))
-        for a in range(len(extra))
-    ]
-    return api.gather(t, *arrays)
-
-
 def reroll(graph: Graph) -> Graph:
     """``graph`` with its micrograd-form scalar structure rebuilt from tensor ops (the same
     graph when nothing re-rolls)."""
@@ -254,11 +131,11 @@ def reroll(graph: Graph) -> Graph:
         return graph
     neurons = _find_neurons(order)
     layers = _group_layers(neurons)
-    vz = _Vectorizer({})
+    vz = Vectorizer({})
     for layer in layers:
         for app in layer.apps:
             for nr in app:
-                vz.lazy[nr.node] = layer
+                vz.lazy[nr.node] = functools.partial(_build_layer, vz, layer)
     users: dict[Node, int] = defaultdict(int)
     first_of_add: set[Node] = set()
     for n in order:
@@ -319,31 +196,26 @@ class _Plan:
         return out
 
 
-def _plan(vz: _Vectorizer, n: Node) -> _Plan | None:
+def _plan(vz: Vectorizer, n: Node) -> _Plan | None:
     if n in vz.lazy:
         got = vz.element(n)
         if got is not None and n in vz.elements:
-            return _Plan(n, [_pick(got[0], got[1], n)], [])
+            return _Plan(n, [pick(got[0], got[1], n)], [])
     if n.op == "add" and n not in vz.interior:
         return _reduction(vz, n)
     return None
 
 
-def _pick(t: Node, idx: tuple[int, ...], like: Node) -> Node:
-    """``t[..., *idx]`` as a node of ``like``'s shape."""
-    lead = len(t.shape) - len(idx)
-    key = (*(slice(None),) * lead, *idx)
-    return api.index(t, key)
-
-
-def _build_layer(vz: _Vectorizer, layer: _Layer) -> None:
+def _build_layer(vz: Vectorizer, layer: _Layer) -> None:
     """The layer as one matrix product, its neurons' sums as elements of it (in place)."""
+    if layer.built:
+        return
     layer.built = True
     with provenance_override(layer.apps[0][0].node.provenance):  # the Neuron's line
         _build(vz, layer)
 
 
-def _build(vz: _Vectorizer, layer: _Layer) -> None:
+def _build(vz: Vectorizer, layer: _Layer) -> None:
     row = layer.apps[0]
     first = row[0]
     j, k = len(row), len(first.ws)
@@ -376,7 +248,7 @@ def _build(vz: _Vectorizer, layer: _Layer) -> None:
         vz.elements.setdefault(nr.b, (b, (jj,)))
 
 
-def _rows(vz: _Vectorizer, apps: list[list[_Neuron]], k: int) -> Node | None:
+def _rows(vz: Vectorizer, apps: list[list[_Neuron]], k: int) -> Node | None:
     """The (B, K) matrix of the applications' scalar inputs."""
     grid = tuple(x for app in apps for x in app[0].xs)
     if any(len(app[0].xs) != k for app in apps):
@@ -384,7 +256,7 @@ def _rows(vz: _Vectorizer, apps: list[list[_Neuron]], k: int) -> Node | None:
     return vz.tensor(grid, (len(apps), k))
 
 
-def _reduction(vz: _Vectorizer, top: Node) -> _Plan | None:
+def _reduction(vz: Vectorizer, top: Node) -> _Plan | None:
     """A chain of adds ``t0 + t1 + ... + tm`` as grouped reductions, or None."""
     terms = []
     cur = top
@@ -397,7 +269,7 @@ def _reduction(vz: _Vectorizer, top: Node) -> _Plan | None:
         return None
     groups: dict[object, list[Node]] = defaultdict(list)
     for t in terms:
-        groups[_shape_key(vz, t)].append(t)
+        groups[shape_key(vz, t)].append(t)
     parts: list[Node] = []
     leftovers: list[Node] = []
     for members in groups.values():
@@ -409,22 +281,6 @@ def _reduction(vz: _Vectorizer, top: Node) -> _Plan | None:
     if not parts:
         return None
     return _Plan(top, parts, leftovers)
-
-
-def _shape_key(vz: _Vectorizer, n: Node, depth: int = 6) -> object:
-    """The shape of ``n``'s computation: ops and attributes down to ``depth``, leaves by the
-    tensor they are elements of (terms with equal keys are likely to vectorise together)."""
-    e = vz.element(n)
-    if e is not None:
-        return ("element", e[0], len(e[1]))
-    if n.op in ("input", "const", "constant") or depth == 0:
-        return (n.op, n.shape)
-    return (
-        n.op,
-        tuple(sorted(n.attrs.items(), key=lambda kv: kv[0])) if n.op != "slice" else n.op,
-        n.shape,
-        tuple(_shape_key(vz, i, depth - 1) for i in n.inputs),
-    )
 
 
 def reroll_outputs(graph: Graph) -> Graph:
@@ -439,13 +295,13 @@ def reroll_outputs(graph: Graph) -> Graph:
         if n.op == "concatenate" and all(
             i.op == "reshape" and i.shape == (1,) and i.inputs[0].op == "input" for i in n.inputs
         ):
-            for k, i in enumerate(n.inputs):
-                elements.setdefault(i.inputs[0], (n, (k,)))
-    vz = _Vectorizer(elements)
+            for pos, r in enumerate(n.inputs):
+                elements.setdefault(r.inputs[0], (n, (pos,)))
+    vz = Vectorizer(elements)
     groups: dict[object, list[int]] = defaultdict(list)
     for k, o in enumerate(outs):
         if o.shape == () and o.op != "input":
-            groups[_shape_key(vz, o)].append(k)
+            groups[shape_key(vz, o)].append(k)
     new = list(outs)
     for members in groups.values():
         if len(members) < MIN_TERMS:
@@ -456,7 +312,7 @@ def reroll_outputs(graph: Graph) -> Graph:
             if v is None:
                 continue
             for i, k in enumerate(members):
-                new[k] = _pick(v, (i,), outs[k])
+                new[k] = pick(v, (i,), outs[k])
     if all(a is b for a, b in zip(new, outs, strict=True)):
         return graph
     return Graph(graph.inputs, new, graph.input_names)
