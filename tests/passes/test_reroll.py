@@ -178,3 +178,24 @@ def test_compile_step_on_per_example_code_trains_like_the_unrolled_step() -> Non
     np.testing.assert_allclose(l2, l1, rtol=1e-12)
     np.testing.assert_allclose(p2, p1, rtol=1e-12, atol=1e-14)
     assert abs(lines[1] - lines[2]) <= 1  # twice the examples, the same code (up to a constant)
+
+
+def test_the_readme_column_form_with_a_symbolic_batch() -> None:
+    """The README's moons step (``Spec(("n", 2))``): three products, whatever ``n`` is, and the
+    same losses as the step compiled without re-rolling."""
+    X, y = _data(7, 2, 11)
+    runs = []
+    for opt in (1, 2):
+        model = _model(2, [16, 16, 1], "relu", 1337)
+        sgd = sg.optim.SGD(model.parameters(), lr=1.0)
+        step = sg.compile_step(
+            column_loss(model, 2),
+            sg.Spec(("n", 2)),
+            sg.Spec(("n",)),
+            optimizer=sgd,
+            backend="numpy",
+            opt=opt,
+        )
+        runs.append([step(X, y) for _ in range(3)] + [step(X[:5], y[:5])])
+        assert step.source().count(" @ ") == (0 if opt == 1 else 3 + 5)  # forward, backward
+    np.testing.assert_allclose(runs[1], runs[0], rtol=1e-12)
