@@ -20,6 +20,7 @@ from symgrad.ir.graph import Graph
 from symgrad.ir.node import Node
 from symgrad.ir.opdef import fmt_shape
 from symgrad.passes import DEFAULT_OPT, optimize
+from symgrad.passes.reroll import reroll, reroll_outputs
 from symgrad.runtime import modules
 
 
@@ -44,8 +45,10 @@ def lower(
 
     ``wrt``: input positions to differentiate the first output (a float scalar: the loss) with
     respect to; the Program then has a forward function (outputs and saved values) and a
-    backward one (the gradients). ``inplace``: (output index, input index) pairs whose results
-    overwrite the input's array (``compile_step``'s parameters and optimiser state)."""
+    backward one (the gradients); at ``opt`` 2 a micrograd-form scalar graph is re-rolled into
+    tensor ops before it is differentiated (``passes/reroll.py``). ``inplace``: (output index,
+    input index) pairs whose results overwrite the input's array (``compile_step``'s
+    parameters and optimiser state)."""
     if wrt:
         first = graph.outputs[0]
         if first.shape != () or not first.dtype.is_float:
@@ -53,11 +56,12 @@ def lower(
                 "wrt= differentiates the first output, which must be a float scalar (the "
                 f"loss); got {first.dtype}{fmt_shape(first.shape)}"
             )
-        joint = split(graph, list(wrt), n_diff=1)
+        joint = split(reroll(graph) if opt >= 2 else graph, list(wrt), n_diff=1)
         mapping: dict[int, Node] = {}
         joint = joint.remap(optimize(joint.graph, opt, mapping), mapping)
         return Lowered(graph, joint.graph, schedule(graph, joint, inplace=list(inplace)))
-    optimised = optimize(graph, opt)
+    rolled = reroll_outputs(graph) if opt >= 2 else graph  # a micrograd step's updates
+    optimised = optimize(rolled, opt)
     return Lowered(graph, optimised, schedule(optimised, inplace=list(inplace)))
 
 

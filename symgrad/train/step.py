@@ -34,6 +34,7 @@ from symgrad.lower.jit import wrt_positions
 from symgrad.ops.source import make_input
 from symgrad.optim import Optimizer
 from symgrad.passes.levels import DEFAULT_OPT
+from symgrad.passes.reroll import reroll
 from symgrad.runtime import modules
 from symgrad.runtime.compiled import CompiledFunction
 from symgrad.train.state import trace_with_state
@@ -145,7 +146,7 @@ def compile_step(
     if backend is not None:
         modules.resolve_backend(backend)  # reject a bad name before tracing
     with gc_paused():  # a large graph: see ir.graph.gc_paused
-        parts = build_step(loss_fn, specs_or_arrays, optimizer, carry=True)
+        parts = build_step(loss_fn, specs_or_arrays, optimizer, carry=True, rerolled=opt >= 2)
         graph, step_graph, n_params = parts.graph, parts.step_graph, parts.n_params
         # the new parameters (outputs 1..n) overwrite the parameters' arrays (the inputs at
         # `positions`), and the new optimiser state (the outputs after them) the state's arrays
@@ -172,13 +173,16 @@ def build_step_graph(
     loss_fn: Callable[..., Any],
     specs_or_arrays: tuple[Any, ...],
     optimizer: Optimizer,
+    rerolled: bool = True,
 ) -> tuple[TracedGraph, Graph, int]:
     """The traced loss and the step graph (to lower with :func:`symgrad.lower.driver.lower`): inputs
     are the loss function's arguments, its captured leaves, the optimiser state and the per-step
     scalars (``hyper<k>``); outputs are the loss, the new parameters (in the optimiser's order) and
     the new state. Also returns the number of parameters. ``symgrad.export`` builds its training
-    step with this too (without the loss function's other outputs and the module state)."""
-    parts = build_step(loss_fn, specs_or_arrays, optimizer, carry=False)
+    step with this too (without the loss function's other outputs and the module state).
+    ``rerolled``: differentiate the loss re-rolled into tensor ops when it was written with
+    scalars micrograd's way (``symgrad.passes.reroll``)."""
+    parts = build_step(loss_fn, specs_or_arrays, optimizer, carry=False, rerolled=rerolled)
     return parts.graph, parts.step_graph, parts.n_params
 
 
@@ -187,13 +191,14 @@ def build_step(
     specs_or_arrays: tuple[Any, ...],
     optimizer: Optimizer,
     carry: bool,
+    rerolled: bool = True,
 ) -> StepParts:
     """:func:`build_step_graph`; with ``carry`` the step graph's outputs go on with the loss
     function's other outputs and the new values of the module state it updates."""
     specs = tuple(Spec.of(s) for s in specs_or_arrays)
     traced = trace_with_state(loss_fn, specs, loss_fn, carry)
     graph = traced.graph
-    loss = graph.outputs[0]
+    loss = (reroll(graph) if rerolled else graph).outputs[0]
     if loss.shape != () or not loss.dtype.is_float:
         raise ShapeError(
             "compile_step: the loss must be a float scalar, got "

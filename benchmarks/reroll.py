@@ -1,0 +1,120 @@
+"""Re-rolling (symgrad/passes/reroll.py) on micrograd's moons step: compile time, lines of
+generated code and step time of the step compiled from micrograd's ``Value`` code — in the
+README's column form (Value weights times column Tensors) and in micrograd's own per-example
+loop — against the tensor form of the same step (``moons.py``'s ``compile_step`` row), all from
+the same initial weights. ``--baseline`` adds the same Value code at ``opt=1`` (not re-rolled:
+the scalar graph, compacted), which takes seconds to compile.
+
+    .venv/bin/python benchmarks/reroll.py [--steps 200] [--backend c|numpy|both] [--baseline]
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import time
+from collections.abc import Callable
+from typing import Any
+
+from _common import c_compiler, machine_line, private_cache
+from moons import ALPHA, init, micrograd_model, moons
+
+import symgrad as sg
+
+
+def tensor_form() -> tuple[Callable[..., Any], list[Any]]:
+    params = [sg.Tensor(p.copy(), requires_grad=True) for p in init()]
+
+    def loss(X: Any, y: Any) -> Any:
+        W1, b1, W2, b2, W3, b3 = params
+        h1 = (X @ W1.T + b1).relu()
+        h2 = (h1 @ W2.T + b2).relu()
+        s = (h2 @ W3.T).reshape(X.shape[0]) + b3
+        reg = sum(((p * p).sum() for p in params), 0.0)
+        return (1.0 - y * s).relu().mean() + ALPHA * reg
+
+    return loss, params
+
+
+def column_form() -> tuple[Callable[..., Any], list[Any]]:
+    model = micrograd_model()
+    params = model.parameters()
+
+    def loss(X: Any, y: Any) -> Any:
+        scores = model([X[:, 0], X[:, 1]])
+        return (1 + -y * scores).relu().mean() + ALPHA * sum(p * p for p in params)
+
+    return loss, params
+
+
+def per_example_form() -> tuple[Callable[..., Any], list[Any]]:
+    model = micrograd_model()
+    params = model.parameters()
+
+    def loss(X: Any, y: Any) -> Any:
+        inputs = [[X[i, 0], X[i, 1]] for i in range(X.shape[0])]
+        scores = list(map(model, inputs))
+        losses = [(1 + -y[i] * si).relu() for i, si in enumerate(scores)]
+        return sum(losses) * (1.0 / len(losses)) + ALPHA * sum(p * p for p in params)
+
+    return loss, params
+
+
+FORMS = {
+    "tensor form": tensor_form,
+    "micrograd, column form": column_form,
+    "micrograd, per-example loop": per_example_form,
+}
+
+
+def measure(form: str, backend: str, opt: int, steps: int) -> dict[str, Any]:
+    X, y = moons()
+    loss, params = FORMS[form]()
+    sgd = sg.optim.SGD(params, lr=0.1)
+    t0 = time.perf_counter()
+    step = sg.compile_step(loss, X, y, optimizer=sgd, backend=backend, opt=opt)
+    compile_s = time.perf_counter() - t0
+    times = []
+    last = float("nan")
+    for _ in range(steps):
+        t = time.perf_counter()
+        last = step(X, y)
+        times.append(time.perf_counter() - t)
+    return {
+        "compile": compile_s,
+        "lines": step.source().count("\n"),
+        "step": statistics.median(times) * 1e6,
+        "loss": last,
+    }
+
+
+def main(argv: list[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--steps", type=int, default=200, help="timed steps per row (200)")
+    ap.add_argument("--backend", choices=("c", "numpy", "both"), default="both")
+    ap.add_argument("--baseline", action="store_true", help="also the Value code at opt=1")
+    ap.add_argument("--no-peers", action="store_true", help="(accepted: there are no peer rows)")
+    args = ap.parse_args(argv)
+    private_cache()
+    print(f"machine: {machine_line()}")
+    backends = ["c", "numpy"] if args.backend == "both" else [args.backend]
+    if c_compiler() is None:
+        backends = [b for b in backends if b != "c"]
+    print("| row | backend | opt | compile (s) | lines | median step (µs) | × tensor form | loss |")
+    print("|---|---|---|---|---|---|---|---|")
+    for backend in backends:
+        ref = None
+        for form in FORMS:
+            for opt in (2, 1) if args.baseline and form != "tensor form" else (2,):
+                r = measure(form, backend, opt, args.steps)
+                ref = r["step"] if ref is None else ref
+                print(
+                    f"| {form} | {backend} | {opt} | {r['compile']:.2f} | {r['lines']:,} | "
+                    f"{r['step']:.1f} | {r['step'] / ref:.2f} | {r['loss']:.12f} |"
+                )
+                sys.stdout.flush()
+
+
+if __name__ == "__main__":
+    main()
