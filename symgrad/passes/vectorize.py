@@ -16,7 +16,7 @@ import numpy as np
 
 from symgrad.ir.node import Node, Shape
 from symgrad.ir.opdef import Kind, apply, registry
-from symgrad.ops import api
+from symgrad.ops import api, api_index
 from symgrad.ops.source import make_constant
 
 Grid = tuple[Node, ...]  # a grid, row-major
@@ -148,7 +148,7 @@ def pick(t: Node, idx: tuple[int, ...], like: Node) -> Node:
     """``t[..., *idx]`` as a node of ``like``'s shape."""
     lead = len(t.shape) - len(idx)
     key = (*(slice(None),) * lead, *idx)
-    return api.index(t, key)
+    return api_index.index(t, key)
 
 
 def shape_key(vz: Vectorizer, n: Node, depth: int = 6) -> object:
