@@ -68,6 +68,10 @@ class CompiledFunction:
         outs = graph.outputs
         self._single = len(outs) == 1
         self._seed = np.ones((), dtype=outs[0].dtype.np) if wrt else None
+        # NumPy-generated code may return an argument, a view of one, a constant or one array
+        # for two outputs (x * 1.0, reshape, identity, broadcast zeros): results are made fresh
+        self._fresh = built.backend == "numpy"
+        self._consts: list[Any] = list(getattr(built.module, "_C", ())) if self._fresh else []
 
     # -- introspection ------------------------------------------------------------------------
     @property
@@ -192,10 +196,15 @@ class CompiledFunction:
         else:
             arrays = self._converted(args)
             results, saved = self._fwd(*arrays)
-        out = results[0] if self._single else tuple(results)
         if self._bwd is None:
-            return out
+            if self._fresh:
+                results = _own(list(results), arrays, self._consts)
+            return results[0] if self._single else tuple(results)
         grads = self._bwd(self._seed, saved, *arrays)
+        if self._fresh:
+            both = _own([*results, *grads], arrays, self._consts)
+            results, grads = both[: len(results)], both[len(results) :]
+        out = results[0] if self._single else tuple(results)
         return out, tuple(grads)
 
     def _checked_call(self, args: tuple[Any, ...]) -> Any:
@@ -215,8 +224,27 @@ class CompiledFunction:
             labels += [f"the gradient with respect to {self._names[k]}" for k in self.wrt]
             env.append(self._seed)
         finite.locate(self.__name__, self._joint_graph, env, [*outs, *grads], labels)
+        if self._fresh:
+            both = _own([*outs, *grads], arrays, self._consts)
+            outs, grads = both[: len(outs)], both[len(outs) :]
         out = outs[0] if self._single else tuple(outs)
         return out if self._bwd is None else (out, tuple(grads))
+
+
+def _own(outs: list[Any], arrays: Sequence[Any], consts: Sequence[Any]) -> list[Any]:
+    """``outs`` with each array that the caller must not receive as it is -- read-only (a
+    broadcast), sharing memory with an argument, a captured tensor, a constant or an earlier
+    output -- replaced by a fresh writable copy: writing into a result never changes anything
+    else, as on the C backend."""
+    fresh: list[Any] = []
+    for r in outs:
+        if isinstance(r, np.ndarray) and (
+            not r.flags.writeable
+            or any(np.may_share_memory(r, a) for a in (*arrays, *consts, *fresh))
+        ):
+            r = np.array(r, copy=True, order="C")
+        fresh.append(r)
+    return fresh
 
 
 def _python_function(text: str, name: str) -> str:
