@@ -135,6 +135,8 @@ class CompiledFunction:
         arrays: list[Any] = []
         for k, a in enumerate(args):
             dt = self._dtypes[k]
+            if _masked(a):
+                raise ArgumentError(_masked_message(self._names[k]))
             if isinstance(a, np.ndarray):
                 if a.dtype != dt.np:
                     raise ArgumentError(f"{self._names[k]}: expected {dt}, got {a.dtype}")
@@ -173,6 +175,13 @@ class CompiledFunction:
             if self.check_finite:
                 return self._checked_call(args)
             return self._call(args)
+        except MemoryError as e:
+            if str(e):
+                raise
+            raise MemoryError(
+                f"{self.__name__}(): out of memory in the generated {self.backend} code "
+                f"(inputs of {_nbytes(args)} bytes)"
+            ) from None
         except (IndexError, ValueError) as e:
             if isinstance(e, SymgradError):
                 raise
@@ -189,8 +198,11 @@ class CompiledFunction:
             # and takes the converting path below
             arrays = [*args, *(t._data for t in self.captures)]
             try:
+                if any(type(a) is not np.ndarray and _masked(a) for a in args):
+                    raise TypeError("a masked array")  # (its mask would be ignored)
                 results, saved = self._fwd(*arrays)
-            except TypeError:
+            except (TypeError, ArgumentError):
+                # the checks in Python give the same errors on both backends (e.g. ">f8")
                 arrays = self._converted(args)
                 results, saved = self._fwd(*arrays)
         else:
@@ -229,6 +241,22 @@ class CompiledFunction:
             outs, grads = both[: len(outs)], both[len(outs) :]
         out = outs[0] if self._single else tuple(outs)
         return out if self._bwd is None else (out, tuple(grads))
+
+
+def _masked(a: Any) -> bool:
+    """Whether ``a`` is a NumPy masked array (whose mask generated code would ignore)."""
+    return isinstance(a, np.ndarray) and type(a) is not np.ndarray and hasattr(a, "mask")
+
+
+def _masked_message(name: str) -> str:
+    return (
+        f"{name}: masked arrays are not supported (their mask would be ignored): pass "
+        f"{name}.filled(value), or {name}.data to use every element"
+    )
+
+
+def _nbytes(args: Sequence[Any]) -> int:
+    return sum(int(getattr(a, "nbytes", 0)) for a in args)
 
 
 def _own(outs: list[Any], arrays: Sequence[Any], consts: Sequence[Any]) -> list[Any]:
