@@ -142,9 +142,6 @@ def _load(
             key, build = render()
             found, built_now = cache.get_or_build(key, build, expect=expect)
             cache.write_alias(alias, key)
-            if built_now:
-                with contextlib.suppress(OSError, cache.CacheError):
-                    cache.maybe_prune()
         entry = found
         try:
             module = loader(entry)
@@ -159,6 +156,9 @@ def _load(
                 return None
             if attempt:
                 raise
+    if built_now:  # the automatic size bound, once the new module is loaded
+        with contextlib.suppress(OSError, cache.CacheError):
+            cache.maybe_prune(entry.path)
     _init(module, prog, backend)
     res = Built(module, backend, entry.path, built_now)
     _LOADED[alias] = res

@@ -97,10 +97,11 @@ def info() -> dict[str, Any]:
     }
 
 
-def prune(max_bytes: int) -> tuple[int, int]:
+def prune(max_bytes: int, keep: Path | None = None) -> tuple[int, int]:
     """Remove the least recently used entries until the entries take at most ``max_bytes``;
-    return ``(removed, bytes left)``. An entry whose lock is held (being rebuilt) is skipped;
-    entries in use by a running process stay usable (its modules are loaded already)."""
+    return ``(removed, bytes left)``. An entry whose lock is held (being rebuilt) is skipped, and
+    so is ``keep`` (the entry just built); entries in use by a running process stay usable (its
+    modules are loaded already)."""
     root = cache_root()
     sized = []
     for path in _entries(root):
@@ -111,6 +112,8 @@ def prune(max_bytes: int) -> tuple[int, int]:
     for _, size, path in sorted(sized, key=lambda t: t[0]):
         if total <= max_bytes:
             break
+        if keep is not None and path == keep:
+            continue
         try:
             held = lock.acquire(root / "locks" / f"{path.name}.lock", 0.0)
         except (lock.LockTimeout, OSError):
@@ -125,9 +128,9 @@ def prune(max_bytes: int) -> tuple[int, int]:
     return removed, total
 
 
-def maybe_prune() -> None:
+def maybe_prune(keep: Path | None = None) -> None:
     """After a build: when no process has checked for :data:`PRUNE_EVERY` seconds, prune the
-    cache to :func:`max_size` (best effort; ``0`` turns it off)."""
+    cache to :func:`max_size`, keeping the entry ``keep`` (best effort; ``0`` turns it off)."""
     bound = max_size()
     if bound <= 0:
         return
@@ -140,7 +143,7 @@ def maybe_prune() -> None:
         fd = os.open(stamp, os.O_WRONLY | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0), 0o600)
         os.close(fd)
         os.utime(stamp)
-        prune(bound)
+        prune(bound, keep)
 
 
 def clear() -> int:
