@@ -111,7 +111,7 @@ def test_an_untrusted_alias_directory_is_not_read(tmp_cache: Path) -> None:
 
 
 def test_an_alias_naming_another_models_entry_deletes_nothing(tmp_cache: Path) -> None:
-    f, c = new_function("numpy")
+    f, _ = new_function("numpy")
     g, d = new_function("numpy")
     a_entry, b_entry = f.cache_path, g.cache_path
     # point every alias at f's entry, as a stale or damaged alias might
