@@ -62,3 +62,31 @@ def test_check_finite_results_are_fresh_too() -> None:
     x = np.arange(6.0).reshape(2, 3)
     f = sg.compile(lambda a: a * 1.0, sg.Spec((2, 3)), backend="numpy", check_finite=True)
     assert not np.shares_memory(f(x), x)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("spec", [(3,), ("n",)])
+def test_masked_arrays_are_refused(backend: str, spec: tuple[Any, ...]) -> None:
+    f = sg.compile(lambda a: (a * 2.0).sum(), sg.Spec(spec), backend=backend)
+    masked = np.ma.masked_array([1.0, 2.0, 3.0], mask=[0, 1, 0])
+    with pytest.raises(sg.ArgumentError, match="a: masked arrays are not supported"):
+        f(masked)
+    assert f(masked.filled(0.0)) == 8.0
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_a_big_endian_array_is_named_by_its_numpy_dtype(backend: str) -> None:
+    f = sg.compile(lambda a: (a * 2.0).sum(), sg.Spec((3,)), backend=backend)
+    with pytest.raises(sg.ArgumentError, match=r"^a: expected float64, got >f8$"):
+        f(np.array([1.0, 2.0, 3.0], dtype=">f8"))
+
+
+@pytest.mark.cc
+def test_running_out_of_scratch_memory_names_the_size() -> None:
+    f = sg.compile(
+        lambda x: ((x[:, None] * x[None, :]).exp() @ x.reshape(-1, 1)).sum(),
+        sg.Spec(("n",)),
+        backend="c",
+    )
+    with pytest.raises(MemoryError, match=r"cannot allocate 8796\d+ bytes .* of scratch memory"):
+        f(np.ones(2**20))  # an n x n float64 intermediate: 8 TiB
