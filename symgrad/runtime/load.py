@@ -154,18 +154,25 @@ def load_extension(
         return module
 
 
-def load_python_source(source: str, module_name: str, where: str) -> ModuleType:
-    """Execute generated Python ``source`` as a fresh module (kept in memory only: the fallback
-    when the cache cannot be written); ``where`` names it in tracebacks."""
+def _execute(source: str | bytes, module_name: str, where: str, origin: str) -> ModuleType:
+    """``source`` executed as a fresh module (the one ``exec`` of this module)."""
     module = ModuleType(module_name)
     module.__file__ = where
     try:
-        exec(compile(source, where, "exec", dont_inherit=True), module.__dict__)
+        code = compile(source, where, "exec", dont_inherit=True)
+        exec(code, module.__dict__)
     except Exception as exc:
         raise LoadError(
-            f"cannot load the module {module_name!r}: {type(exc).__name__}: {exc}", Path(where)
+            f"cannot load the module {module_name!r}{origin}: {type(exc).__name__}: {exc}",
+            Path(where),
         ) from exc
     return module
+
+
+def load_python_source(source: str, module_name: str, where: str) -> ModuleType:
+    """Execute generated Python ``source`` as a fresh module (kept in memory only: the fallback
+    when the cache cannot be written); ``where`` names it in tracebacks."""
+    return _execute(source, module_name, where, "")
 
 
 def load_python_module(path: Path, module_name: str, sha256: str | None = None) -> ModuleType:
@@ -178,14 +185,4 @@ def load_python_module(path: Path, module_name: str, sha256: str | None = None) 
     """
     path = Path(path)
     source = _read_checked(path, f"the module {module_name!r}", sha256)
-    module = ModuleType(module_name)
-    module.__file__ = str(path)
-    try:
-        code = compile(source, str(path), "exec", dont_inherit=True)
-        exec(code, module.__dict__)
-    except Exception as exc:
-        raise LoadError(
-            f"cannot load the module {module_name!r} from {path}: {type(exc).__name__}: {exc}",
-            path,
-        ) from exc
-    return module
+    return _execute(source, module_name, str(path), f" from {path}")
