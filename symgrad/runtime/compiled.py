@@ -26,6 +26,7 @@ from symgrad.runtime.modules import Built
 
 # the kinds of NumPy data a Python number or list may hold for each kind of argument
 _KINDS = {"f": "biuf", "i": "biu", "b": "b"}
+_NDARRAY = np.ndarray
 
 
 class CompiledFunction:
@@ -198,8 +199,9 @@ class CompiledFunction:
             # and takes the converting path below
             arrays = [*args, *(t._data for t in self.captures)]
             try:
-                if any(type(a) is not np.ndarray and _masked(a) for a in args):
-                    raise TypeError("a masked array")  # (its mask would be ignored)
+                for a in args:
+                    if type(a) is not _NDARRAY and _masked(a):
+                        raise TypeError("a masked array")  # (its mask would be ignored)
                 results, saved = self._fwd(*arrays)
             except (TypeError, ArgumentError):
                 # the checks in Python give the same errors on both backends (e.g. ">f8")
