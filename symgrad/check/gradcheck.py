@@ -25,6 +25,7 @@ from typing import Any
 import numpy as np
 
 from symgrad.check.cost import projection_reasons, seconds_per_call
+from symgrad.check.differences import SHRINKS, central, tolerance
 from symgrad.check.localise import Culprit, kinks, localise, reference_values
 from symgrad.check.report import GradcheckReport, InputCheck
 from symgrad.frontend.tensor import Tensor
@@ -140,24 +141,23 @@ def _classify(
     shape: tuple[int, ...],
     mode: str,
     grad: np.ndarray,
-    fd: np.ndarray,
-    f_hi: np.ndarray,
-    f_lo: np.ndarray,
+    diffs: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray],
     f0: float,
-    eps: float,
-    tol: np.ndarray,
-    atol: float,
+    tols: tuple[np.ndarray, float, float],
     reason: str = "",
 ) -> InputCheck:
+    fd, f_hi, f_lo, step, inside = diffs
+    tol, scale, atol = tols
     err = np.abs(grad - fd)
-    bad = ~(err <= tol)  # NaN counts as bad
-    d_hi, d_lo = (f_hi - f0) / eps, (f0 - f_lo) / eps
+    bad = ~(err <= tol) & inside  # NaN counts as bad; a step outside the domain is not a verdict
+    d_hi, d_lo = (f_hi - f0) / step, (f0 - f_lo) / step
     between = (grad >= np.minimum(d_hi, d_lo) - tol) & (grad <= np.maximum(d_hi, d_lo) + tol)
     kink = bad & (np.abs(d_hi - d_lo) > tol) & between
     big = np.maximum(np.abs(grad), np.abs(fd))
     with np.errstate(all="ignore"):
-        rel = np.where(big > atol, err / np.where(big > 0, big, 1.0), 0.0)
-        ratio = np.where(np.isfinite(err), err / tol, np.inf)
+        rel = np.where(big > atol * scale, err / np.where(big > 0, big, 1.0), 0.0)
+        ratio = np.where(np.isfinite(err) & inside, err / np.where(tol > 0, tol, 1e-300), 0.0)
+        ratio = np.where(~np.isfinite(err) & inside, np.inf, ratio)
     k = int(np.argmax(ratio)) if ratio.size else 0
     worst: tuple[int, ...] | int = k
     if mode == "elementwise":
@@ -168,14 +168,16 @@ def _classify(
         shape,
         mode,
         int(err.size),
-        float(np.max(err, initial=0.0)),
-        float(np.max(rel, initial=0.0)),
+        float(np.max(np.where(inside, err, 0.0), initial=0.0)),
+        float(np.max(np.where(inside, rel, 0.0), initial=0.0)),
         worst,
         float(grad[k]) if grad.size else 0.0,
         float(fd[k]) if fd.size else 0.0,
         int(np.sum(bad & ~kink)),
         int(np.sum(kink)),
         reason,
+        int(np.sum(~inside)),
+        int(np.sum(inside & (step < np.max(step, initial=0.0)))),
     )
 
 
@@ -194,34 +196,52 @@ def _check_input(
     eps, atol, rtol = opts
     xs = list(point)
     x = point[pos]
+    count = x.size if not reason else DIRECTIONS
+    hi, lo, step = np.empty(count), np.empty(count), np.empty(count)
+    inside = np.ones(count, dtype=bool)
     if not reason:
         moved = x.copy()
         xs[pos] = moved
         flat = moved.reshape(-1)
-        hi, lo = np.empty(x.size), np.empty(x.size)
         for i in range(x.size):
             old = flat[i]
-            flat[i] = old + eps
-            hi[i] = f(xs)
-            flat[i] = old - eps
-            lo[i] = f(xs)
-            flat[i] = old
-        fd = (hi - lo) / (2 * eps)
-        tol = atol + rtol * np.abs(fd)
-        return _classify(
-            be, name, x.shape, "elementwise", g.reshape(-1), fd, hi, lo, f0, eps, tol, atol
-        )
-    hi, lo, proj, tol = (np.empty(DIRECTIONS) for _ in range(4))
-    for j in range(DIRECTIONS):
-        v = rng.standard_normal(x.shape)
-        xs[pos] = x + eps * v
-        hi[j] = f(xs)
-        xs[pos] = x - eps * v
-        lo[j] = f(xs)
+
+            def at(h: float, i: int = i, old: Any = old) -> tuple[float, float]:
+                flat[i] = old + h
+                up = f(xs)
+                flat[i] = old - h
+                down = f(xs)
+                flat[i] = old
+                return up, down
+
+            hi[i], lo[i], step[i], inside[i] = central(at, eps)
+        fd = (hi - lo) / (2 * step)
+        grad = g.reshape(-1)
+        tol, scale = tolerance(grad, fd, f0, hi, lo, step, atol, rtol)
+        diffs = (fd, hi, lo, step, inside)
+        return _classify(be, name, x.shape, "elementwise", grad, diffs, f0, (tol, scale, atol))
+    proj = np.empty(DIRECTIONS)
+    vs = [rng.standard_normal(x.shape) for _ in range(DIRECTIONS)]
+    for j, v in enumerate(vs):
+
+        def along(h: float, v: np.ndarray = v) -> tuple[float, float]:
+            xs[pos] = x + h * v
+            up = f(xs)
+            xs[pos] = x - h * v
+            return up, f(xs)
+
+        hi[j], lo[j], step[j], inside[j] = central(along, eps)
         proj[j] = float(np.sum(v * g))
-        tol[j] = 3.0 * float(np.sqrt(np.sum((v * (atol + rtol * np.abs(g))) ** 2)))
-    fd = (hi - lo) / (2 * eps)
-    return _classify(be, name, x.shape, "projection", proj, fd, hi, lo, f0, eps, tol, atol, reason)
+    fd = (hi - lo) / (2 * step)
+    finite_g = np.abs(g[np.isfinite(g)])
+    scale = float(np.max(finite_g, initial=0.0))  # (the directional derivatives sum elements)
+    spread = [atol * scale + rtol * np.abs(g) for _ in vs]
+    tol = np.array(
+        [3.0 * float(np.sqrt(np.sum((v * t) ** 2))) for v, t in zip(vs, spread, strict=True)]
+    )
+    tol = tol + tolerance(proj, fd, f0, hi, lo, step, 0.0, 0.0)[0]  # the rounding noise
+    diffs = (fd, hi, lo, step, inside)
+    return _classify(be, name, x.shape, "projection", proj, diffs, f0, (tol, scale, atol), reason)
 
 
 def _check_backend(
@@ -244,6 +264,23 @@ def _check_backend(
         for k, (p, nm, g, r) in enumerate(zip(positions, names, gs, why, strict=True))
     ]
     return out, gs
+
+
+def _outside_domain(checks: Sequence[InputCheck], failing: tuple[str, ...], eps: float) -> Culprit:
+    """The verdict when the only failures are elements that no step kept inside the domain."""
+    where = ", ".join(
+        f"{c.outside} element(s) of {c.input}"
+        for c in checks
+        if c.outside and c.backend == failing[0]
+    )
+    return Culprit(
+        "domain",
+        failing,
+        detail=f"the finite-difference step left the function's domain at {where} (f(x ± h) is "
+        f"not finite for every step h from eps = {eps:g} down to {eps / 10**SHRINKS:g}): those "
+        "elements could not be checked, which says nothing against the rules; try a smaller eps "
+        "or a point further inside the domain",
+    )
 
 
 def gradcheck(
@@ -317,7 +354,10 @@ def gradcheck(
     culprit = None
     if not ok:
         failing = tuple(dict.fromkeys(c.backend for c in checks if not c.ok))
-        culprit = localise(graph, vals, wrt_nodes, compiled, failing, grads, opts, seed)
+        if all(c.failed == 0 for c in checks):  # nothing disagrees: steps left the domain
+            culprit = _outside_domain(checks, failing, eps)
+        else:
+            culprit = localise(graph, vals, wrt_nodes, compiled, failing, grads, opts, seed)
     report = GradcheckReport(
         name,
         ok,

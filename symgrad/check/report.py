@@ -32,10 +32,12 @@ class InputCheck:
     failed: int  # elements (directions) outside the tolerance
     nondifferentiable: int  # ... of which at non-differentiable points (not failures)
     reason: str = ""  # projection mode: why the input was not checked element by element
+    outside: int = 0  # elements (directions) where every step left the function's domain
+    shrunk: int = 0  # ... checked with a step smaller than eps, to stay inside the domain
 
     @property
     def ok(self) -> bool:
-        return self.failed == 0
+        return self.failed == 0 and self.outside == 0
 
 
 @dataclass(frozen=True)
@@ -68,6 +70,9 @@ def _row(c: InputCheck) -> tuple[str, ...]:
     status = "ok" if c.ok else f"FAILED ({c.failed} of {c.checked})"
     if c.nondifferentiable:
         status += f", {c.nondifferentiable} non-differentiable"
+    if c.outside:
+        status = ("" if c.failed else "NOT CHECKED: ") + status.replace("ok", "")
+        status = f"{status}{', ' if c.failed else ''}{c.outside} outside the domain".strip(", ")
     return (
         c.backend,
         c.input,
@@ -113,7 +118,7 @@ def render(r: GradcheckReport) -> str:
     lines = [
         f"gradcheck {r.function}: {'ok' if r.ok else 'FAILED'}",
         f"generated code ({', '.join(r.backends)}) against central differences in float64: "
-        f"eps {r.eps:g}, tolerance atol {r.atol:g} + rtol {r.rtol:g}·|fd|",
+        f"eps {r.eps:g}, tolerance atol {r.atol:g}·max|grad| + rtol {r.rtol:g}·|fd|",
     ]
     if r.evaluated_in_float64:
         lines.append("float32 function: evaluated in float64 (the same graph, float32 promoted)")
@@ -141,6 +146,12 @@ def render(r: GradcheckReport) -> str:
         ]
         if not r.nondifferentiable:
             lines.append("  one-sided differences disagree (a kink or a jump on the gradient path)")
+    shrunk = [c for c in r.checks if c.shrunk]
+    if shrunk:
+        lines.append(
+            "smaller steps: x ± eps left the function's domain, so a smaller step was used:"
+        )
+        lines += [f"  {c.input} ({c.backend}): {c.shrunk} element(s)" for c in shrunk]
     if r.nudges:
         lines.append(
             f"nudged {r.nudges} time(s): inputs moved by up to {r.nudge_size:.1e} away from "

@@ -51,6 +51,7 @@ def _cmd_cache_info(args: argparse.Namespace) -> int:
     print(f"root:    {facts['root']}")
     print(f"entries: {facts['entries']}")
     print(f"size:    {_human_size(facts['bytes'])} ({facts['bytes']} bytes)")
+    print(f"locks:   {facts['locks']} ({facts['locks_held']} held)")
     return 0
 
 
@@ -61,6 +62,24 @@ def _cmd_cache_clear(args: argparse.Namespace) -> int:
     removed = cache.clear()
     noun = "entry" if removed == 1 else "entries"
     print(f"removed {removed} cache {noun} from {cache.cache_root()}")
+    return 0
+
+
+def _cmd_cache_prune(args: argparse.Namespace) -> int:
+    """Remove the least recently used entries until the cache fits in ``--max-size``."""
+    from symgrad.runtime import cache
+
+    try:
+        bound = cache.max_size() if args.max_size is None else cache.parse_size(args.max_size)
+    except (ValueError, cache.CacheError) as e:
+        print(f"symgrad cache prune: {e}", file=sys.stderr)
+        return 2
+    removed, left = cache.prune(bound)
+    noun = "entry" if removed == 1 else "entries"
+    print(
+        f"removed {removed} cache {noun} from {cache.cache_root()}; "
+        f"{_human_size(left)} left (bound {_human_size(bound)})"
+    )
     return 0
 
 
@@ -90,6 +109,17 @@ def _add_cache_commands(subparsers: argparse._SubParsersAction[argparse.Argument
         description="Remove every entry from the cache and print how many were removed.",
     )
     clear.set_defaults(handler=_cmd_cache_clear)
+    prune = cache_commands.add_parser(
+        "prune",
+        help="remove the least recently used entries beyond a size bound",
+        description="Remove the least recently used entries until the cache takes at most "
+        "--max-size (default: $SYMGRAD_CACHE_MAX_SIZE, else 2G; builds apply that bound "
+        "automatically), and lock files no process holds.",
+    )
+    prune.add_argument(
+        "--max-size", metavar="SIZE", help="bytes, or a number with K, M, G or T (e.g. 500M)"
+    )
+    prune.set_defaults(handler=_cmd_cache_prune)
 
 
 def _cmd_gradcheck(args: argparse.Namespace) -> int:

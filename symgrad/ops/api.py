@@ -239,7 +239,8 @@ def cross_entropy(logits: Node, targets: Node, fused: bool = False) -> Node:
     ``fused``: the per-row losses as the one op ``softmax_nll`` (what ``opt=2`` rewrites the
     composite into: the same values, 3 nodes instead of 14; eager tensors use it)."""
     _check_cross_entropy(logits, targets)
-    idx = index_node(targets, logits)
+    # targets are class indices in [0, C): -1 or C is an error naming cross_entropy, never a wrap
+    idx = apply("class_targets", (index_node(targets, logits), logits))
     if fused:
         rows = apply("softmax_nll", (logits, idx))
         n = logits.shape[0]

@@ -8,6 +8,11 @@ pass: the row's max ``m``, ``s = sum(exp(z[i] - m))`` and the picked logit, givi
 row by row without materialising a one-hot. Targets follow ``gather``'s rules (int64 in
 ``[-C, C)``, negative values wrap, checked when evaluated, same message).
 
+Also owns ``class_targets(y, z)``: the targets ``y`` unchanged, checked to be class indices in
+``[0, C)`` of the logits ``z`` (n, C) -- what ``cross_entropy`` reads its targets through, so that a
+``-1`` ("unknown") label or a class ``>= C`` is an ``IndexRangeError`` naming cross_entropy and
+its targets (C: the error code ``SG_ERR_TARGET``) instead of silently meaning class ``C - 1``.
+
 Special values follow ``-log_softmax(z)[i, y]`` (``cross_entropy``): a NaN or ``+inf`` in a
 row, or a row of ``-inf``, gives NaN; a picked ``-inf`` among finite logits gives ``+inf``. The
 lecture's unfused ``-log((e / e.sum(1))[i, y])`` with ``e = exp(z)`` agrees except that it
@@ -29,7 +34,7 @@ from typing import Any
 import numpy as np
 
 from symgrad.ir.dtypes import FLOAT32, DType
-from symgrad.ir.errors import DTypeError, ShapeError
+from symgrad.ir.errors import DTypeError, IndexRangeError, ShapeError
 from symgrad.ir.node import Node, Shape
 from symgrad.ir.opdef import Kind, OpDef, apply, fmt_shape, register
 from symgrad.ops.c.emitter import Emitter
@@ -65,6 +70,46 @@ def _grad_infer(inputs: tuple[Node, ...], attrs: dict[str, Any]) -> tuple[Shape,
             f"got {g.dtype}{fmt_shape(g.shape)}"
         )
     return z.shape, z.dtype
+
+
+def target_error(bad: int, n: Any) -> str:
+    """The message of a cross_entropy target out of range (every backend prints the same)."""
+    return (
+        f"cross_entropy: target {bad} is out of range [0, {n}): targets must be class indices "
+        f"of the logits' {n} classes (a label of -1 does not mean 'ignore')"
+    )
+
+
+def check_targets(y: Any, n: int) -> Any:
+    """``y`` when every value is a class index in ``[0, n)``, else an ``IndexRangeError``."""
+    if y.size and (y.min() < 0 or y.max() >= n):
+        bad = int(y[(y < 0) | (y >= n)].ravel()[0])
+        raise IndexRangeError(target_error(bad, n))
+    return y
+
+
+def _targets_infer(inputs: tuple[Node, ...], attrs: dict[str, Any]) -> tuple[Shape, DType]:
+    y, z = inputs
+    if y.dtype.name != "int64":
+        raise DTypeError(f"cross_entropy: targets must be integers (int64), got {y.dtype}")
+    if z.ndim != 2:
+        raise ShapeError(f"cross_entropy: logits must be (n, classes), got {fmt_shape(z.shape)}")
+    if y.op == "constant" and isinstance(z.shape[1], int):  # known now: refused when traced
+        check_targets(y.attrs["value"].array, z.shape[1])
+    return y.shape, y.dtype
+
+
+def _targets_eval(ctx: Any, y: Any, z: Any) -> Any:
+    return check_targets(y, z.shape[1])
+
+
+def _c_check_targets(e: Emitter, node: Node) -> list[str]:
+    y, z = node.inputs
+    return e.check_range(node, y, e.c(z.shape[1]), "SG_ERR_TARGET", "0")
+
+
+def _c_targets(e: Emitter, node: Node, out: str) -> list[str]:
+    return _c_check_targets(e, node) + e.copy(node, node.inputs[0], out)
 
 
 def _rows(z: Any, y: Any) -> tuple[Any, Any, Any]:
@@ -173,5 +218,25 @@ register(
         reports_site=True,
         doc="softmax_nll_grad(z, y, g): g[i] * (softmax(z[i]) - one_hot(y[i])), the VJP of "
         "softmax_nll, row by row without a one-hot",
+    )
+)
+register(
+    OpDef(
+        "class_targets",
+        Kind.INDEX,
+        2,
+        eval=_targets_eval,
+        infer=_targets_infer,
+        differentiable=False,
+        emit={
+            "numpy": "_class_targets({0}, {1}.shape[1])",
+            "c": _c_targets,
+            "c-check": _c_check_targets,
+        },
+        alias=True,
+        helpers={"numpy": ("class_targets",)},
+        reports_site=True,
+        doc="class_targets(y, z): the targets y unchanged, checked to be class indices in [0, C) "
+        "of the logits z (n, C); cross_entropy reads its targets through it",
     )
 )

@@ -2,8 +2,9 @@
 
 Owns: :class:`Compiler` (``$CC`` split with :mod:`shlex`, default ``cc``, and its ``--version``
 text), :func:`find_compiler` / :func:`compiler_available`, :func:`build_shared` (one compiler run
-producing a shared library), :func:`default_flags` (never ``-ffast-math``; ``-march=native`` when
-the compiler accepts it), the CPython build facts a C extension needs
+producing a shared library, killed with its process group after :func:`compile_timeout`),
+:func:`default_flags` (never ``-ffast-math``; ``-march=native`` when the compiler accepts
+it), the CPython build facts a C extension needs
 (:func:`python_include_dirs`, :func:`extension_suffix`) and :func:`cpu_tag`, which a cache key
 must include whenever native flags are used, since those make an artefact CPU-specific.
 
@@ -50,6 +51,11 @@ THREAD_FLAGS: tuple[str, ...] = ("-pthread", "-DSG_THREADS")
 OPENMP_FLAG = "-fopenmp"
 STDERR_LIMIT = 4000
 VERSION_TIMEOUT = 30.0
+#: ``$SYMGRAD_COMPILE_TIMEOUT`` (seconds) overrides it: a compiler run taking longer is killed
+#: with its whole process group (the driver's cc1/as/ld too), so a hung compiler never holds a
+#: cache lock for long. The largest kernels symgrad builds take about 20 s.
+COMPILE_TIMEOUT = 300.0
+TIMEOUT_VAR = "SYMGRAD_COMPILE_TIMEOUT"
 
 _lock = threading.Lock()
 _versions: dict[tuple[str, ...], str] = {}
@@ -167,20 +173,73 @@ def compiler_available() -> bool:
     return known
 
 
+def compile_timeout() -> float:
+    """Seconds a compiler run may take: ``$SYMGRAD_COMPILE_TIMEOUT``, else
+    :data:`COMPILE_TIMEOUT`."""
+    raw = os.environ.get(TIMEOUT_VAR, "").strip()
+    if not raw:
+        return COMPILE_TIMEOUT
+    try:
+        value = float(raw)
+    except ValueError:
+        value = -1.0
+    if not value > 0:
+        raise CompileError(f"${TIMEOUT_VAR} must be a positive number of seconds, got {raw!r}")
+    return value
+
+
+def _run(argv: list[str], timeout: float) -> tuple[int, str]:
+    """Run ``argv`` in a process group of its own; ``(exit status, stderr)``. On a timeout the
+    whole group is killed (a compiler driver's children would keep the pipes open) and
+    ``subprocess.TimeoutExpired`` is raised."""
+    proc = subprocess.Popen(
+        argv,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        errors="replace",
+        start_new_session=os.name == "posix",
+    )
+    try:
+        _, err = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        _kill_group(proc)
+        _, err = proc.communicate()
+        raise subprocess.TimeoutExpired(argv, timeout, stderr=err) from None
+    except BaseException:
+        _kill_group(proc)
+        proc.wait()
+        raise
+    return proc.returncode, err
+
+
+def _kill_group(proc: subprocess.Popen[str]) -> None:
+    try:
+        if os.name == "posix":
+            os.killpg(proc.pid, 9)
+        else:  # pragma: no cover
+            proc.kill()
+    except (ProcessLookupError, PermissionError):
+        proc.kill()
+
+
 def build_shared(
     compiler: Compiler,
     sources: list[Path],
     output: Path,
     flags: Sequence[str],
     include_dirs: Sequence[str | Path] = (),
-    timeout: float = 300,
+    timeout: float | None = None,
 ) -> list[str]:
     """Compile ``sources`` into the shared library ``output``; return the argv that ran.
 
     The command is ``argv0 + flags + -I<dir>... + sources + -o output -lm``. Raises
-    :class:`CompileError` (quoting the command and stderr) on a non-zero exit, a timeout or a
+    :class:`CompileError` (quoting the command and stderr) on a non-zero exit, a timeout
+    (``timeout``, default :func:`compile_timeout`; the compiler's process group is killed) or a
     missing output, and :class:`NoCompilerError` when the compiler program cannot be started.
     """
+    limit = compile_timeout() if timeout is None else timeout
     argv = [
         *compiler.argv0,
         *flags,
@@ -191,28 +250,23 @@ def build_shared(
         "-lm",
     ]
     try:
-        proc = subprocess.run(
-            argv,
-            capture_output=True,
-            text=True,
-            errors="replace",
-            timeout=timeout,
-            stdin=subprocess.DEVNULL,
-        )
+        status, stderr = _run(argv, limit)
     except FileNotFoundError as exc:
         raise NoCompilerError(f"C compiler {compiler.argv0[0]!r} not found: {exc}", argv) from None
     except OSError as exc:
         raise CompileError(f"C compiler could not be started: {exc}", argv) from None
     except subprocess.TimeoutExpired as exc:
-        stderr = exc.stderr.decode(errors="replace") if isinstance(exc.stderr, bytes) else ""
-        raise CompileError(f"C compilation timed out after {timeout:g} s", argv, stderr) from None
-    if proc.returncode != 0:
+        err = exc.stderr if isinstance(exc.stderr, str) else ""
         raise CompileError(
-            f"C compilation failed (exit status {proc.returncode})", argv, proc.stderr
-        )
+            f"C compilation timed out after {limit:g} s (killed; ${TIMEOUT_VAR} sets the limit)",
+            argv,
+            err,
+        ) from None
+    if status != 0:
+        raise CompileError(f"C compilation failed (exit status {status})", argv, stderr)
     if not output.is_file():
         raise CompileError(
-            f"C compiler exited with status 0 but did not write {output}", argv, proc.stderr
+            f"C compiler exited with status 0 but did not write {output}", argv, stderr
         )
     return argv
 

@@ -27,6 +27,7 @@ from symgrad.runtime.modules import Built
 
 # the kinds of NumPy data a Python number or list may hold for each kind of argument
 _KINDS = {"f": "biuf", "i": "biu", "b": "b"}
+_NDARRAY = np.ndarray
 
 
 class CompiledFunction:
@@ -70,6 +71,10 @@ class CompiledFunction:
         outs = graph.outputs
         self._single = len(outs) == 1
         self._seed = np.ones((), dtype=outs[0].dtype.np) if wrt else None
+        # NumPy-generated code may return an argument, a view of one, a constant or one array
+        # for two outputs (x * 1.0, reshape, identity, broadcast zeros): results are made fresh
+        self._fresh = built.backend == "numpy"
+        self._consts: list[Any] = list(getattr(built.module, "_C", ())) if self._fresh else []
 
     # -- introspection ------------------------------------------------------------------------
     @property
@@ -133,6 +138,8 @@ class CompiledFunction:
         arrays: list[Any] = []
         for k, a in enumerate(args):
             dt = self._dtypes[k]
+            if _masked(a):
+                raise ArgumentError(_masked_message(self._names[k]))
             if isinstance(a, np.ndarray):
                 if a.dtype != dt.np:
                     raise ArgumentError(f"{self._names[k]}: expected {dt}, got {a.dtype}")
@@ -171,6 +178,13 @@ class CompiledFunction:
             out = self._checked_call(args) if self.check_finite else self._call(args)
             self._advance()
             return out
+        except MemoryError as e:
+            if str(e):
+                raise
+            raise MemoryError(
+                f"{self.__name__}(): out of memory in the generated {self.backend} code "
+                f"(inputs of {_nbytes(args)} bytes)"
+            ) from None
         except (IndexError, ValueError) as e:
             if isinstance(e, SymgradError):
                 raise
@@ -187,17 +201,26 @@ class CompiledFunction:
             # and takes the converting path below
             arrays = [*args, *(t._data for t in self.captures)]
             try:
+                for a in args:
+                    if type(a) is not _NDARRAY and _masked(a):
+                        raise TypeError("a masked array")  # (its mask would be ignored)
                 results, saved = self._fwd(*arrays)
-            except TypeError:
+            except (TypeError, ArgumentError):
+                # the checks in Python give the same errors on both backends (e.g. ">f8")
                 arrays = self._converted(args)
                 results, saved = self._fwd(*arrays)
         else:
             arrays = self._converted(args)
             results, saved = self._fwd(*arrays)
-        out = results[0] if self._single else tuple(results)
         if self._bwd is None:
-            return out
+            if self._fresh:
+                results = _own(list(results), arrays, self._consts)
+            return results[0] if self._single else tuple(results)
         grads = self._bwd(self._seed, saved, *arrays)
+        if self._fresh:
+            both = _own([*results, *grads], arrays, self._consts)
+            results, grads = both[: len(results)], both[len(results) :]
+        out = results[0] if self._single else tuple(results)
         return out, tuple(grads)
 
     def _checked_call(self, args: tuple[Any, ...]) -> Any:
@@ -217,8 +240,43 @@ class CompiledFunction:
             labels += [f"the gradient with respect to {self._names[k]}" for k in self.wrt]
             env.append(self._seed)
         finite.locate(self.__name__, self._joint_graph, env, [*outs, *grads], labels)
+        if self._fresh:
+            both = _own([*outs, *grads], arrays, self._consts)
+            outs, grads = both[: len(outs)], both[len(outs) :]
         out = outs[0] if self._single else tuple(outs)
         return out if self._bwd is None else (out, tuple(grads))
+
+
+def _masked(a: Any) -> bool:
+    """Whether ``a`` is a NumPy masked array (whose mask generated code would ignore)."""
+    return isinstance(a, np.ndarray) and type(a) is not np.ndarray and hasattr(a, "mask")
+
+
+def _masked_message(name: str) -> str:
+    return (
+        f"{name}: masked arrays are not supported (their mask would be ignored): pass "
+        f"{name}.filled(value), or {name}.data to use every element"
+    )
+
+
+def _nbytes(args: Sequence[Any]) -> int:
+    return sum(int(getattr(a, "nbytes", 0)) for a in args)
+
+
+def _own(outs: list[Any], arrays: Sequence[Any], consts: Sequence[Any]) -> list[Any]:
+    """``outs`` with each array that the caller must not receive as it is -- read-only (a
+    broadcast), sharing memory with an argument, a captured tensor, a constant or an earlier
+    output -- replaced by a fresh writable copy: writing into a result never changes anything
+    else, as on the C backend."""
+    fresh: list[Any] = []
+    for r in outs:
+        if isinstance(r, np.ndarray) and (
+            not r.flags.writeable
+            or any(np.may_share_memory(r, a) for a in (*arrays, *consts, *fresh))
+        ):
+            r = np.array(r, copy=True, order="C")
+        fresh.append(r)
+    return fresh
 
 
 def _python_function(text: str, name: str) -> str:

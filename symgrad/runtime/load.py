@@ -1,7 +1,8 @@
 """Loading built artefacts into the running process.
 
-Owns: :func:`load_extension` (a CPython extension module from a file path) and
-:func:`load_python_module` (a generated NumPy module from its source file), neither of which
+Owns: :func:`load_extension` (a CPython extension module from a file path, or from a fresh
+private copy of it), :func:`load_python_module` (a generated NumPy module from its source file)
+and :func:`load_python_source` (from source kept in memory), none of which
 leaves the module in ``sys.modules``, and :class:`LoadError`, raised when a file cannot be loaded
 so that the caller can discard the cache entry and rebuild it.
 
@@ -19,12 +20,16 @@ with that content hash. A NumPy module is executed from exactly the bytes that w
 
 from __future__ import annotations
 
+import atexit
 import hashlib
 import importlib.machinery
 import importlib.util
 import os
+import secrets
+import shutil
 import stat
 import sys
+import tempfile
 import threading
 from pathlib import Path
 from types import ModuleType
@@ -33,6 +38,9 @@ from symgrad.ir.errors import SymgradError
 
 _lock = threading.Lock()
 _extensions: dict[Path, ModuleType] = {}
+_failed: set[Path] = set()  # paths whose load failed in this process
+_copies_lock = threading.Lock()
+_copies: Path | None = None  # this process's private copies of rebuilt extensions
 
 
 class LoadError(SymgradError):
@@ -80,20 +88,48 @@ def _read_checked(path: Path, what: str, sha256: str | None, read: bool = True) 
     return data
 
 
-def load_extension(path: Path, module_name: str, sha256: str | None = None) -> ModuleType:
+def _private_copy(path: Path, data: bytes) -> Path:
+    """``data`` (the checked bytes of ``path``) in a file of its own in a private directory."""
+    global _copies
+    with _copies_lock:
+        if _copies is None or not _copies.is_dir():
+            _copies = Path(tempfile.mkdtemp(prefix="symgrad-load-"))
+            atexit.register(shutil.rmtree, str(_copies), True)
+        folder = _copies
+    target = folder / f"{secrets.token_hex(8)}-{path.name}"
+    fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o700)
+    with os.fdopen(fd, "wb") as fh:
+        fh.write(data)
+    return target
+
+
+def load_extension(
+    path: Path, module_name: str, sha256: str | None = None, fresh: bool = False
+) -> ModuleType:
     """Load the CPython extension module ``module_name`` from the shared library ``path``.
 
     Loading the same (resolved) path twice returns the same module. ``sys.modules`` is left as
     it was. Raises :class:`LoadError` when the file is missing, untrusted (a symlink, not a
     regular file, another user's, group/other-writable, or not of content hash ``sha256``) or
     is not a loadable extension with a ``PyInit_<module_name>``.
+
+    ``fresh=True`` (for a file rebuilt at a path that failed to load before): the checked bytes
+    are loaded from a new private copy, because the dynamic loader hands back the handle it
+    already has for a path -- the stale library -- instead of opening the new file.
     """
     key = Path(path).resolve()
     with _lock:
-        module = _extensions.get(key)
+        fresh = fresh or key in _failed  # a path that failed: its handle may be stale
+        module = None if fresh else _extensions.get(key)
         if module is not None:
             return module
-        _read_checked(Path(path), f"extension {module_name!r}", sha256, read=False)
+        original = key
+        data = _read_checked(Path(path), f"extension {module_name!r}", sha256, read=fresh)
+        if fresh:
+            try:
+                key = _private_copy(key, data)
+            except OSError as exc:
+                raise LoadError(f"cannot copy {path} to load it afresh: {exc}", key) from exc
         loader = importlib.machinery.ExtensionFileLoader(module_name, str(key))
         spec = importlib.util.spec_from_file_location(module_name, key, loader=loader)
         if spec is None:  # pragma: no cover  (a loader is given, so a spec is always made)
@@ -103,6 +139,7 @@ def load_extension(path: Path, module_name: str, sha256: str | None = None) -> M
             module = importlib.util.module_from_spec(spec)
             loader.exec_module(module)
         except (ImportError, OSError) as exc:
+            _failed.add(original)
             raise LoadError(
                 f"cannot load extension {module_name!r} from {path}: {exc}", key
             ) from exc
@@ -112,8 +149,30 @@ def load_extension(path: Path, module_name: str, sha256: str | None = None) -> M
                 sys.modules.pop(module_name, None)
             else:
                 sys.modules[module_name] = previous
-        _extensions[key] = module
+        _extensions[original] = module
+        _failed.discard(original)
         return module
+
+
+def _execute(source: str | bytes, module_name: str, where: str, origin: str) -> ModuleType:
+    """``source`` executed as a fresh module (the one ``exec`` of this module)."""
+    module = ModuleType(module_name)
+    module.__file__ = where
+    try:
+        code = compile(source, where, "exec", dont_inherit=True)
+        exec(code, module.__dict__)
+    except Exception as exc:
+        raise LoadError(
+            f"cannot load the module {module_name!r}{origin}: {type(exc).__name__}: {exc}",
+            Path(where),
+        ) from exc
+    return module
+
+
+def load_python_source(source: str, module_name: str, where: str) -> ModuleType:
+    """Execute generated Python ``source`` as a fresh module (kept in memory only: the fallback
+    when the cache cannot be written); ``where`` names it in tracebacks."""
+    return _execute(source, module_name, where, "")
 
 
 def load_python_module(path: Path, module_name: str, sha256: str | None = None) -> ModuleType:
@@ -126,14 +185,4 @@ def load_python_module(path: Path, module_name: str, sha256: str | None = None) 
     """
     path = Path(path)
     source = _read_checked(path, f"the module {module_name!r}", sha256)
-    module = ModuleType(module_name)
-    module.__file__ = str(path)
-    try:
-        code = compile(source, str(path), "exec", dont_inherit=True)
-        exec(code, module.__dict__)
-    except Exception as exc:
-        raise LoadError(
-            f"cannot load the module {module_name!r} from {path}: {type(exc).__name__}: {exc}",
-            path,
-        ) from exc
-    return module
+    return _execute(source, module_name, str(path), f" from {path}")

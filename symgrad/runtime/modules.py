@@ -14,10 +14,12 @@ May import: numpy, ``symgrad.ir``, ``symgrad.backends`` and the rest of ``symgra
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import time
 import warnings
+import weakref
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,7 +33,12 @@ from symgrad.codegen.templating import fingerprint
 from symgrad.ir.errors import ArgumentError
 from symgrad.ir.graph import Graph
 from symgrad.runtime import cache
-from symgrad.runtime.load import LoadError, load_extension, load_python_module
+from symgrad.runtime.load import (
+    LoadError,
+    load_extension,
+    load_python_module,
+    load_python_source,
+)
 
 BACKENDS = ("numpy", "c")
 
@@ -44,13 +51,32 @@ class Built:
     backend: str
     path: Path  # the cache entry directory
     compiled_now: bool
+    texts: dict[str, str] | None = None  # the sources of a module kept in memory only
 
     def source(self, name: str) -> str:
         """A source file of the entry: ``module.py`` (NumPy), ``kernel.c`` or ``module.c`` (C)."""
+        if self.texts is not None:
+            return self.texts[name]
         return (self.path / name).read_text()
 
 
-_LOADED: dict[str, Built] = {}
+# alias -> the loaded module, while a function (a CompiledFunction, an eager plan) uses it: a
+# module nobody uses is released (the NumPy module's code and arrays; CPython never unloads a C
+# extension's shared library, but drops its Python objects)
+_LOADED: weakref.WeakValueDictionary[str, Built] = weakref.WeakValueDictionary()
+_warned_unusable: set[str] = set()
+
+
+def warn_unusable(e: cache.CacheUnusableError, what: str) -> None:
+    """One warning per path at fault: the cache cannot be used, ``what`` is kept in memory."""
+    if str(e.path) in _warned_unusable:
+        return
+    _warned_unusable.add(str(e.path))
+    warnings.warn(
+        f"{e}; symgrad keeps {what} in memory instead (nothing is cached on disk)",
+        cache.CacheWarning,
+        stacklevel=4,
+    )
 
 
 def _init(module: ModuleType, prog: Program, backend: str) -> None:
@@ -104,15 +130,15 @@ def _load(
     hit = _LOADED.get(alias)
     if hit is not None:
         return hit
-    if not build_ok:
-        key = cache.read_alias(alias)
-        if not key or cache.lookup(key, expect) is None:
-            return None
     for attempt in range(2):
         key = cache.read_alias(alias)
         found = cache.lookup(key, expect) if key else None
+        if found is not None and found.meta.get("graph_hash") != prog.graph_hash:
+            found = None  # an alias naming another program's entry: not used, never deleted
         built_now = False
         if found is None:
+            if not build_ok:
+                return None
             key, build = render()
             found, built_now = cache.get_or_build(key, build, expect=expect)
             cache.write_alias(alias, key)
@@ -126,8 +152,13 @@ def _load(
                     f"out of memory while loading the generated module ({e})"
                 ) from e.__cause__
             cache.discard(entry.key)
+            if not build_ok:  # (the caller builds, or falls back)
+                return None
             if attempt:
                 raise
+    if built_now:  # the automatic size bound, once the new module is loaded
+        with contextlib.suppress(OSError, cache.CacheError):
+            cache.maybe_prune(entry.path)
     _init(module, prog, backend)
     res = Built(module, backend, entry.path, built_now)
     _LOADED[alias] = res
@@ -150,7 +181,11 @@ def build_numpy(prog: Program, graph: Graph, build_ok: bool = True) -> Built | N
 
         def build(tmp: Path) -> dict[str, Any]:
             (tmp / "module.py").write_text(src)
-            return {"backend": "numpy", "graph": _meta_text(graph)}
+            return {
+                "backend": "numpy",
+                "graph": _meta_text(graph),
+                "graph_hash": prog.graph_hash,
+            }
 
         return cache.make_key(kind="numpy-module", source=src), build
 
@@ -161,7 +196,25 @@ def build_numpy(prog: Program, graph: Graph, build_ok: bool = True) -> Built | N
             entry.file("module.py"), f"sg_numpy_{entry.key[:16]}", _recorded(entry, "module.py")
         )
 
-    return _load(alias, "numpy", ["module.py"], loader, render, prog, build_ok)
+    try:
+        return _load(alias, "numpy", ["module.py"], loader, render, prog, build_ok)
+    except cache.CacheUnusableError as e:  # a full disk, a damaged or untrusted cache
+        if not build_ok:
+            return None
+        return _in_memory(prog, e)
+
+
+def _in_memory(prog: Program, e: cache.CacheUnusableError) -> Built:
+    """The NumPy module of ``prog`` executed from source kept in memory (with one warning per
+    path at fault): NumPy code needs no disk."""
+    from symgrad.codegen.numpy.printer import render_numpy
+
+    src = render_numpy(prog)
+    warn_unusable(e, "the generated NumPy modules")
+    name = f"sg_numpy_mem_{prog.graph_hash[:16]}"
+    module = load_python_source(src, name, f"<symgrad NumPy module {prog.graph_hash[:12]}>")
+    _init(module, prog, "numpy")
+    return Built(module, "numpy", Path(str(e.path)), True, {"module.py": src})
 
 
 def build_c(prog: Program, graph: Graph, build_ok: bool = True) -> Built | None:
@@ -197,6 +250,7 @@ def build_c(prog: Program, graph: Graph, build_ok: bool = True) -> Built | None:
             return {
                 "backend": "c",
                 "graph": _meta_text(graph),
+                "graph_hash": prog.graph_hash,
                 "compiler": compiler.argv0,
                 "compiler_version": compiler.version,
                 "compile_command": argv,
@@ -259,9 +313,17 @@ def load(prog: Program, backend: str | None, graph: Graph) -> Built:
     """The module for ``prog`` on ``backend``; ``None`` prefers C: an already-built C module is
     used without probing the compiler, else C when a compiler works, else NumPy. With
     ``backend=None`` a C build that fails (the compiler reports an error, or the artefact does
-    not load) falls back to NumPy with a warning quoting the error; an explicit ``"c"`` raises
-    it (:class:`~symgrad.runtime.cc.CompileError` or ``LoadError``)."""
-    built = cached(prog, "c", graph) if backend is None else None
+    not load, or the cache cannot be written: a full disk, a damaged or untrusted layout) falls
+    back to NumPy with a warning quoting the error; an explicit ``"c"`` raises it
+    (:class:`~symgrad.runtime.cc.CompileError`, ``LoadError`` or
+    :class:`~symgrad.runtime.cache.CacheUnusableError` naming the path). NumPy modules are kept
+    in memory when the cache cannot be written."""
+    built = None
+    if backend is None:
+        try:
+            built = cached(prog, "c", graph)
+        except (cache.CacheUnusableError, LoadError):  # rebuilt (or replaced) below
+            built = None
     if built is not None:
         return built
     chosen = resolve_backend(backend)
@@ -276,7 +338,7 @@ def build_c_or_numpy(prog: Program, graph: Graph) -> Built:
 
     try:
         return build(prog, "c", graph)
-    except (cc.CompileError, LoadError) as e:
+    except (cc.CompileError, LoadError, cache.CacheUnusableError) as e:
         lines = str(e).splitlines()
         shown = "\n".join(lines[:12]) + ("\n  ..." if len(lines) > 12 else "")
         warnings.warn(

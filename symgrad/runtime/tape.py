@@ -22,7 +22,7 @@ from symgrad.frontend.value import Value
 from symgrad.frontend.value_ops import set_untrack
 from symgrad.ops.tape import LEAF
 from symgrad.runtime import cache, modules
-from symgrad.runtime.load import LoadError, load_extension, load_python_module
+from symgrad.runtime.load import LoadError, load_extension, load_python_module, load_python_source
 
 _SLOTS = ("_v", "_a", "_b", "_code", "_k", "grad")
 _loaded: dict[str, ModuleType] = {}
@@ -65,7 +65,11 @@ def _build_python() -> ModuleType:
         (tmp / "tape.py").write_text(src)
         return {"backend": "numpy", "kind": "tape"}
 
-    entry, _ = cache.get_or_build(key, build, ["tape.py"])
+    try:
+        entry, _ = cache.get_or_build(key, build, ["tape.py"])
+    except cache.CacheUnusableError as e:  # a full disk or a damaged cache: kept in memory
+        modules.warn_unusable(e, "the Python tape module")
+        return load_python_source(src, f"sg_tape_{key[:16]}", "<symgrad tape module>")
     digest = entry.meta.get("files", {}).get("tape.py")
     return load_python_module(
         entry.file("tape.py"), f"sg_tape_{key[:16]}", digest if isinstance(digest, str) else None
@@ -101,7 +105,7 @@ def run(root: Value) -> bool:
 
         try:
             mod = module("c")
-        except (CompileError, LoadError, OSError) as e:  # the Python rules instead
+        except (CompileError, LoadError, OSError, cache.CacheError) as e:  # the Python rules
             if os.environ.get("SYMGRAD_BACKEND"):
                 raise
             _warn(e)

@@ -100,3 +100,20 @@ def test_eager_benchmark_compiles_once_and_matches_the_reference(names_path: Pat
             assert row["step 1, cold (compiles)"].endswith("(1)"), row
             assert row["new cache entries, steps 2–3"] == "0", row
             assert row["compiler runs, steps 2–3"] == "0", row
+
+
+def test_soak_runs_small_and_reports_nothing_wrong() -> None:
+    """benchmarks/soak.py at a tiny size (2 processes x 4 compiles, kills and clears included):
+    exit status 0 means no wrong result, corrupt entry or stale lock."""
+    proc = subprocess.run(
+        [sys.executable, str(BENCH / "soak.py"), "--procs", "2", "--compiles", "4"]
+        + ["--pool", "3", "--backend", "numpy", "--kill-every", "1.5", "--janitor-every", "1"],
+        capture_output=True,
+        text=True,
+        cwd=str(REPO_ROOT),
+        env=dict(os.environ),
+        timeout=300,
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "| **wrong results** | 0 |" in proc.stdout
+    assert "| **stale locks** (held with no process left) | 0 |" in proc.stdout

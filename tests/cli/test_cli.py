@@ -97,3 +97,27 @@ def test_cache_info_as_a_console_command(cache_dir):
 )
 def test_human_size(size, text):
     assert _human_size(size) == text
+
+
+def test_cache_prune(capsys, monkeypatch, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """``symgrad cache prune --max-size`` (issue 20, finding 7)."""
+    import numpy as np
+
+    import symgrad as sg
+    from symgrad.cli.main import main
+    from symgrad.runtime import cache
+
+    monkeypatch.setenv("SYMGRAD_CACHE_DIR", str(tmp_path / "c"))
+    for k in range(3):
+        sg.compile(lambda x, k=k: (x * (k + 0.25)).sum(), sg.Spec((2,)), backend="numpy")(
+            np.ones(2)
+        )
+    assert cache.info()["entries"] == 3
+    assert main(["cache", "prune", "--max-size", "0"]) == 0
+    out = capsys.readouterr().out
+    assert "removed 3 cache entries" in out and "bound 0 B" in out
+    assert cache.info()["entries"] == 0
+    assert main(["cache", "prune", "--max-size", "lots"]) == 2
+    assert "not a size: 'lots'" in capsys.readouterr().err
+    assert main(["cache", "info"]) == 0
+    assert "locks:   0 (0 held)" in capsys.readouterr().out

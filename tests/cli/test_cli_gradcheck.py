@@ -94,7 +94,7 @@ def test_disagreeing_gradients_name_the_rule_and_exit_1(model: Path, capsys) -> 
 def test_options_reach_gradcheck(model: Path, capsys) -> None:
     code, out, _ = run(capsys, f"{model}:loss", "--eps", "1e-5", "--atol", "1e-4", "--rtol", "0.01")
     assert code == 0
-    assert "eps 1e-05, tolerance atol 0.0001 + rtol 0.01" in out
+    assert "eps 1e-05, tolerance atol 0.0001·max|grad| + rtol 0.01" in out
     code, out, _ = run(capsys, f"{model}:kinked", "--backend", "numpy")
     assert code == 0 and "relu at 0" in out
     code, out, _ = run(capsys, f"{model}:kinked", "--backend", "numpy", "--nudge")

@@ -549,6 +549,14 @@ SWEEP: dict[str, list[Variant]] = {
             float_generic=False,
         )
     ],
+    "class_targets": [
+        Variant(
+            "rows",
+            lambda rng, dt: _case([rng.integers(0, 3, (4,)), rng.standard_normal((4, 3))]),
+            lambda attrs, y, z: y,
+            float_generic=False,
+        )
+    ],
     "one_hot": [
         Variant("f64", _one_hot("float64"), _one_hot_np, float_generic=False),
         Variant("f32", _one_hot("float32"), _one_hot_np, float_generic=False),

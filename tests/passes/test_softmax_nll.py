@@ -82,8 +82,16 @@ def _form_loss(form: str) -> Callable[..., Any]:
     return loss
 
 
-def _data(rng: np.random.Generator, n: int, scale: float = 2.0) -> tuple[np.ndarray, np.ndarray]:
-    return scale * rng.standard_normal((n, C)), rng.integers(-C, C, n)
+def _data(
+    rng: np.random.Generator, n: int, scale: float = 2.0, low: int = -C
+) -> tuple[np.ndarray, np.ndarray]:
+    return scale * rng.standard_normal((n, C)), rng.integers(low, C, n)
+
+
+def _low(form: str) -> int:
+    """The least target of ``form``: cross_entropy's targets are classes in [0, C) (a negative
+    one is refused), the lecture's indexing forms wrap negative indices like NumPy."""
+    return 0 if form == "cross_entropy" else -C
 
 
 @pytest.mark.parametrize("form", sorted(FORMS))
@@ -94,7 +102,7 @@ def test_each_form_is_fused_with_its_backward(form: str) -> None:
     assert "softmax_nll" in ops and "softmax_nll_grad" in ops, opt
     assert not {"exp", "log", "gather", "scatter_add"} & set(ops), opt  # nothing unfused left
     rng = np.random.default_rng(0)
-    z, y = _data(rng, 40)
+    z, y = _data(rng, 40, low=_low(form))
     for got, want in zip(_run(opt, z, y, 1.0), _run(g, z, y, 1.0), strict=True):
         np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-15)
     assert "softmax_nll" not in _ops(optimize(g, 1))  # a level-2 rewrite
@@ -173,7 +181,7 @@ def test_rows_never_gathered_keep_a_zero_gradient_even_if_not_finite() -> None:
     assert "bincount" in _ops(opt) and "softmax_nll_grad" not in _ops(opt)
     w = np.arange(12.0).reshape(4, 3) / 7
     w[3] = [np.inf, np.nan, 1.0]  # row 3 is never gathered
-    xs, ys = np.array([0, 1, 1, -2]), np.array([2, 0, -1, 1])
+    xs, ys = np.array([0, 1, 1, -2]), np.array([2, 0, 2, 1])
     got, want = _run(opt, w, xs, ys, 1.0), _run(g, w, xs, ys, 1.0)
     for a, b in zip(got, want, strict=True):
         np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-15)
@@ -213,11 +221,13 @@ def test_target_out_of_range_is_the_same_error(backend: str, form: str) -> None:
     errors = []
     for opt in (1, 2):
         f = sg.compile(_form_loss(form), *specs, wrt=0, backend=backend, opt=opt)
-        with pytest.raises(IndexError, match=r"index 5 is out of range for a dim of size 5") as e:
+        ce = form == "cross_entropy"  # its targets are classes in [0, C), named as such
+        big = r"cross_entropy: target 5 is out of range \[0, 5\)" if ce else "index 5 is out of "
+        with pytest.raises(IndexError, match=big + r"range for a dim of size 5" * (not ce)) as e:
             f(np.zeros((3, C)), np.array([0, 5, 1]))
         errors.append(str(e.value))
-        with pytest.raises(IndexError, match=r"index -6 is out of range"):
-            f(np.zeros((3, C)), np.array([0, -6, 1]))
+        with pytest.raises(IndexError, match=r"target -1 is out of range" if ce else "index -6"):
+            f(np.zeros((3, C)), np.array([0, -1 if ce else -6, 1]))
     assert errors[0] == errors[1] or form == "cross_entropy"
 
 
@@ -321,7 +331,7 @@ def test_level_two_keeps_the_values(form: str, n: int, scale: float, seed: int) 
     assert "softmax_nll" in _ops(opt)
     rng = np.random.default_rng(seed)
     args = (scale * rng.standard_normal((n, 3)), rng.standard_normal((3, C)))
-    args += (rng.integers(-C, C, n), 1.0)
+    args += (rng.integers(_low(form), C, n), 1.0)
     want = _run(g, *args)
     if not all(np.all(np.isfinite(v)) for v in want):  # exp overflowed in the unfused form
         assert all(np.all(np.isfinite(v)) for v in _run(opt, *args))

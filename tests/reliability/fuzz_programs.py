@@ -63,7 +63,7 @@ def _np_one_hot(i: np.ndarray, n: int) -> np.ndarray:
 def _np_cross_entropy(x: np.ndarray, y: np.ndarray) -> np.ndarray:
     if x.ndim != 2 or y.shape != x.shape[:1] or y.dtype.kind not in "iu":
         raise ValueError("cross_entropy: bad operands")
-    if y.size and (y.min() < -x.shape[1] or y.max() >= x.shape[1]):
+    if y.size and (y.min() < 0 or y.max() >= x.shape[1]):  # class indices: -1 is refused
         raise IndexError("cross_entropy: target out of range")
     return -np.mean(_np_log_softmax(x, 1)[np.arange(len(y)), y])
 

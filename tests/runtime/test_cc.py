@@ -243,3 +243,31 @@ def test_a_kernel_of_many_statements_is_built_at_o1(tmp_path, monkeypatch):
     assert float(f(np.zeros(3))) == 6.0
     command = json.loads((f.cache_path / "meta.json").read_text())["compile_command"]
     assert "-O1" in command and "-O3" not in command
+
+
+@posix_only
+def test_a_hung_compiler_is_killed_after_the_timeout(tmp_path, monkeypatch):
+    """A compiler whose children keep its pipes open (``sleep & wait``) is killed with its
+    process group after ``$SYMGRAD_COMPILE_TIMEOUT`` seconds (issue 20, finding 6)."""
+    import time
+
+    marker = tmp_path / "child.pid"
+    compiler = fake_compiler(tmp_path, f'sleep 1000 & echo $! > "{marker}"; wait')
+    monkeypatch.setenv("SYMGRAD_COMPILE_TIMEOUT", "1")
+    t0 = time.monotonic()
+    with pytest.raises(CompileError, match=r"timed out after 1 s .*SYMGRAD_COMPILE_TIMEOUT"):
+        cc.build_shared(compiler, [tmp_path / "x.c"], tmp_path / "x.so", [])
+    assert time.monotonic() - t0 < 30
+    child = int(marker.read_text())
+    time.sleep(0.2)
+    stat = Path(f"/proc/{child}/stat")  # the compiler's child died with it (gone, or a zombie)
+    if stat.parent.parent.joinpath("self").exists() and stat.exists():
+        assert stat.read_text().rsplit(")", 1)[1].split()[0] == "Z"
+
+
+def test_the_compile_timeout_must_be_positive(monkeypatch):
+    monkeypatch.setenv("SYMGRAD_COMPILE_TIMEOUT", "soon")
+    with pytest.raises(CompileError, match="SYMGRAD_COMPILE_TIMEOUT must be a positive"):
+        cc.compile_timeout()
+    monkeypatch.delenv("SYMGRAD_COMPILE_TIMEOUT")
+    assert cc.compile_timeout() == cc.COMPILE_TIMEOUT

@@ -130,3 +130,20 @@ def test_a_bad_python_module_is_a_load_error(tmp_path, source, match):
 def test_a_missing_python_module_is_a_load_error(tmp_path):
     with pytest.raises(LoadError, match="cannot read"):
         load_python_module(tmp_path / "missing.py", "sg_missing")
+
+
+@pytest.mark.cc
+def test_a_rebuilt_extension_at_a_path_that_failed_is_loaded_afresh(tmp_path, build_extension):
+    """The dynamic loader keeps the handle of a library whose init failed and hands it back for
+    the same path: the rebuilt file must be loaded from a fresh copy (issue 20, finding 5)."""
+    name = "sg_test_ext_rebuilt"
+    (tmp_path / "wrong").mkdir()
+    stale = build_extension(tmp_path / "wrong", "sg_test_ext_other", 1)  # no PyInit_<name>
+    path = tmp_path / f"{name}{extension_suffix()}"
+    path.write_bytes(stale.read_bytes())
+    with pytest.raises(LoadError):
+        load_extension(path, name)
+    rebuilt = build_extension(tmp_path, name, 7)  # the same path, now a good extension
+    assert rebuilt == path
+    assert load_extension(path, name).answer() == 7
+    assert load_extension(path, name).answer() == 7  # and remembered from now on

@@ -36,7 +36,8 @@ ALLOWED: dict[tuple[str, str], tuple[int, str]] = {
     ("runtime/load.py", "exec"): (
         1,
         "runs a generated NumPy module from the cache, from exactly the bytes that were "
-        "checked (owner, mode, and sha256 by the cache's lookup just before)",
+        "checked (owner, mode, and sha256 by the cache's lookup just before), or from the "
+        "source symgrad just generated in memory (when the cache cannot be written)",
     ),
     ("runtime/load.py", "exec_module"): (
         1,

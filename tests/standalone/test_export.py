@@ -406,3 +406,49 @@ def test_user_text_is_escaped(tmp_path: Path) -> None:
     assert m.WEIGHTS[0][1] == evil
     r = make(tmp_path / "c", "check")
     assert r.returncode == 0, r.stdout + r.stderr
+
+
+@pytest.mark.cc
+def test_c_cross_entropy_target_error_and_scratch_overflow(tmp_path: Path) -> None:
+    """A target of -1 or >= C is the error code ``<NAME>_ERR_TARGET`` (7), never class C - 1;
+    ``*_scratch_bytes`` of a size whose element count overflows int64 is SIZE_MAX (issue 20)."""
+    needs_cc()
+    w = sg.Tensor(np.eye(3))
+    d = sg.export(
+        lambda z, y: sg.cross_entropy(z @ w, y),
+        tmp_path / "e",
+        sg.Spec(("n", 3)),
+        sg.Spec(("n",), "int64"),
+        backend="c",
+        name="ce",
+        examples=[np.zeros((2, 3)), np.array([0, 1])],
+    )
+    assert make(d).returncode == 0
+    assert "#define CE_ERR_TARGET 7" in (d / "ce.h").read_text()
+    lib = ctypes.CDLL(str(d / "libce.so"))
+    lib.ce_forward_scratch_bytes.restype = ctypes.c_size_t
+    lib.ce_strerror.restype = ctypes.c_char_p
+    assert lib.ce_forward_scratch_bytes(ctypes.c_int64(0x5555555555555556)) == 2**64 - 1
+    z = np.zeros((2, 3))
+    out = np.zeros(())
+    nbytes = lib.ce_forward_scratch_bytes(ctypes.c_int64(2))
+    scratch = ctypes.create_string_buffer(max(1, nbytes))
+
+    def run(y: np.ndarray) -> int:
+        return int(
+            lib.ce_forward(
+                None,
+                ctypes.c_int64(2),
+                ctypes.c_void_p(z.ctypes.data),
+                ctypes.c_void_p(y.ctypes.data),
+                ctypes.c_void_p(out.ctypes.data),
+                scratch,
+                ctypes.c_size_t(nbytes),
+            )
+        )
+
+    assert run(np.array([0, 1], dtype=np.int64)) == 0
+    assert np.isclose(out, np.log(3))
+    assert run(np.array([0, -1], dtype=np.int64)) == 7
+    assert run(np.array([3, 0], dtype=np.int64)) == 7
+    assert b"cross_entropy" in lib.ce_strerror(7)

@@ -242,8 +242,11 @@ class _FunctionPrinter:
         self.memory = describe_memory(p)
         decls = [f"size_t _at[{len(p.blocks)}], _top = 0;", "char *_scratch = NULL;"]
         code = [f"/* {self.memory}: a value's block is reused once it is dead */"]
-        for k, (n, ct) in enumerate(p.blocks):
+        for k, (count, ct) in enumerate(p.blocks):
             users = ", ".join(nm for nm, _, _ in scratch if p.block_of[nm] == k)
+            n = _checked_count(count)
+            if n != count:
+                self.pr.helpers.add("mul_count")
             code.append(f"_at[{k}] = _sg_reserve(&_top, {n}, sizeof({ct})); /* {users} */")
             self.reserve.append(f"(void)_sg_reserve(&_top, {n}, sizeof({ct}));")
         code += [
@@ -391,3 +394,15 @@ def render_c(
         functions=bindings,
     )
     return CSource(kernel=kernel, binding=binding)
+
+
+def _checked_count(count: str) -> str:
+    """The element count ``a * b * ...`` (a :class:`Mono`'s C text) multiplied with overflow
+    checks (``_sg_mul`` gives -1, which ``_sg_reserve`` refuses, instead of wrapping)."""
+    factors = count.split(" * ")
+    if len(factors) == 1:
+        return count
+    text = factors[0]
+    for f in factors[1:]:
+        text = f"_sg_mul({text}, {f})"
+    return text

@@ -51,6 +51,7 @@ ERROR_CODES = {
     "SG_ERR_INDEX": (2, "an index out of range: value, size of the dim"),
     "SG_ERR_CLASS": (3, "a one_hot class out of range: value, number of classes"),
     "SG_ERR_EMPTY": (4, "the max of an empty array"),
+    "SG_ERR_TARGET": (7, "a cross_entropy target out of range: value, number of classes"),
 }
 
 HELPER_CALL = re.compile(r"\b_sg_(\w+)\(")

@@ -14,11 +14,12 @@ from __future__ import annotations
 
 import os
 import secrets
+import stat
 from pathlib import Path
 
-from symgrad.runtime.cache.layout import _KEY_RE, _check_key, _subdir
+from symgrad.runtime.cache.layout import _KEY_RE, CacheUnusableError, _check_key
 from symgrad.runtime.cache.location import cache_root
-from symgrad.runtime.cache.trust import _read_trusted, _Refused
+from symgrad.runtime.cache.trust import _read_trusted, _Refused, _subdir, _trust_problem
 
 
 def _alias_path(root: Path, alias: str) -> Path:
@@ -32,8 +33,16 @@ def read_alias(alias: str) -> str | None:
     own key (the rendered source): the entry itself is still verified by :func:`lookup`.
     """
     _check_key(alias)
+    path = _alias_path(cache_root(), alias)
+    for folder in (path.parent.parent, path.parent):  # aliases/ and its shard: trusted dirs
+        try:
+            st = os.lstat(folder)
+        except OSError:
+            return None
+        if not stat.S_ISDIR(st.st_mode) or _trust_problem(st):
+            return None
     try:
-        text = _read_trusted(_alias_path(cache_root(), alias)).decode("ascii", "replace").strip()
+        text = _read_trusted(path).decode("ascii", "replace").strip()
     except _Refused:
         return None
     return text if _KEY_RE.fullmatch(text) else None
@@ -51,5 +60,5 @@ def write_alias(alias: str, key: str) -> None:
         with os.fdopen(fd, "w") as fh:
             fh.write(key + "\n")
         os.replace(tmp, shard / alias)
-    except OSError:
+    except (OSError, CacheUnusableError):  # best effort: the entry itself is published
         pass

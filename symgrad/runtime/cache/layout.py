@@ -9,7 +9,7 @@ Layout under the root::
     <root>/aliases/<alias[:2]>/<alias>  the key an alias names
 
 Owns: :data:`FORMAT`, :data:`META`, keys (:func:`make_key`, :func:`_check_key`), entry file
-names (:func:`_check_name`), the entry directory of a key and the 0700 subdirectories,
+names (:func:`_check_name`), the entry directory of a key,
 :class:`Entry`, and the cache's error and warning classes.
 
 May import: the standard library, ``symgrad.ir.errors`` and ``symgrad._version``.
@@ -41,6 +41,17 @@ class CacheError(SymgradError):
     """The cache cannot do what was asked: a build did not write its files, a lock timed out."""
 
 
+class CacheUnusableError(CacheError):
+    """The cache cannot be written or trusted: the disk is full, its layout is damaged (``locks/``
+    or ``tmp/`` is a file), or one of its directories is another user's or group/other-writable.
+    ``path`` is the file or directory at fault. With the default backend symgrad warns and uses
+    NumPy code kept in memory; an explicit ``backend="c"`` raises this."""
+
+    def __init__(self, message: str, path: Path) -> None:
+        self.path = path
+        super().__init__(message)
+
+
 class CacheWarning(RuntimeWarning):
     """A cache directory or entry was refused (unusable, untrusted or corrupt) and replaced."""
 
@@ -57,12 +68,6 @@ class Entry:
         """The path of the entry's file ``name`` (a plain file name)."""
         _check_name(name)
         return self.path / name
-
-
-def _subdir(parent: Path, name: str) -> Path:
-    path = parent / name
-    path.mkdir(mode=0o700, exist_ok=True)
-    return path
 
 
 # --- keys ------------------------------------------------------------------------------------

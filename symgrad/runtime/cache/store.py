@@ -9,8 +9,8 @@ Owns: :func:`lookup`, :func:`get_or_build`, :func:`discard`, the per-key lock
 (:data:`LOCK_TIMEOUT`), sealing (hashes, fsync, ``meta.json``), publishing and removing entries,
 and the ``_before_publish`` hook of the crash tests.
 
-May import: the standard library, filelock (lazily), ``symgrad._version`` and the modules
-``layout``, ``trust`` and ``location`` of ``symgrad.runtime.cache``.
+May import: the standard library, ``symgrad._version`` and the modules ``lock``, ``layout``,
+``trust`` and ``location`` of ``symgrad.runtime.cache``.
 """
 
 from __future__ import annotations
@@ -29,19 +29,20 @@ from pathlib import Path
 from typing import Any
 
 from symgrad._version import __version__
+from symgrad.runtime.cache import lock
 from symgrad.runtime.cache.layout import (
     FORMAT,
     META,
     CacheError,
+    CacheUnusableError,
     CacheWarning,
     Entry,
     _check_key,
     _check_name,
     _entry_dir,
-    _subdir,
 )
 from symgrad.runtime.cache.location import _fallback_root, cache_root
-from symgrad.runtime.cache.trust import _refusal_warning, _Refused, _verify
+from symgrad.runtime.cache.trust import _oserror, _refusal_warning, _Refused, _subdir, _verify
 
 LOCK_TIMEOUT = 600.0
 
@@ -50,31 +51,33 @@ _RESERVED = frozenset({"key", "format", "symgrad_version", "created", "files"})
 
 @contextlib.contextmanager
 def _key_lock(root: Path, key: str) -> Iterator[None]:
+    """Hold the key's cross-process lock (its file is removed on release: see ``lock.py``).
+    Errors of the file system (a full disk, a damaged ``locks/``) are a
+    :class:`CacheUnusableError` naming the path."""
     path = _subdir(root, "locks") / f"{key}.lock"
-    import filelock  # only writers and repairs take locks; readers of a warm cache do not
-
-    lock = filelock.FileLock(str(path), timeout=LOCK_TIMEOUT, mode=0o600)
     try:
-        lock.acquire()
-    except filelock.Timeout:
+        held = lock.acquire(path, LOCK_TIMEOUT)
+    except lock.LockTimeout:
         raise CacheError(
             f"timed out after {LOCK_TIMEOUT:g} s waiting for the cache lock {path} "
             "(another process is building this entry, or died holding the lock)"
         ) from None
+    except OSError as exc:
+        raise _oserror(exc, path) from None
     try:
         yield
     finally:
-        lock.release()
+        lock.release(held)
 
 
 def _remove(root: Path, path: Path, key: str) -> bool:
     """Remove the directory ``path`` (best effort): rename it into the trash, then delete it."""
     if not os.path.lexists(path):
         return False
-    trash = _subdir(root, "trash") / f"{key}.{os.getpid()}.{secrets.token_hex(4)}"
     try:
+        trash = _subdir(root, "trash") / f"{key}.{os.getpid()}.{secrets.token_hex(4)}"
         os.rename(path, trash)
-    except OSError:
+    except (OSError, CacheUnusableError):
         shutil.rmtree(path, ignore_errors=True)
         return not os.path.lexists(path)
     shutil.rmtree(trash, ignore_errors=True)
@@ -106,18 +109,32 @@ def lookup(key: str, expect: Sequence[str]) -> Entry | None:
     path = _entry_dir(root, key)
     try:
         meta = _verify(path, key, expect)
-    except _Refused:
-        pass
+    except _Refused as refused:
+        if refused.keep:  # sound, but not what was asked for (or in a refused directory)
+            return None
     else:
-        return None if meta is None else Entry(key, path, meta)
+        return None if meta is None else _used(Entry(key, path, meta))
     with _key_lock(root, key):  # look again: another process may have replaced it meanwhile
         try:
             meta = _verify(path, key, expect)
         except _Refused as refused:
+            if refused.keep:
+                return None
             _refusal_warning(path, refused)
-            _remove(root, path, key)
+            try:
+                _remove(root, path, key)
+            except OSError as exc:
+                raise _oserror(exc, path) from None
             return None
-    return None if meta is None else Entry(key, path, meta)
+    return None if meta is None else _used(Entry(key, path, meta))
+
+
+def _used(entry: Entry) -> Entry:
+    """``entry``, marked as used now (its directory's mtime: ``symgrad cache prune`` removes the
+    least recently used entries first)."""
+    with contextlib.suppress(OSError):
+        os.utime(entry.path)
+    return entry
 
 
 def _before_publish(tmpdir: Path) -> None:
@@ -185,8 +202,8 @@ def _publish(root: Path, key: str, tmp: Path) -> Path:
     the build is kept privately in this process's temporary cache instead, with a warning.
     """
     final = _entry_dir(root, key)
+    shard = _subdir(root, key[:2])  # (a refused shard raises: a private copy would hide it)
     try:
-        shard = _subdir(root, key[:2])
         if os.path.lexists(final):
             _remove(root, final, key)
         os.replace(tmp, final)
@@ -228,18 +245,26 @@ def get_or_build(
         try:
             meta = _verify(path, key, expect)
         except _Refused as refused:
+            if refused.keep and os.path.lexists(path) and path.parent.is_dir():
+                _subdir(root, key[:2])  # a refused shard: raises, naming it
             _refusal_warning(path, refused)
             meta = None
         if meta is not None:
             return Entry(key, path, meta), False
-        _clean_leftovers(root, key)
-        tmp = _subdir(root, "tmp") / f"{key}.{os.getpid()}.{secrets.token_hex(4)}"
-        tmp.mkdir(mode=0o700)
+        try:
+            _clean_leftovers(root, key)
+            tmp = _subdir(root, "tmp") / f"{key}.{os.getpid()}.{secrets.token_hex(4)}"
+            tmp.mkdir(mode=0o700)
+        except OSError as exc:
+            raise _oserror(exc, root / "tmp") from None
         try:
             extra = build(tmp)
             meta = _seal(tmp, key, expect, extra)
             _before_publish(tmp)
             final = _publish(root, key, tmp)
+        except OSError as exc:  # a full disk while writing the build, most likely
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise _oserror(exc, tmp) from None
         except BaseException:
             shutil.rmtree(tmp, ignore_errors=True)
             raise
@@ -251,4 +276,7 @@ def discard(key: str) -> bool:
     _check_key(key)
     root = cache_root()
     with _key_lock(root, key):
-        return _remove(root, _entry_dir(root, key), key)
+        try:
+            return _remove(root, _entry_dir(root, key), key)
+        except OSError as exc:
+            raise _oserror(exc, _entry_dir(root, key)) from None

@@ -8,14 +8,20 @@ listed file is trusted and matches the sha256 recorded for it. A failed check ra
 :class:`_Refused`; it is *loud* (worth a :class:`CacheWarning`) unless the entry is merely from
 another format or version.
 
-Owns: :func:`_trust_problem`, :func:`_read_trusted`, :func:`_verify`, :class:`_Refused` and the
-refusal warning.
+Every directory of the layout (shards, ``locks/``, ``tmp/``, ``trash/``, ``aliases/`` and its
+shards) is checked like the root whenever it is used (:func:`_subdir`), and an entry's shard
+before the entry is read: a directory another user could write into is refused.
+
+Owns: :func:`_trust_problem`, :func:`_subdir` (the 0700 subdirectories, created and checked),
+:func:`_oserror` (an ``OSError`` as a :class:`CacheUnusableError` naming the path),
+:func:`_read_trusted`, :func:`_verify`, :class:`_Refused` and the refusal warning.
 
 May import: the standard library, ``symgrad._version`` and ``symgrad.runtime.cache.layout``.
 """
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
 import os
@@ -26,7 +32,13 @@ from pathlib import Path
 from typing import Any
 
 from symgrad._version import __version__
-from symgrad.runtime.cache.layout import FORMAT, META, CacheWarning, _check_name
+from symgrad.runtime.cache.layout import (
+    FORMAT,
+    META,
+    CacheUnusableError,
+    CacheWarning,
+    _check_name,
+)
 
 
 def _euid() -> int | None:
@@ -46,13 +58,63 @@ def _trust_problem(st: os.stat_result) -> str | None:
     return None
 
 
+def _subdir(parent: Path, name: str) -> Path:
+    """``parent/name``, created 0700 if needed; a :class:`CacheUnusableError` when it is not a
+    directory (a damaged layout) or is not trusted."""
+    path = parent / name
+    try:
+        path.mkdir(mode=0o700)
+    except FileExistsError:
+        pass
+    except OSError as exc:
+        raise _oserror(exc, path) from None
+    try:
+        st = os.lstat(path)
+    except OSError as exc:
+        raise _oserror(exc, path) from None
+    if not stat.S_ISDIR(st.st_mode):
+        raise CacheUnusableError(
+            f"the symgrad cache layout is damaged: {path} is not a directory (remove it, or run "
+            "`symgrad cache clear`, which repairs the layout)",
+            path,
+        )
+    problem = _trust_problem(st)
+    if problem:
+        raise CacheUnusableError(
+            f"refusing the symgrad cache directory {path}: it is {problem} (another user could "
+            f"plant files in it; `chmod 700 {path}` if it is yours)",
+            path,
+        )
+    return path
+
+
+def _oserror(exc: OSError, where: Path) -> CacheUnusableError:
+    """``exc`` (disk full, a file where a directory belongs, ...) as symgrad's error naming the
+    path at fault."""
+    path = Path(exc.filename) if exc.filename else where
+    why = exc.strerror or str(exc)
+    if exc.errno in (errno.ENOSPC, getattr(errno, "EDQUOT", -1)):
+        text = f"the symgrad cache is full: writing {path} failed ({why})"
+    elif exc.errno in (errno.EEXIST, errno.ENOTDIR):
+        text = (
+            f"the symgrad cache layout is damaged at {path} ({why}; remove it, or run "
+            "`symgrad cache clear`, which repairs the layout)"
+        )
+    else:
+        text = f"the symgrad cache cannot be used: {path}: {why}"
+    err = CacheUnusableError(text, path)
+    err.__cause__ = exc
+    return err
+
+
 class _Refused(Exception):
     """An entry failed a check. ``loud``: worth a warning (not just an old format)."""
 
-    def __init__(self, why: str, loud: bool = True) -> None:
+    def __init__(self, why: str, loud: bool = True, keep: bool = False) -> None:
         super().__init__(why)
         self.why = why
         self.loud = loud
+        self.keep = keep  # a sound entry that is not the one asked for: never remove it
 
 
 def _read_trusted(path: Path) -> bytes:
@@ -89,6 +151,13 @@ def _verify(path: Path, key: str, expect: Sequence[str]) -> dict[str, Any] | Non
     if problem:
         raise _Refused(f"is {problem}")
     try:
+        shard = os.lstat(path.parent)
+    except OSError as exc:
+        raise _Refused(f"has a directory that cannot be examined: {exc.strerror}") from None
+    problem = _trust_problem(shard) if stat.S_ISDIR(shard.st_mode) else "not a directory"
+    if problem:
+        raise _Refused(f"is in the directory {path.parent}, which is {problem}", keep=True)
+    try:
         meta = json.loads(_read_trusted(path / META))
     except (ValueError, UnicodeDecodeError):
         raise _Refused(f"{META} is not valid JSON (truncated or corrupt)") from None
@@ -106,8 +175,8 @@ def _verify(path: Path, key: str, expect: Sequence[str]) -> dict[str, Any] | Non
     if not isinstance(files, dict) or not all(isinstance(v, str) for v in files.values()):
         raise _Refused(f"{META} has no valid 'files' table")
     missing = [name for name in expect if name not in files]
-    if missing:
-        raise _Refused(f"{META} does not list {missing}")
+    if missing:  # another artefact's entry (e.g. named by a stale alias): not ours to remove
+        raise _Refused(f"{META} does not list {missing}", loud=False, keep=True)
     for name, digest in files.items():
         try:
             _check_name(name)
