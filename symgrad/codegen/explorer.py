@@ -182,8 +182,15 @@ def _sources(files: dict[str, int], stmts: dict[str, StmtView]) -> list[SourceFi
         lines = [
             SourceLine(n, t.rstrip("\r\n"), f"{fi}:{n}", at.get(f"{fi}:{n}", [])) for n, t in shown
         ]
-        out.append(SourceFile(path, os.path.basename(path), lines))
+        out.append(SourceFile(path, _file_label(path), lines))
     return out
+
+
+def _file_label(path: str) -> str:
+    """A file's name as shown: ``model.py``, or ``notebook cell`` for IPython's cell files."""
+    if re.search(r"[/\\]ipykernel_\d+[/\\]\d+\.py$", path) or path.startswith("<ipython-input-"):
+        return "notebook cell"
+    return os.path.basename(path)
 
 
 def _numpy_code(prog: Program, by_fn: dict[str, dict[str, str]]) -> list[CodeView]:

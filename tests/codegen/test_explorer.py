@@ -12,7 +12,7 @@ import pytest
 
 import symgrad as sg
 from symgrad.cli import main
-from symgrad.codegen.explorer import _c_lines, explore, fragment, page
+from symgrad.codegen.explorer import _c_lines, _file_label, explore, fragment, page
 from symgrad.model_ref import load
 
 MODEL = textwrap.dedent(
@@ -151,6 +151,18 @@ def test_fragments_have_distinct_roots_and_the_compiled_function_displays_one(mo
     assert ra and rb and ra.group(1) != rb.group(1)
     assert "<!DOCTYPE" not in b and "loss (numpy)" in b
     assert f'getElementById("{rb.group(1)}")' in b
+
+
+@pytest.mark.parametrize(
+    ("path", "label"),
+    [
+        ("/tmp/ipykernel_5330/1454656147.py", "notebook cell"),
+        ("<ipython-input-3-0a1b2c>", "notebook cell"),
+        ("/home/me/ipykernel_models/model.py", "model.py"),
+    ],
+)
+def test_source_files_are_labelled(path: str, label: str) -> None:
+    assert _file_label(path) == label
 
 
 def test_explore_refuses_an_unknown_backend(model: Path) -> None:
