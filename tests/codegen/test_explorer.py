@@ -26,7 +26,7 @@ MODEL = textwrap.dedent(
     @specs(sg.Spec(("n", 3)))
     def loss(x):
         h = (x @ W).tanh()  # </script><b>not markup</b>
-        return (h * h).sum()
+        return (h * h).sum() * 0.5
     """
 )
 TANH_LINE = 9
