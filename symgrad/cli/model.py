@@ -134,6 +134,8 @@ def cmd_show(args: argparse.Namespace) -> int:
     """Print the code symgrad generates for a model (or, with --graph, its graph)."""
     import symgrad as sg
 
+    if args.html and args.graph:
+        raise CommandError("--html shows the generated code; it cannot be combined with --graph")
     ref = load_model(args.model)
     specs = model_specs(ref)
     graph = traced(ref, specs)
@@ -150,14 +152,31 @@ def cmd_show(args: argparse.Namespace) -> int:
         )
     except model_errors() as e:
         raise CommandError(f"{ref}: {one_line(e)}") from e
-    color = use_color(args.color)
+    if args.html:
+        from symgrad.codegen.explorer import page
+
+        title = f"{ref.name} ({ref.path.name}, opt={args.opt})"
+        return _write(args.output, page(compiled.program, title, compiled.backend), "explorer")
+    color = use_color(args.color) and args.output is None
     if args.graph:
         text = compiled.graph.text(provenance=not args.no_provenance)
-        sys.stdout.write(text if text.endswith("\n") else text + "\n")
-        return 0
+        return _write(args.output, text if text.endswith("\n") else text + "\n", "graph")
     language = "python" if compiled.backend == "numpy" else "c"
     text = compiled.source(args.which)
-    sys.stdout.write(highlight(text, language, color))
+    return _write(args.output, highlight(text, language, color), "code")
+
+
+def _write(output: str | None, text: str, what: str) -> int:
+    """``text`` to stdout, or to the file ``output`` (then one line saying so)."""
+    if output is None:
+        sys.stdout.write(text)
+        return 0
+    out = Path(output)
+    try:
+        out.write_text(text, encoding="utf-8")
+    except OSError as e:
+        raise CommandError(f"cannot write {out}: {one_line(e)}") from e
+    print(f"wrote {out} ({what}, {len(text.encode('utf-8')):,} bytes)")
     return 0
 
 
@@ -168,7 +187,8 @@ def _add_show(subparsers: Subparsers) -> None:
         description="Compile MODEL at its example specs and print the generated code: the "
         "forward pass and, when the first output is a float scalar loss, the backward pass "
         "(gradients of every float argument and captured weight). Syntax-highlighted on a "
-        "terminal when Pygments is installed.",
+        "terminal when Pygments is installed. --html -o page.html writes the explorer: the "
+        "model's source beside the NumPy and C code, each line linked to its statements.",
         formatter_class=_ModelHelp,
     )
     p.add_argument("model", metavar="MODEL", help="path/to/model.py:function")
@@ -189,6 +209,13 @@ def _add_show(subparsers: Subparsers) -> None:
     p.add_argument(
         "--no-provenance", action="store_true", help="with --graph: leave out the file:line notes"
     )
+    p.add_argument(
+        "--html",
+        action="store_true",
+        help="write the explorer instead: one self-contained HTML page linking each model line "
+        "to its forward and backward statements, NumPy and C",
+    )
+    p.add_argument("-o", "--output", metavar="FILE", help="write to FILE instead of stdout")
     p.add_argument(
         "--color",
         choices=("auto", "always", "never"),

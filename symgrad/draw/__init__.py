@@ -5,6 +5,7 @@ Owns: nothing itself (the public module path); the drawing is in ``dot``.
 
 from symgrad.draw.dot import (
     Annotations,
+    Dot,
     GraphvizNotFound,
     dot_program,
     draw_dot,
@@ -14,11 +15,13 @@ from symgrad.draw.dot import (
     op_symbol,
     render,
     table,
+    to_svg,
     traced_values,
 )
 
 __all__ = [
     "Annotations",
+    "Dot",
     "GraphvizNotFound",
     "dot_program",
     "draw_dot",
@@ -28,5 +31,6 @@ __all__ = [
     "op_symbol",
     "render",
     "table",
+    "to_svg",
     "traced_values",
 ]

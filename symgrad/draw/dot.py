@@ -5,7 +5,9 @@ Owns: :func:`graph_dot` (DOT text of any :class:`~symgrad.ir.graph.Graph`, annot
 values and gradients when given), :func:`draw_dot` and :func:`table` (the recorded graph behind
 an eager ``Value``/``Tensor``, after ``backward()``), :func:`traced_values` (a traced graph
 evaluated at example inputs, with every node's gradient of the first output, by the reference
-interpreter), and :func:`render` (runs Graphviz's ``dot`` when it is installed).
+interpreter), :func:`render` and :func:`to_svg` (run Graphviz's ``dot`` when it is installed),
+and :class:`Dot` (what ``draw_dot`` returns: DOT text a notebook shows as its picture, or with a
+note when Graphviz is missing).
 
 User text (labels, input names) reaches the DOT text only escaped.
 
@@ -164,11 +166,43 @@ def _eager(of: Tensor | Value) -> tuple[Graph, Annotations]:
     return Graph(leaves, [root.node], names), Annotations(values, grads, labels)
 
 
-def draw_dot(root: Tensor | Value, title: str = "", rankdir: str = "LR") -> str:
+class Dot(str):
+    """DOT text (a ``str``) that a notebook shows as a picture, like the ``graphviz.Digraph``
+    micrograd's ``draw_dot`` returns: SVG when Graphviz's ``dot`` is installed, otherwise a
+    note saying so above the DOT text. ``svg()`` is the picture itself."""
+
+    __slots__ = ()
+
+    def svg(self, timeout: float = 60.0) -> str:
+        """The picture as SVG text (runs ``dot -Tsvg``; :class:`GraphvizNotFound` without it)."""
+        return to_svg(self, timeout)
+
+    def _repr_svg_(self) -> str | None:
+        if dot_program() is None:
+            return None
+        return self.svg()
+
+    def _repr_html_(self) -> str:
+        import html
+
+        if dot_program() is None:
+            return (
+                '<div class="sg-dot"><p><b>Graphviz is not installed</b>: the picture needs its '
+                "<code>dot</code> program (e.g. <code>apt install graphviz</code> or <code>brew "
+                "install graphviz</code>). The DOT text:</p><pre>"
+                + html.escape(str(self))
+                + "</pre></div>"
+            )
+        svg = self.svg()
+        return '<div class="sg-dot">' + svg[svg.find("<svg") :] + "</div>"
+
+
+def draw_dot(root: Tensor | Value, title: str = "", rankdir: str = "LR") -> Dot:
     """DOT text of the recorded graph behind ``root`` (an eager ``Value`` or ``Tensor``), each
-    node with its data and, after ``root.backward()``, its gradient."""
+    node with its data and, after ``root.backward()``, its gradient. In a notebook it shows as
+    the picture (:class:`Dot`)."""
     graph, ann = _eager(root)
-    return graph_dot(graph, ann.values, ann.grads, ann.labels, title, rankdir)
+    return Dot(graph_dot(graph, ann.values, ann.grads, ann.labels, title, rankdir))
 
 
 def table(root: Tensor | Value) -> str:
@@ -246,6 +280,35 @@ def dot_program() -> str | None:
     return shutil.which("dot")
 
 
+def _not_found() -> GraphvizNotFound:
+    return GraphvizNotFound(
+        "Graphviz's `dot` program is not installed (e.g. `apt install graphviz` or "
+        "`brew install graphviz`)"
+    )
+
+
+def _run_dot(dot_text: str, args: list[str], fmt: str, timeout: float) -> bytes:
+    exe = dot_program()
+    if exe is None:
+        raise _not_found()
+    proc = subprocess.run(
+        [exe, f"-T{fmt}", *args],
+        input=dot_text.encode("utf-8"),
+        capture_output=True,
+        timeout=timeout,
+        check=False,
+    )
+    if proc.returncode != 0:
+        err = " ".join(proc.stderr.decode("utf-8", "replace").split())
+        raise RuntimeError(f"dot -T{fmt} failed (exit {proc.returncode}): {err[:300]}")
+    return proc.stdout
+
+
+def to_svg(dot_text: str, timeout: float = 60.0) -> str:
+    """``dot_text`` rendered by Graphviz as SVG text (:class:`GraphvizNotFound` without it)."""
+    return _run_dot(dot_text, [], "svg", timeout).decode("utf-8")
+
+
 def render(dot_text: str, path: str | Path, timeout: float = 60.0) -> Path:
     """Write ``dot_text`` to ``path``: as is for ``.dot``, else rendered by Graphviz (``.svg``,
     ``.png``, ``.pdf``). Raises :class:`GraphvizNotFound` when ``dot`` is not installed."""
@@ -259,20 +322,5 @@ def render(dot_text: str, path: str | Path, timeout: float = 60.0) -> Path:
     if fmt == "dot":
         out.write_text(dot_text, encoding="utf-8")
         return out
-    exe = dot_program()
-    if exe is None:
-        raise GraphvizNotFound(
-            "Graphviz's `dot` program is not installed (e.g. `apt install graphviz` or "
-            "`brew install graphviz`)"
-        )
-    proc = subprocess.run(
-        [exe, f"-T{fmt}", "-o", str(out)],
-        input=dot_text.encode("utf-8"),
-        capture_output=True,
-        timeout=timeout,
-        check=False,
-    )
-    if proc.returncode != 0:
-        err = " ".join(proc.stderr.decode("utf-8", "replace").split())
-        raise RuntimeError(f"dot -T{fmt} failed (exit {proc.returncode}): {err[:300]}")
+    _run_dot(dot_text, ["-o", str(out)], fmt, timeout)
     return out

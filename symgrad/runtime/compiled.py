@@ -114,6 +114,12 @@ class CompiledFunction:
             out[which] = m.group(1) if m else "no scratch memory"
         return out
 
+    def _repr_html_(self) -> str:
+        """Jupyter's rich display: the explorer (``symgrad.codegen.explorer``)."""
+        from symgrad.codegen.explorer import fragment
+
+        return fragment(self.program, f"{self.__name__} ({self.backend})", self.backend)
+
     def __repr__(self) -> str:
         w = f", wrt={list(self.wrt)}" if self.wrt else ""
         return f"<CompiledFunction {self.__name__} backend={self.backend!r}{w}>"
