@@ -198,7 +198,9 @@ def test_graph_writes_dot_files(model: Path, capsys, tmp_path: Path) -> None:
 
 
 def test_graph_without_graphviz_writes_dot_and_hints(model, capsys, tmp_path, monkeypatch):
-    monkeypatch.setattr(draw, "dot_program", lambda: None)
+    import symgrad.draw.dot as dot_module  # (where the renderer looks the program up)
+
+    monkeypatch.setattr(dot_module, "dot_program", lambda: None)
     target = tmp_path / "g.svg"
     code, out, err = run(capsys, "graph", f"{model}:loss", "-o", str(target))
     assert code == 0 and out == "" and not target.exists()
