@@ -189,6 +189,12 @@ def merged(old: Provenance | None, new: Provenance | None) -> Provenance | None:
     return out
 
 
+def is_rewrite(via: str) -> bool:
+    """Whether ``via`` names a rewritten region (``fused softmax-NLL``, ``vjp fused
+    softmax-NLL``): passes that rewrite such a region again keep its label."""
+    return via.startswith("fused ") or via.startswith("vjp fused ")
+
+
 def with_rule(p: Provenance | None, via: str) -> Provenance | None:
     """``p``'s sites made by the rule ``via`` (a rewrite's label: ``fused softmax-NLL``)."""
     if p is None:
@@ -199,6 +205,7 @@ def with_rule(p: Provenance | None, via: str) -> Provenance | None:
 # -- module paths ----------------------------------------------------------------------------
 _MODULES: list[str] = []  # module_scope's stack (each entry the full path)
 _PATHS: dict[int, tuple[object, str]] = {}  # known_modules: id(object) -> (object, path)
+_METHOD_CODES: set[CodeType] = set()  # the methods' code of the known modules' classes
 _IN_MODULE: dict[tuple[Provenance, str], Provenance] = {}
 _MARKED: set[CodeType] = set()  # code inside the package marked as the user's (user_code)
 
@@ -218,21 +225,33 @@ def module_scope(path: str) -> Iterator[None]:
 def known_modules(paths: Mapping[int, tuple[object, str]]) -> Iterator[None]:
     """While active, a capture passing through a method of one of these objects (``id ->
     (object, path)``, as :func:`module_paths` gives) records its path (the innermost)."""
-    saved = dict(_PATHS)
+    saved, saved_codes = dict(_PATHS), set(_METHOD_CODES)
     _PATHS.update(paths)
+    for cls in {type(obj) for obj, _ in paths.values()}:
+        for klass in cls.__mro__:
+            if klass.__module__ == "builtins":
+                continue
+            for attr in vars(klass).values():
+                code = getattr(attr, "__code__", None)
+                if isinstance(code, CodeType):
+                    _METHOD_CODES.add(code)
     try:
         yield
     finally:
         _PATHS.clear()
         _PATHS.update(saved)
+        _METHOD_CODES.clear()
+        _METHOD_CODES.update(saved_codes)
 
 
 def _module_of(f: FrameType) -> str:
     """The path of the known module whose method ``f`` runs, or ""."""
-    code = f.f_code
-    if not code.co_argcount or code.co_varnames[0] != "self":
+    if f.f_code not in _METHOD_CODES:  # (a set test first: most frames are not such methods)
         return ""
-    entry = _PATHS.get(id(f.f_locals.get("self")))
+    code = f.f_code
+    if not code.co_argcount:
+        return ""
+    entry = _PATHS.get(id(f.f_locals.get(code.co_varnames[0])))
     return entry[1] if entry is not None else ""
 
 

@@ -101,3 +101,15 @@ def test_known_modules_and_module_scope_record_the_path() -> None:
     assert z.node.provenance is not None and z.node.provenance.module == "model.fc1"
     w = x * 5.0
     assert w.node.provenance is not None and w.node.provenance.module == ""
+
+
+def test_mean_constant_printed_as_a_reciprocal() -> None:
+    # before: `t1 * 0.0013717421124828531`
+    def mean(x):  # type: ignore[no-untyped-def]
+        return x.mean()
+
+    for backend, text in (("numpy", "(1 / 729)"), ("c", "(1.0 / 729)")):
+        f = sg.compile(mean, sg.Spec((729,)), backend=backend, opt=1)
+        assert text in f.source("forward"), backend
+        x = np.random.default_rng(0).standard_normal(729)
+        assert f(x) == x.sum() * 0.0013717421124828531
