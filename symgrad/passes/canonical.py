@@ -173,10 +173,10 @@ def user_order(
         if not n.inputs:
             out[n] = n
             continue
-        ins = [out[i] for i in n.inputs]
+        new_ins = [out[i] for i in n.inputs]
         if swap.get(n):
-            ins.reverse()
-        m = rebuild(n, ins)
+            new_ins.reverse()
+        m = rebuild(n, new_ins)
         if m is not n:
             changed = True
         out[n] = m

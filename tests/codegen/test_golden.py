@@ -3,8 +3,9 @@
 ``<model>.py.txt``/``.c.txt`` pin the code as differentiated (opt=0, every statement one VJP
 rule); ``<model>.opt1.*``/``.opt2.*`` the code of the optimisation levels (opt=2 is the default
 of every entry point): the lecture neuron, the moons MLP in tensor form, the bigram and
-makemore's MLP, NumPy and C. A change to code generation shows up here as a diff to review. After checking it, regenerate the
-files with ``pytest tests/codegen/test_golden.py --update-golden``.
+makemore's MLP, NumPy and C. A change to code generation shows up here as a diff to review.
+After checking it, regenerate the files with
+``pytest tests/codegen/test_golden.py --update-golden``.
 """
 
 from __future__ import annotations
