@@ -9,12 +9,18 @@ May import: anything in ``symgrad`` (a top layer).
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
+from symgrad.ir.provenance import user_code
 
-def neuron(x1: object, x2: object, w1: object, w2: object, b: object) -> object:
+
+@user_code  # the model's lines, not the console script's, are what its generated code cites
+def neuron(x1: Any, x2: Any, w1: Any, w2: Any, b: Any) -> Any:
     """The lecture's neuron: ``tanh(x1*w1 + x2*w2 + b)``."""
-    return (x1 * w1 + x2 * w2 + b).tanh()  # type: ignore[operator]
+    n = x1 * w1 + x2 * w2 + b
+    return n.tanh()
 
 
 def tour() -> None:

@@ -104,7 +104,7 @@ class Program:
         return self.names[id(node)]
 
 
-_DESCRIBED: dict[tuple[str, str, int, str], str] = {}
+_DESCRIBED: dict[tuple[str, str, int, str, str], str] = {}
 
 
 def describe(node: Node) -> str:
@@ -112,7 +112,7 @@ def describe(node: Node) -> str:
     p = node.provenance
     if p is None:
         return op_label(node.op)
-    key = (node.op, p.file, p.line, p.via)
+    key = (node.op, p.file, p.line, p.via, p.module)
     text = _DESCRIBED.get(key)
     if text is None:
         if len(_DESCRIBED) > 100_000:
@@ -125,9 +125,14 @@ def _describe(node: Node) -> str:
     p = node.provenance
     assert p is not None
     label = op_label(node.op)
-    via = ""
-    if p.via:
-        kind, _, of = p.via.partition(" ")
-        via = f" ({kind} {op_label(of)})"
+    via = f" ({rule_label(p.via)})" if p.via else ""
+    module = f" [{p.module}]" if p.module else ""
     src = p.source
-    return f"{label}{via}  {p.short}" + (f"  {src}" if src else "")
+    return f"{label}{via}  {p.short}{module}" + (f"  {src}" if src else "")
+
+
+def rule_label(via: str) -> str:
+    """``vjp tanh`` with the op's printed name (``vjp my_cube`` for a declared op); a
+    rewrite's label (``fused softmax-NLL``) as it is."""
+    kind, _, of = via.partition(" ")
+    return f"{kind} {op_label(of)}" if kind == "vjp" and of else via

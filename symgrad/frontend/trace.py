@@ -8,6 +8,7 @@ parameters, capturing the leaves a function closes over (model parameters) as ex
 from __future__ import annotations
 
 import inspect
+import types
 import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -26,7 +27,7 @@ from symgrad.ir.dtypes import DType, as_dtype
 from symgrad.ir.errors import TraceError
 from symgrad.ir.graph import Graph
 from symgrad.ir.node import Node, Shape
-from symgrad.ir.provenance import Provenance
+from symgrad.ir.provenance import Provenance, known_modules, module_paths, path_identifier
 from symgrad.ops.source import check_input_shape, make_input
 
 
@@ -101,6 +102,71 @@ def param_names(fn: Callable[..., Any], n: int) -> list[str]:
     return names[:n]
 
 
+def model_paths(fn: Callable[..., Any], depth: int = 3) -> dict[int, tuple[object, str]]:
+    """Where each object the function reaches sits: ``id -> (object, path)`` with paths from
+    the names ``fn`` uses (its globals and closure cells, those of the functions it calls, up
+    to ``depth`` calls deep, and ``self`` of a bound method or callable object), walked with
+    :func:`~symgrad.ir.provenance.module_paths` (parameters are leaves)."""
+    roots: dict[str, object] = {}
+    todo: list[tuple[Any, int]] = [(fn, 0)]
+    seen: set[int] = set()
+    while todo:
+        f, d = todo.pop(0)
+        if id(f) in seen:
+            continue
+        seen.add(id(f))
+        bound = getattr(f, "__self__", None)
+        if isinstance(f, types.MethodType) and bound is not None:
+            roots.setdefault("self", bound)
+            f = f.__func__
+        elif not isinstance(f, types.FunctionType) and callable(f):
+            roots.setdefault("self", f)
+            continue
+        if not isinstance(f, types.FunctionType):
+            continue
+        try:
+            cv = inspect.getclosurevars(f)
+        except (TypeError, ValueError):
+            continue
+        for name, obj in [*cv.nonlocals.items(), *cv.globals.items()]:
+            if isinstance(obj, types.FunctionType | types.MethodType):
+                if d < depth:
+                    todo.append((obj, d + 1))
+            elif not isinstance(obj, type | types.ModuleType):
+                roots.setdefault(name, obj)
+    return module_paths(roots, leaf=lambda o: isinstance(o, Tensor | Value))
+
+
+def _without_root(path: str) -> str:
+    """``model.layers[0].w`` -> ``layers[0].w``; a path one attribute below its root keeps
+    the root (``fc1.weight``), as does a root alone (``W``)."""
+    root, dot, rest = path.partition(".")
+    if not dot or "[" in root or not any(c in rest for c in ".["):
+        return path
+    return rest
+
+
+def capture_names(
+    captures: Sequence[Tensor | Value], paths: dict[int, tuple[object, str]]
+) -> list[str]:
+    """A parameter name per captured leaf: from where it sits in the user's objects
+    (``model.layers[0].w`` -> ``layers_0_w``: the root's name is left out when that leaves
+    the names distinct), else its label, else ``p<k>``."""
+    found = [paths.get(id(c), (None, ""))[1] for c in captures]
+    short = [_without_root(p) for p in found]
+    if len(set(filter(None, short))) < len([s for s in short if s]):
+        short = found  # two roots hold the same attribute path: keep the roots' names
+    names = []
+    for i, (t, path) in enumerate(zip(captures, short, strict=True)):
+        if path:
+            names.append(path_identifier(path))
+        elif t.label.isidentifier():
+            names.append(t.label)
+        else:
+            names.append(f"p{i}")
+    return names
+
+
 def trace(fn: Callable[..., Any], *specs_or_arrays: Any) -> TracedGraph:
     """Call ``fn`` once on symbolic tensors shaped by the specs and return its graph."""
     specs = [Spec.of(s) for s in specs_or_arrays]
@@ -114,9 +180,13 @@ def trace(fn: Callable[..., Any], *specs_or_arrays: Any) -> TracedGraph:
         node = make_input(spec.shape, spec.dtype, name=name)
         cls = TracedValue if spec.shape == () and spec.dtype.is_float else Tensor
         args.append(cls._wrap(node, None, (), spec.dtype.is_float))
+    paths = model_paths(fn)
+    modules = {k: v for k, v in paths.items() if not isinstance(v[0], Tensor | Value)}
     snap = snapshot(fn)  # (the user's objects: put back after the trace, see trace_state)
     try:
-        with tracing():  # (random draws become nodes; see symgrad.frontend.random)
+        # random draws become nodes (symgrad.frontend.random); nodes made inside a module's
+        # method record its path
+        with tracing(), known_modules(modules):
             result = fn(*args)
     finally:
         undone = snap.restore_tensors()
@@ -144,7 +214,7 @@ def trace(fn: Callable[..., Any], *specs_or_arrays: Any) -> TracedGraph:
                     captures.append(owner(p))
                     cap_nodes.append(node)
     _warn_state(undone, fn)
-    cap_names = [t.label if t.label.isidentifier() else f"p{i}" for i, t in enumerate(captures)]
+    cap_names = capture_names(captures, paths)
     used = set(names)
     for i, nm in enumerate(cap_names):
         if nm in used:

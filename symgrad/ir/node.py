@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from symgrad.ir.dtypes import DType
-from symgrad.ir.provenance import Provenance
+from symgrad.ir.provenance import Provenance, merged
 
 Dim = int | str
 Shape = tuple[Dim, ...]
@@ -91,7 +91,9 @@ class Node:
         dtype: DType,
         provenance: Provenance | None = None,
     ) -> Node:
-        """Return the unique node with these contents (provenance is not part of identity)."""
+        """Return the unique node with these contents (provenance is not part of identity: a
+        node found again keeps its sites and gains ``provenance``'s, see
+        :func:`symgrad.ir.provenance.merged`)."""
         if inputs.__class__ is not tuple:
             inputs = tuple(inputs)
         return _make_keyed(op, inputs, attrs, attrs_key(attrs), shape, dtype, provenance)
@@ -118,6 +120,11 @@ class Node:
         if ref is not None:
             found = ref()
             if found is not None:
+                if inputs and provenance is not found.provenance and provenance is not None:
+                    # made again elsewhere: the node keeps every site that made it (forward
+                    # sites first), so a statement can cite the operation it computes.
+                    # Provenance is not identity: this changes no key and no value
+                    _set_provenance(found, merged(found.provenance, provenance))
                 return found
         node = object.__new__(cls)
         _set_op(node, op)  # the slots' own setters (__setattr__ refuses)

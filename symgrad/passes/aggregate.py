@@ -42,6 +42,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 
 import numpy as np
@@ -49,6 +50,7 @@ import numpy as np
 from symgrad.ir.dtypes import BOOL, INT64
 from symgrad.ir.node import Dim, Node, Shape
 from symgrad.ir.opdef import Kind, apply, broadcast_shapes, const, get_op, shape_size
+from symgrad.ir.provenance import is_rewrite, provenance_override
 from symgrad.ops import api
 from symgrad.ops.elementwise import cast, where
 from symgrad.ops.source import make_constant
@@ -205,8 +207,30 @@ def weighted(grid: Grid, trail: Shape) -> Node:
     return api.broadcast_to(out, grid.cells + tuple(trail))
 
 
+def _site(n: Node) -> AbstractContextManager[None]:
+    """Attribute what a rule builds for ``n`` to the rewrite that made its summand, when one
+    did (``fused softmax-NLL``: the gradient of the fused op stays labelled so), else to ``n``
+    (the engine's default)."""
+    for x in n.inputs[:1]:
+        p = x.provenance
+        if p is not None and is_rewrite(p.via):
+            return provenance_override(p)
+    return nullcontext()
+
+
 def sum_by_value(n: Node) -> Node | None:
     """sum(x) over the batch axes (and maybe others) → sum(counts * F) over the grid."""
+    with _site(n):
+        return _sum_by_value(n)
+
+
+def scatter_by_value(n: Node) -> Node | None:
+    """scatter_add(x, i0..ik) → counts * F, summed over the grid axes of the other keys."""
+    with _site(n):
+        return _scatter_by_value(n)
+
+
+def _sum_by_value(n: Node) -> Node | None:
     (x,) = n.inputs
     axes = n.attrs["axis"]
     grid = on_grid(x)
@@ -218,8 +242,7 @@ def sum_by_value(n: Node) -> Node | None:
     return api.reshape(out, n.shape)
 
 
-def scatter_by_value(n: Node) -> Node | None:
-    """scatter_add(x, i0..ik) → counts * F, summed over the grid axes of the other keys."""
+def _scatter_by_value(n: Node) -> Node | None:
     x, *idx = n.inputs
     shape: Shape = n.attrs["shape"]
     k = len(idx)

@@ -135,3 +135,51 @@ def commutative_rule(key: Callable[[Node], int]) -> Rule:
     """The rule ordering the operands of commutative nodes by ``key`` (an
     :class:`~symgrad.passes.rewrite.OperandOrder`)."""
     return _Order(key)
+
+
+#: graphs up to this many nodes get their operands back in the user's order (larger ones are
+#: scalar graphs printed as compacted regions, where the order is not read)
+USER_ORDER_LIMIT = 50_000
+
+
+def user_order(
+    original: Graph, optimized: Graph, total: dict[int, Node]
+) -> tuple[Graph, dict[Node, Node]]:
+    """``optimized`` with the two operands of each commutative node in the order the user wrote
+    them: canonical order is for hashing (it merges ``a·b`` and ``b·a``), the printed code keeps
+    ``x @ W + b`` and ``w1 * x1``. ``total`` maps ``id(node of original)`` to its replacement in
+    ``optimized``; a node made from several user nodes takes the order of the first (in
+    topological order: forward before backward). Values are unchanged (these ops commute
+    exactly). Returns the graph and ``node of optimized -> node of the result``."""
+    ops = registry()
+    swap: dict[Node, bool] = {}
+    get = total.get
+    for o in original.order:
+        ins = o.inputs
+        if len(ins) != 2 or not ops[o.op].commutative:
+            continue
+        new = get(id(o))
+        if new is None or new.op != o.op or len(new.inputs) != 2 or new in swap:
+            continue
+        a, b = new.inputs
+        ma, mb = get(id(ins[0])), get(id(ins[1]))
+        if ma is b and mb is a and a is not b:
+            swap[new] = True
+        elif ma is a and mb is b:
+            swap[new] = False
+    out: dict[Node, Node] = {}
+    changed = False
+    for n in optimized.order:
+        if not n.inputs:
+            out[n] = n
+            continue
+        new_ins = [out[i] for i in n.inputs]
+        if swap.get(n):
+            new_ins.reverse()
+        m = rebuild(n, new_ins)
+        if m is not n:
+            changed = True
+        out[n] = m
+    if not changed:
+        return optimized, out
+    return Graph(optimized.inputs, [out[o] for o in optimized.outputs], optimized.input_names), out

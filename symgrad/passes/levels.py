@@ -22,7 +22,12 @@ from symgrad.ir.graph import Graph
 from symgrad.ir.node import Node
 from symgrad.ir.opdef import registry
 from symgrad.passes import aggregate, softmax_nll
-from symgrad.passes.canonical import commutative_rule, structural_keys
+from symgrad.passes.canonical import (
+    USER_ORDER_LIMIT,
+    commutative_rule,
+    structural_keys,
+    user_order,
+)
 from symgrad.passes.fold import fold
 from symgrad.passes.onehot import RULES as ONEHOT_RULES
 from symgrad.passes.rewrite import Rule, rewrite, rewrite_nodes
@@ -76,8 +81,11 @@ def optimize(graph: Graph, level: int = 1, mapping: dict[int, Node] | None = Non
         rules[name] = [fold, *RULES.get(name, ())] + ([order] if op.commutative else [])
         if level >= 2:
             rules[name] += ONEHOT_RULES.get(name, []) + aggregate.RULES.get(name, [])
-    # (old id -> node: only when asked for, a dict over every node of large graphs)
-    total = {id(n): n for n in graph.order} if mapping is not None else None
+    # (old id -> node: only when asked for or to restore the user's operand order, a dict
+    # over every node of large graphs)
+    readable = len(graph.order) <= USER_ORDER_LIMIT
+    track = mapping is not None or readable
+    total = {id(n): n for n in graph.order} if track else None
     out = _fixpoint(graph, rules, total)
     if level >= 2:
         fused: dict[int, Node] = {}
@@ -88,6 +96,9 @@ def optimize(graph: Graph, level: int = 1, mapping: dict[int, Node] | None = Non
         if out is not before:  # the cleanup rules only matter around what was fused
             more = {k: v + softmax_nll.RULES.get(k, []) for k, v in rules.items()}
             out = _fixpoint(out, more, total)
+    if readable and total is not None:  # canonical order was for hashing: print the user's
+        out, back = user_order(graph, out, total)
+        total = {k: back.get(v, v) for k, v in total.items()}
     if mapping is not None and total is not None:
         mapping.update(total)
     return out

@@ -51,7 +51,7 @@ from symgrad.ir.dtypes import INT64
 from symgrad.ir.graph import Graph, toposort
 from symgrad.ir.node import Node
 from symgrad.ir.opdef import apply, const, get_op
-from symgrad.ir.provenance import Provenance, provenance_override
+from symgrad.ir.provenance import Provenance, provenance_override, with_rule
 from symgrad.ops import api
 from symgrad.ops.source import make_input
 from symgrad.passes.rewrite import Rule, rebuild
@@ -198,7 +198,7 @@ def substitute(
 
 
 def _via(p: Provenance | None, via: str) -> Provenance | None:
-    return Provenance(p.file, p.line, p.function, via) if p is not None else None
+    return with_rule(p.single, via) if p is not None else None
 
 
 def _find(graph: Graph, simplify: Simplify, skip: set[int]) -> tuple[dict[int, Node], set[int]]:
@@ -233,7 +233,7 @@ def _find(graph: Graph, simplify: Simplify, skip: set[int]) -> tuple[dict[int, N
                 back = _match_backward(graph, tmpl, hole)
                 if back is not None:
                     root, gl, add = back
-                    fused = _fused_backward(root, z, y, gl)
+                    fused = _fused_backward(n, z, y, gl)
                     if add is None:
                         repl[id(root)] = fused
                     else:
@@ -243,13 +243,18 @@ def _find(graph: Graph, simplify: Simplify, skip: set[int]) -> tuple[dict[int, N
     return {}, set()
 
 
+#: the label of what the pass fused, in the provenance of the nodes it builds
+FUSED = "fused softmax-NLL"
+
+
 def _fused_forward(n: Node, z: Node, y: Node) -> Node:
-    with provenance_override(n.provenance):
+    with provenance_override(_via(n.provenance, FUSED)):
         return -apply("softmax_nll", (z, y))
 
 
-def _fused_backward(root: Node, z: Node, y: Node, g: Node) -> Node:
-    with provenance_override(_via(root.provenance, "vjp softmax_nll")):
+def _fused_backward(site: Node, z: Node, y: Node, g: Node) -> Node:
+    """The fused backward, cited at the fused forward's site (``n``: the user's loss line)."""
+    with provenance_override(_via(site.provenance, f"vjp {FUSED}")):
         return apply("softmax_nll_grad", (z, y, -g))
 
 
@@ -312,7 +317,11 @@ def grad_of_rows(n: Node) -> Node | None:
     wr = _gathered_rows(z)
     if wr is None or wr[1] is not idx[0] or n.shape != wr[0].shape:
         return None
-    w, r = wr
+    with provenance_override(d.provenance):  # the fused gradient's region keeps its label
+        return _grad_rows(wr[0], wr[1], y, g)
+
+
+def _grad_rows(w: Node, r: Node, y: Node, g: Node) -> Node:
     picked = apply("scatter_add", (g, r, y), {"shape": w.shape})
     total = api.sum(picked, 1, keepdims=True)  # each example's weight lands in one column
     # examples per row, from the (r, y) pair counts: the table aggregation by value shares

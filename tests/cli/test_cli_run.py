@@ -4,6 +4,7 @@ statuses; the built-in tour; ``--help`` on every subcommand."""
 
 from __future__ import annotations
 
+import re
 import sys
 from pathlib import Path
 
@@ -133,6 +134,9 @@ def test_demo_tour(capsys) -> None:
     assert "def backward(g_out, saved, x1, x2, w1, w2, b):" in out
     assert "gradcheck neuron: ok" in out
     assert "o = 0.707107, grads = [-1.5, 0.5, 1.0, 0.0, 0.5]" in out
+    # the generated code cites the demo model's lines (before: the console script's frame)
+    assert re.search(r"\(vjp tanh\)  demo\.py:\d+  return n\.tanh\(\)", out)
+    assert re.search(r"\(vjp mul\)  demo\.py:\d+  n = x1 \* w1 \+ x2 \* w2 \+ b", out)
 
 
 def test_run_script_uses_this_interpreter(scripts: Path, capfd) -> None:

@@ -372,9 +372,10 @@ def test_trace_captures_model_parameters_as_inputs():
     assert g.n_args == 1
     assert len(g.captures) == 2
     assert g.captures[0] is lin.weight and g.captures[1] is lin.bias
-    assert g.input_names == ("x", "weight", "bias")
+    assert g.input_names == ("x", "lin_weight", "lin_bias")  # named after where they sit
     assert [n.shape for n in g.inputs] == [("n", 3), (2, 3), (2,)]  # PyTorch's (out, in)
-    assert str(g).startswith("graph(x: f64[n,3], weight: f64[2,3], bias: f64[2]) -> (f64[],) {")
+    head = "graph(x: f64[n,3], lin_weight: f64[2,3], lin_bias: f64[2]) -> (f64[],) {"
+    assert str(g).startswith(head)
     from symgrad.ir.graph import evaluate
 
     x = np.random.default_rng(0).standard_normal((5, 3))

@@ -11,6 +11,8 @@ from __future__ import annotations
 import math
 from typing import Any
 
+import numpy as np
+
 from symgrad.codegen.compact import describe
 from symgrad.codegen.program import Function, Program, Region
 from symgrad.codegen.templating import render
@@ -37,8 +39,23 @@ def literal(value: Any, node: Node) -> str:
     else:
         text = repr(f)
     if node.dtype.name == "float32":
-        return f"np.float32({text})"
+        n = reciprocal_of(f, lambda k: float(np.float32(1.0 / k)))
+        return f"np.float32(1 / {n})" if n else f"np.float32({text})"
+    n = reciprocal_of(f, lambda k: 1.0 / k)
+    if n:
+        return f"(1 / {n})"  # a mean's 1/n: legible, and the same double as the literal
     return f"({text})" if text.startswith("-") else text
+
+
+def reciprocal_of(f: float, recip: Any) -> int:
+    """``n`` when the constant ``f`` is ``1/n`` for an integer ``n`` (exactly: ``recip(n) ==
+    f``) and its decimal literal is long (``0.0013717421124828531``, not ``0.125``), else 0."""
+    if not (0.0 < f < 0.5) or len(repr(f)) <= 8:
+        return 0
+    n = round(1.0 / f)
+    if n < 2 or n > 10**12 or recip(n) != f:
+        return 0
+    return int(n)
 
 
 class NumpyPrinter:

@@ -30,6 +30,8 @@ import string
 from collections.abc import Callable
 from typing import Any
 
+import numpy as np
+
 from symgrad.ir.dtypes import BOOL, FLOAT32, INT64, DType
 from symgrad.ir.node import Node
 from symgrad.ir.opdef import get_op, lowering_of
@@ -77,6 +79,11 @@ def literal(value: Any, dtype: DType) -> str:
         return "NAN"
     if math.isinf(f):
         return "INFINITY" if f > 0 else "(-INFINITY)"
+    if 0.0 < f < 0.5 and len(repr(f)) > 8:  # a mean's 1/n, printed as such when exact
+        n = round(1.0 / f)
+        f32 = dtype is FLOAT32
+        if 2 <= n <= 10**12 and (float(np.float32(1) / np.float32(n)) if f32 else 1.0 / n) == f:
+            return f"(1.0f / {n})" if f32 else f"(1.0 / {n})"
     text = repr(f) + ("f" if dtype is FLOAT32 else "")
     return f"({text})" if text.startswith("-") else text
 
