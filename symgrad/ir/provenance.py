@@ -95,8 +95,9 @@ class Provenance:
             if _PATHS and not module:
                 module = _module_of(f)
             # one object per user line: tracing makes a node per operation, often thousands
-            # from one line
-            key = (code, f.f_lineno)
+            # from one line (the file is part of the key: code objects of the same function
+            # text in two files compare equal)
+            key = (code, f.f_lineno, code.co_filename)
             p = _CAPTURED.get(key)
             if p is None:
                 if len(_CAPTURED) > _CACHE_LIMIT:

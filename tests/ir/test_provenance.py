@@ -113,3 +113,19 @@ def test_mean_constant_printed_as_a_reciprocal() -> None:
         assert text in f.source("forward"), backend
         x = np.random.default_rng(0).standard_normal(729)
         assert f(x) == x.sum() * 0.0013717421124828531
+
+
+def test_the_same_function_text_in_two_files_cites_each_file(tmp_path) -> None:
+    # code objects of identical functions compile equal across files; provenance must not mix
+    import numpy as np
+
+    import symgrad as sg
+
+    src = "def f(x):\n    return x * 2.0\n"
+    cites = []
+    for name in ("one.py", "two.py"):
+        ns: dict = {}
+        exec(compile(src, str(tmp_path / name), "exec"), ns)
+        y = ns["f"](sg.Tensor(np.ones(2)))
+        cites.append(y.node.provenance.file)
+    assert cites == [str(tmp_path / "one.py"), str(tmp_path / "two.py")]
