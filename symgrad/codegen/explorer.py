@@ -289,7 +289,7 @@ def _data(ex: Explorer) -> str:
             "op": s.op,
             "type": s.type,
             "rule": s.rule,
-            "where": s.where,
+            "cites": s.where,
             "sites": s.sites,
         }
         for s in ex.stmts.values()
