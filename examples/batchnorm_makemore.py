@@ -127,8 +127,10 @@ def main(argv: list[str] | None = None) -> int:
     g = torch.Generator().manual_seed(args.seed)
     model = MLP(args.emb, args.hidden, args.layers, g)
     params = model.parameters()
-    print(f"{sum(p.numel() for p in params)} parameters in {len(params)} tensors; buffers: "
-          f"{', '.join(name for name, _ in model.named_buffers())}")
+    print(
+        f"{sum(p.numel() for p in params)} parameters in {len(params)} tensors; buffers: "
+        f"{', '.join(name for name, _ in model.named_buffers())}"
+    )
 
     def loss_fn(Xb: Any, Yb: Any) -> Any:
         return F.cross_entropy(model(Xb), Yb)
@@ -156,16 +158,20 @@ def main(argv: list[str] | None = None) -> int:
         eager.append(loss.item())
     dt = time.perf_counter() - t0
     if eager:
-        print(f"eager: {dt:.1f} s ({dt / len(eager) * 1e3:.1f} ms per step); "
-              f"loss {eager[0]:.4f} -> {np.mean(eager[-10:]):.4f} (mean of the last 10)")
+        print(
+            f"eager: {dt:.1f} s ({dt / len(eager) * 1e3:.1f} ms per step); "
+            f"loss {eager[0]:.4f} -> {np.mean(eager[-10:]):.4f} (mean of the last 10)"
+        )
 
     banner(f"(b) compiled: {args.steps} steps of one compile_step (running statistics carried)")
     opt = torch.optim.SGD(params, lr=args.lr)
     spec = (torch.Spec((args.batch, BLOCK), "int64"), torch.Spec((args.batch,), "int64"))
     t0 = time.perf_counter()
     step = torch.compile_step(loss_fn, *spec, optimizer=opt, opt=2)
-    print(f"compiled the step ({step.backend} backend) in {time.perf_counter() - t0:.2f} s; "
-          f"it carries {len(step.buffers)} buffers")
+    print(
+        f"compiled the step ({step.backend} backend) in {time.perf_counter() - t0:.2f} s; "
+        f"it carries {len(step.buffers)} buffers"
+    )
     compiled: list[float] = []
     t0 = time.perf_counter()
     it = progress(range(args.steps), args.steps, "compiled", not args.no_progress)
@@ -176,14 +182,18 @@ def main(argv: list[str] | None = None) -> int:
             it.set_postfix_str(f"loss {compiled[-1]:.3f}")
     dt = time.perf_counter() - t0
     if compiled:
-        print(f"compiled: {dt:.1f} s ({dt / len(compiled) * 1e6:.0f} us per step); "
-              f"loss {compiled[0]:.4f} -> {np.mean(compiled[-100:]):.4f} (mean of the last 100)")
+        print(
+            f"compiled: {dt:.1f} s ({dt / len(compiled) * 1e6:.0f} us per step); "
+            f"loss {compiled[0]:.4f} -> {np.mean(compiled[-100:]):.4f} (mean of the last 100)"
+        )
     bn = model.body[2]
     print(f"first BatchNorm's running mean[:4]: {np.round(bn.running_mean.numpy()[:4], 4)}")
 
     banner("Evaluation (eval mode: BatchNorm uses its running statistics)")
     model.eval()
-    evaluate = torch.compile(loss_fn, torch.Spec(("n", BLOCK), "int64"), torch.Spec(("n",), "int64"))
+    evaluate = torch.compile(
+        loss_fn, torch.Spec(("n", BLOCK), "int64"), torch.Spec(("n",), "int64")
+    )
     train_loss, dev_loss = float(evaluate(Xtr, Ytr)), float(evaluate(Xdev, Ydev))
     with torch.no_grad():
         eager_dev = loss_fn(torch.tensor(Xdev), torch.tensor(Ydev)).item()
@@ -204,12 +214,19 @@ def main(argv: list[str] | None = None) -> int:
     want = np.asarray(logits_of(ex))
     shutil.rmtree(out / "bn_makemore_np", ignore_errors=True)
     shutil.rmtree(out / "bn_makemore_c", ignore_errors=True)
-    path = torch.export(model, out / "bn_makemore_np", torch.Spec(("n", BLOCK), "int64"),
-                        name="bn_makemore")
+    path = torch.export(
+        model, out / "bn_makemore_np", torch.Spec(("n", BLOCK), "int64"), name="bn_makemore"
+    )
     diff = float(np.abs(import_file(Path(path) / "bn_makemore.py").forward(ex) - want).max())
     print(f"NumPy module {path}: max difference from symgrad {diff:.1e}")
-    cpath = torch.export(model, out / "bn_makemore_c", torch.Spec(("n", BLOCK), "int64"),
-                         backend="c", name="bn_makemore", examples=[ex])
+    cpath = torch.export(
+        model,
+        out / "bn_makemore_c",
+        torch.Spec(("n", BLOCK), "int64"),
+        backend="c",
+        name="bn_makemore",
+        examples=[ex],
+    )
     print(f"C library {cpath}: {', '.join(sorted(p.name for p in Path(cpath).iterdir()))}")
     checked = make_check(Path(cpath))
     ok = report.ok and diff < 1e-12 and checked is not False
