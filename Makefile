@@ -94,7 +94,7 @@ fmt: install-test ## reformat and autofix (ruff format + ruff check --fix)
 # --- running things ----------------------------------------------------------------------------
 
 # Every example at its default sizes (each under a minute); pictures go to examples/out/.
-demo: install-demo ## run every example (examples/showcase.py): lecture, moons, makemore, ops
+demo: install-demo ## run every example (examples/showcase.py): lecture, moons, makemore, GPT, ops
 	$(PY) examples/showcase.py
 
 bench: install-bench ## run every benchmarks/*.py (files starting with _ are helpers)

@@ -5,6 +5,8 @@
   (lower-cased, a-z only, without duplicates) or a text file with one word per line.
 - :func:`out_dir`: where an example writes its pictures and exports (``examples/out`` by default).
 - :func:`banner`: a section title; :func:`count`, :func:`positive`: argparse types for sizes.
+- :func:`import_file`: import an exported NumPy module; :func:`make_check`: ``make check`` in an
+  exported C library.
 """
 
 from __future__ import annotations
@@ -128,3 +130,30 @@ def matplotlib_pyplot() -> Any:
     import matplotlib.pyplot as plt
 
     return plt
+
+
+def import_file(path: Path) -> Any:
+    """Import a Python file (an exported NumPy module) by its path."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(path.stem, path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def make_check(path: Path) -> bool | None:
+    """``make check`` in an exported C library (its self-test against symgrad's outputs);
+    None when there is no C compiler or make here."""
+    import shutil
+    import subprocess
+
+    from symgrad.runtime.cc import compiler_available
+
+    if shutil.which("make") is None or not compiler_available():
+        print("no C compiler or make here: build it elsewhere with `make && make check`")
+        return None
+    proc = subprocess.run(["make", "-s", "-C", str(path), "check"], capture_output=True, text=True)
+    print(f"make check: {(proc.stdout + proc.stderr).strip()}")
+    return proc.returncode == 0

@@ -42,10 +42,21 @@ EXAMPLES: list[tuple[str, str, list[str]]] = [
         "makemore's MLP: minibatches, train/dev split, loss curve, export to C",
         ["--steps", "300", "--hidden", "32", "--limit", "1000"],
     ),
+    (
+        "batchnorm_makemore",
+        "makemore part 3: BatchNorm MLP with PyTorch's names, eager and compiled; export",
+        ["--limit", "1000", "--eager-steps", "10", "--steps", "300", "--hidden", "32"],
+    ),
+    (
+        "tiny_gpt",
+        "a tiny GPT: causal self-attention, eager and compiled, gradcheck, export, samples",
+        ["--limit", "500", "--eager-steps", "2", "--steps", "100", "--embd", "16", "--heads", "2"],
+    ),
 ]
-TAKES_DATA = {"bigram", "mlp_makemore"}
-TAKES_OUT = {"micrograd_lecture", "micrograd_moons", "bigram", "mlp_makemore"}
-TAKES_PROGRESS = {"micrograd_moons", "bigram", "mlp_makemore"}
+MAKEMORE = {"bigram", "mlp_makemore", "batchnorm_makemore", "tiny_gpt"}
+TAKES_DATA = MAKEMORE
+TAKES_OUT = {"micrograd_lecture", "micrograd_moons"} | MAKEMORE
+TAKES_PROGRESS = {"micrograd_moons"} | MAKEMORE
 
 
 def micrograd_checks(argv: list[str]) -> int:
@@ -118,7 +129,7 @@ def main(argv: list[str] | None = None) -> int:
 
     banner("showcase summary")
     for name, code, dt in results:
-        print(f"  {name:<18} {'ok' if code == 0 else 'FAILED':<7} {dt:6.1f} s")
+        print(f"  {name:<20} {'ok' if code == 0 else 'FAILED':<7} {dt:6.1f} s")
     return 0 if all(code == 0 for _, code, _ in results) else 1
 
 

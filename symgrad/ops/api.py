@@ -87,12 +87,32 @@ def reshape(x: Node, shape: Any) -> Node:
         known = [d for i, d in enumerate(shape) if i != k]
         rest = _divide(x.shape, known)
         if rest is None:
-            raise ShapeError(f"cannot reshape {fmt_shape(x.shape)} to {shape}")
+            raise ShapeError(
+                f"cannot reshape {fmt_shape(x.shape)} to {shape}{_computed(x.shape, known)}"
+            )
         shape = shape[:k] + (rest,) + shape[k + 1 :]
     shp = check_shape(shape)
     if shp == x.shape:
         return x
     return apply("reshape", (x,), {"shape": shp})
+
+
+def _computed(total: Shape, known: Sequence[Any]) -> str:
+    """Why a ``-1`` cannot stand for a size that divides but is computed from symbolic dims
+    (GPT's ``logits.view(-1, C)`` of an (n, T, C) tensor): '' when it does not divide."""
+    syms = [d for d in total if isinstance(d, str)]
+    if any(isinstance(d, str) for d in known) or not syms:
+        return ""
+    num = math.prod(d for d in total if isinstance(d, int))
+    den = math.prod(d for d in known if isinstance(d, int))
+    if den == 0 or num % den:
+        return ""
+    size = " * ".join([*syms, *([str(num // den)] if num != den else [])])
+    return (
+        f": the -1 would be {size}, a size computed from symbolic dims, which a shape cannot "
+        "hold (only an input's own symbolic dims and ints). Give that size its own dim in the "
+        "Spec, or trace with concrete sizes"
+    )
 
 
 def _divide(total: Shape, known: Sequence[Any]) -> Dim | None:

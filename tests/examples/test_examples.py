@@ -201,6 +201,46 @@ def test_mlp_makemore(tmp_path: Path, names_path: Path) -> None:
     assert f"C export self-test: {expected}" in out
 
 
+def test_batchnorm_makemore(tmp_path: Path, names_path: Path) -> None:
+    from symgrad.runtime.cc import compiler_available
+
+    out = run(
+        "batchnorm_makemore",
+        *("--limit", "1000", "--eager-steps", "10", "--steps", "300", "--hidden", "32"),
+        *("--data", str(names_path), "--out", str(tmp_path), "--no-progress"),
+    )
+    first = number(r"compiled: .* loss ([0-9.]+) ->", out)
+    dev = number(r"batchnorm makemore: dev loss ([0-9.]+)", out)
+    assert first > dev and dev < 3.0  # from log(27) = 3.30 to a trained net
+    assert "it carries 4 buffers" in out  # two BatchNorm1d's running mean and variance
+    eager_dev = number(r"eager no_grad dev ([0-9.]+)", out)
+    assert eager_dev == pytest.approx(number(r"eval: train [0-9.]+, dev ([0-9.]+)", out), abs=1e-4)
+    assert "gradcheck ok; NumPy export matches: True" in out
+    assert (tmp_path / "bn_makemore_np" / "bn_makemore.py").is_file()
+    expected = "passed" if compiler_available() else "not run"
+    assert f"C export self-test: {expected}" in out
+
+
+def test_tiny_gpt(tmp_path: Path, names_path: Path) -> None:
+    from symgrad.runtime.cc import compiler_available
+
+    out = run(
+        "tiny_gpt",
+        *("--limit", "500", "--eager-steps", "2", "--steps", "100", "--embd", "16", "--heads", "2"),
+        *("--data", str(names_path), "--out", str(tmp_path), "--no-progress"),
+    )
+    start = number(r"tiny gpt: loss ([0-9.]+) ->", out)
+    val = number(r"tiny gpt: loss [0-9.]+ -> val ([0-9.]+)", out)
+    assert val < start and val < 3.1
+    assert "gradcheck loss: ok" in out and "NumPy export matches: True" in out
+    section = out.split("Sampling 10 names")[1].split("tiny gpt:")[0]
+    names = [ln.strip() for ln in section.splitlines() if ln.startswith("  ")]
+    assert len(names) == 1 and len(names[0].split(", ")) == 10
+    assert all(set(n) <= set("abcdefghijklmnopqrstuvwxyz") for n in names[0].split(", "))
+    expected = "passed" if compiler_available() else "not run"
+    assert f"C export self-test: {expected}" in out
+
+
 def test_showcase_quick(tmp_path: Path, names_path: Path) -> None:
     out = run(
         "showcase",

@@ -206,6 +206,27 @@ def test_reshape_with_minus_one_that_does_not_divide():
         t.reshape(-1, -1)
 
 
+def test_reshape_with_minus_one_for_a_size_computed_from_symbolic_dims():
+    """GPT's ``logits.view(-1, C)`` of an (n, T, C) tensor traced with a symbolic batch dim."""
+
+    lines = []
+
+    def loss(x):
+        lines.append(_here())
+        return x.view(-1, 27).sum()
+
+    with pytest.raises(symgrad.ShapeError) as info:
+        symgrad.trace(loss, Spec(("n", 8, 27)))
+    msg = str(info.value)
+    assert "cannot reshape (n, 8, 27) to (-1, 27): the -1 would be n * 8" in msg
+    assert "trace with concrete sizes" in msg
+    _assert_points_here(info.value, lines[0])  # the user's view() line
+    assert symgrad.trace(lambda x: x.view(-1, 8, 27).sum(), Spec(("n", 8, 27))) is not None
+    with pytest.raises(symgrad.ShapeError) as info:
+        symgrad.trace(lambda x: x.view(-1, 5).sum(), Spec(("n", 8, 27)))
+    assert "would be" not in str(info.value)  # it does not divide: the plain message
+
+
 def test_reduction_axis_out_of_range():
     with pytest.raises(symgrad.ShapeError, match="axis 2"):
         Tensor(np.ones((2, 3))).sum(axis=2)
