@@ -11,11 +11,12 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from symgrad.frontend.tensor import Tensor, _run, as_tensor, lift
-from symgrad.ir.dtypes import FLOAT64
-from symgrad.ir.errors import ArgumentError
+from symgrad.ir.dtypes import FLOAT64, INT64
+from symgrad.ir.errors import ArgumentError, TraceError
 from symgrad.ir.provenance import Provenance, provenance_override
 from symgrad.ops import api
 from symgrad.ops.elementwise import where as where_node
+from symgrad.ops.softmax_nll import check_targets
 
 
 def _t(x: Any) -> Tensor:
@@ -78,7 +79,13 @@ def cross_entropy(logits: Any, targets: Any) -> Tensor:
     with provenance_override(Provenance.capture(sys._getframe(1))):  # (see softmax)
         a, b = _t(logits), _t(targets)
         fused = a._data is not None and b._data is not None
-        return _run(lambda x, y: api.cross_entropy(x, y, fused=fused), a, b)
+        checked = fused and a.ndim == 2 and b.dtype is INT64
+        if checked:  # eager targets: checked now, not through a class_targets node every step
+            try:
+                check_targets(b._data, a.shape[1])
+            except TraceError as e:
+                raise type(e)(e.bare_message, Provenance.capture()) from None
+        return _run(lambda x, y: api.cross_entropy(x, y, fused=fused, checked=checked), a, b)
 
 
 def where(cond: Any, a: Any, b: Any) -> Tensor:

@@ -253,14 +253,18 @@ def softmax(x: Node, axis: int = -1) -> Node:
     return e / sum(e, axes, keepdims=True)
 
 
-def cross_entropy(logits: Node, targets: Node, fused: bool = False) -> Node:
+def cross_entropy(logits: Node, targets: Node, fused: bool = False, checked: bool = False) -> Node:
     """Mean negative log-likelihood of integer ``targets`` (n,) under ``logits`` (n, C).
 
     ``fused``: the per-row losses as the one op ``softmax_nll`` (what ``opt=2`` rewrites the
-    composite into: the same values, 3 nodes instead of 14; eager tensors use it)."""
+    composite into: the same values, 3 nodes instead of 14; eager tensors use it). ``checked``:
+    the caller has checked the targets' values (``check_targets``: eager targets), so the graph
+    does not read them through ``class_targets``."""
     _check_cross_entropy(logits, targets)
     # targets are class indices in [0, C): -1 or C is an error naming cross_entropy, never a wrap
-    idx = apply("class_targets", (index_node(targets, logits), logits))
+    idx = index_node(targets, logits)
+    if not checked:
+        idx = apply("class_targets", (idx, logits))
     if fused:
         rows = apply("softmax_nll", (logits, idx))
         n = logits.shape[0]

@@ -447,3 +447,15 @@ def test_tensor_results_from_before_an_in_place_update_keep_their_values():
     W.data -= 1.0  # an in-place SGD step, as in the makemore lectures
     after = W.exp()
     np.testing.assert_allclose((before - after).data, np.exp([1.0, 2.0]) - np.exp([0.0, 1.0]))
+
+
+def test_eager_cross_entropy_checks_targets_at_once_without_a_node() -> None:
+    from symgrad.ir.graph import toposort
+
+    logits = Tensor(np.zeros((2, 3)), requires_grad=True)
+    loss = symgrad.cross_entropy(logits, np.array([0, 2]))
+    assert "class_targets" not in {n.op for n in toposort([loss.node])}  # checked eagerly
+    with pytest.raises(IndexError, match=r"cross_entropy: target -1 is out of range \[0, 3\)"):
+        symgrad.cross_entropy(logits, np.array([0, -1]))
+    with pytest.raises(IndexError, match="target 3 is out of range"):
+        symgrad.cross_entropy(logits, np.array([3, 0]))
