@@ -627,7 +627,8 @@ def _evaluate(node: Node, case: Case, extra: dict[Node, Any] | None = None) -> A
 
 
 @pytest.mark.parametrize(
-    "name", sorted(n for n in registry() if not n.startswith("ew_"))  # ew_*: other tests' ops
+    "name",
+    sorted(n for n in registry() if not n.startswith("ew_")),  # ew_*: other tests' ops
 )
 def test_every_registered_op_is_swept(name):
     assert name in SWEEP, (
