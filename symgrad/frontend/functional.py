@@ -79,10 +79,11 @@ def cross_entropy(logits: Any, targets: Any) -> Tensor:
     with provenance_override(Provenance.capture(sys._getframe(1))):  # (see softmax)
         a, b = _t(logits), _t(targets)
         fused = a._data is not None and b._data is not None
-        checked = fused and a.ndim == 2 and b.dtype is INT64
-        if checked:  # eager targets: checked now, not through a class_targets node every step
+        classes = a.shape[1] if a.ndim == 2 else None
+        checked = fused and isinstance(classes, int) and b.dtype is INT64
+        if checked and isinstance(classes, int):  # eager targets: checked now, not by a node
             try:
-                check_targets(b._data, a.shape[1])
+                check_targets(b._data, classes)
             except TraceError as e:
                 raise type(e)(e.bare_message, Provenance.capture()) from None
         return _run(lambda x, y: api.cross_entropy(x, y, fused=fused, checked=checked), a, b)

@@ -138,7 +138,7 @@ _OVERRIDE: list[Provenance | None] = []
 _CACHE_LIMIT = 100_000
 _PKG_CODES: set[CodeType] = set()  # code objects of symgrad's own modules
 _USER_CODES: set[CodeType] = set()  # code objects outside the package
-_CAPTURED: dict[tuple[CodeType, int], Provenance] = {}
+_CAPTURED: dict[tuple[CodeType, int, str], Provenance] = {}
 
 
 @contextmanager
