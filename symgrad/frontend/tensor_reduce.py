@@ -159,9 +159,7 @@ class Reductions(Generic[TensorT]):
     ) -> TensorT:
         """The variance, unbiased unless told otherwise (PyTorch: ``correction=1``);
         ``unbiased=False``, ``correction=0`` or NumPy's ``ddof=0`` for the biased one."""
-        c = _correction(unbiased, correction, ddof)
-        d, k = _dims("var()", dim, keepdim, axis, keepdims)
-        return self._apply(lambda x: api_torch.var(x, d, c, k))
+        return self._variance("var()", dim, unbiased, keepdim, correction, axis, keepdims, ddof)
 
     def std(
         self,
@@ -175,9 +173,23 @@ class Reductions(Generic[TensorT]):
         ddof: float | None = None,
     ) -> TensorT:
         """The standard deviation, unbiased unless told otherwise (see :meth:`var`)."""
+        v = self._variance("std()", dim, unbiased, keepdim, correction, axis, keepdims, ddof)
+        return v.sqrt()  # type: ignore[attr-defined]
+
+    def _variance(
+        self,
+        what: str,
+        dim: Any,
+        unbiased: bool | None,
+        keepdim: bool,
+        correction: float | None,
+        axis: Any,
+        keepdims: bool | None,
+        ddof: float | None,
+    ) -> TensorT:
         c = _correction(unbiased, correction, ddof)
-        d, k = _dims("std()", dim, keepdim, axis, keepdims)
-        return self._apply(lambda x: api_torch.var(x, d, c, k).sqrt())
+        d, k = _dims(what, dim, keepdim, axis, keepdims)
+        return self._apply(lambda x: api_torch.var(x, d, c, k))
 
 
 def _correction(unbiased: bool | None, correction: float | None, ddof: float | None) -> float:
