@@ -8,9 +8,13 @@ so that the caller can discard the cache entry and rebuild it.
 
 May import: the standard library and ``symgrad.ir.errors``.
 
-CPython cannot unload or reload an extension module, so extensions are remembered per resolved
-path: loading the same path again returns the same module object. Give every artefact a module
-name of its own (e.g. derived from its cache key): the init function is ``PyInit_<name>``.
+Extensions are remembered per resolved path while they are in use: loading the same path again
+returns the same module object. Give every artefact a module name of its own (e.g. derived from
+its cache key): the init function is ``PyInit_<name>``. Where the platform can (``dlclose``),
+an extension is opened with ``dlopen`` and its ``PyInit_<name>`` called directly, not through
+the import system (which keeps every single-phase module alive for the life of the process): a
+module nobody holds is collected, its ``m_free`` drops what its statics held, and its shared
+library is closed (its memory maps unmapped) at the next load or :func:`close_released`.
 
 Security (see docs/security.md): the cache verifies an entry (owner, permissions, sha256) just
 before it is loaded; these loaders check again on the file they open -- a regular file, not a
@@ -20,7 +24,9 @@ with that content hash. A NumPy module is executed from exactly the bytes that w
 
 from __future__ import annotations
 
+import _ctypes
 import atexit
+import ctypes
 import hashlib
 import importlib.machinery
 import importlib.util
@@ -31,13 +37,20 @@ import stat
 import sys
 import tempfile
 import threading
+import weakref
+from collections.abc import Callable
 from pathlib import Path
 from types import ModuleType
 
 from symgrad.ir.errors import SymgradError
 
+# POSIX: shared libraries can be closed (Windows: extensions stay loaded, as CPython keeps them)
+_dlclose: Callable[[int], None] | None = getattr(_ctypes, "dlclose", None)
+
 _lock = threading.Lock()
-_extensions: dict[Path, ModuleType] = {}
+_extensions: weakref.WeakValueDictionary[Path, ModuleType] = weakref.WeakValueDictionary()
+_kept: dict[Path, ModuleType] = {}  # loaded by the import system: never collected
+_released: list[tuple[int, Path | None]] = []  # (dlopen handle, private copy) of dead modules
 _failed: set[Path] = set()  # paths whose load failed in this process
 _copies_lock = threading.Lock()
 _copies: Path | None = None  # this process's private copies of rebuilt extensions
@@ -119,6 +132,7 @@ def load_extension(
     """
     key = Path(path).resolve()
     with _lock:
+        _close_released()
         fresh = fresh or key in _failed  # a path that failed: its handle may be stale
         module = None if fresh else _extensions.get(key)
         if module is not None:
@@ -130,28 +144,86 @@ def load_extension(
                 key = _private_copy(key, data)
             except OSError as exc:
                 raise LoadError(f"cannot copy {path} to load it afresh: {exc}", key) from exc
-        loader = importlib.machinery.ExtensionFileLoader(module_name, str(key))
-        spec = importlib.util.spec_from_file_location(module_name, key, loader=loader)
-        if spec is None:  # pragma: no cover  (a loader is given, so a spec is always made)
-            raise LoadError(f"cannot make an import spec for {path}", key)
-        previous = sys.modules.get(module_name)
         try:
-            module = importlib.util.module_from_spec(spec)
-            loader.exec_module(module)
-        except (ImportError, OSError) as exc:
+            if _dlclose is not None:
+                module = _open(key, module_name, path, copy=key if fresh else None)
+            else:  # pragma: no cover  (Windows)
+                module = _import(key, module_name, path)
+                _kept[original] = module
+        except LoadError:
             _failed.add(original)
-            raise LoadError(
-                f"cannot load extension {module_name!r} from {path}: {exc}", key
-            ) from exc
-        finally:
-            # single-phase init registers the module in sys.modules; undo that
-            if previous is None:
-                sys.modules.pop(module_name, None)
-            else:
-                sys.modules[module_name] = previous
+            raise
         _extensions[original] = module
         _failed.discard(original)
         return module
+
+
+def _open(path: Path, module_name: str, shown: Path, copy: Path | None) -> ModuleType:
+    """``PyInit_<module_name>`` of the library at ``path``, called outside the import system;
+    its handle is closed once the module is collected (``copy``, a private copy, then deleted)."""
+    try:
+        lib = ctypes.PyDLL(str(path), mode=os.RTLD_NOW | os.RTLD_LOCAL)
+    except OSError as exc:
+        raise LoadError(f"cannot load extension {module_name!r} from {shown}: {exc}", path) from exc
+    handle = lib._handle
+    try:
+        init = getattr(lib, f"PyInit_{module_name}")
+        init.argtypes = []
+        init.restype = ctypes.py_object
+        module = init()
+        if not isinstance(module, ModuleType):
+            raise TypeError(f"PyInit_{module_name} returned {type(module).__name__}, not a module")
+    except Exception as exc:  # no such symbol, or the init function raised
+        if _dlclose is not None:
+            _dlclose(handle)
+        raise LoadError(
+            f"cannot load extension {module_name!r} from {shown}: {type(exc).__name__}: {exc}",
+            path,
+        ) from exc
+    module.__file__ = str(path)
+    # runs inside the module's deallocation, before its m_free: only note the handle here
+    weakref.finalize(module, _released.append, (handle, copy))
+    return module
+
+
+def _import(path: Path, module_name: str, shown: Path) -> ModuleType:  # pragma: no cover
+    """The module through the import system (where libraries cannot be closed)."""
+    loader = importlib.machinery.ExtensionFileLoader(module_name, str(path))
+    spec = importlib.util.spec_from_file_location(module_name, path, loader=loader)
+    if spec is None:  # a loader is given, so a spec is always made
+        raise LoadError(f"cannot make an import spec for {shown}", path)
+    previous = sys.modules.get(module_name)
+    try:
+        module = importlib.util.module_from_spec(spec)
+        loader.exec_module(module)
+    except (ImportError, OSError) as exc:
+        raise LoadError(f"cannot load extension {module_name!r} from {shown}: {exc}", path) from exc
+    finally:
+        # single-phase init registers the module in sys.modules; undo that
+        if previous is None:
+            sys.modules.pop(module_name, None)
+        else:
+            sys.modules[module_name] = previous
+    return module
+
+
+def close_released() -> int:
+    """Close the shared libraries of extension modules that have been collected (done at every
+    load as well); how many were closed."""
+    with _lock:
+        return _close_released()
+
+
+def _close_released() -> int:
+    closed = 0
+    while _released:
+        handle, copy = _released.pop()
+        if _dlclose is not None:
+            _dlclose(handle)
+        if copy is not None:
+            copy.unlink(missing_ok=True)
+        closed += 1
+    return closed
 
 
 def _execute(source: str | bytes, module_name: str, where: str, origin: str) -> ModuleType:

@@ -61,8 +61,8 @@ class Built:
 
 
 # alias -> the loaded module, while a function (a CompiledFunction, an eager plan) uses it: a
-# module nobody uses is released (the NumPy module's code and arrays; CPython never unloads a C
-# extension's shared library, but drops its Python objects)
+# module nobody uses is released (a NumPy module's code and arrays; a C extension's objects, and
+# its shared library is closed at the next load: ``load.close_released``)
 _LOADED: weakref.WeakValueDictionary[str, Built] = weakref.WeakValueDictionary()
 _warned_unusable: set[str] = set()
 

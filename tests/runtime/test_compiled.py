@@ -90,3 +90,17 @@ def test_running_out_of_scratch_memory_names_the_size() -> None:
     )
     with pytest.raises(MemoryError, match=r"cannot allocate 8796\d+ bytes .* of scratch memory"):
         f(np.ones(2**20))  # an n x n float64 intermediate: 8 TiB
+
+
+@pytest.mark.cc
+def test_scratch_memory_too_big_to_count_is_a_memory_error() -> None:
+    f = sg.compile(
+        lambda x: (
+            (x[:, None, None] * x[None, :, None] * x[None, None, :]).exp() @ x.reshape(-1, 1)
+        ).sum(),
+        sg.Spec(("n",)),
+        backend="c",
+    )
+    # an n x n x n float64 intermediate with n = 2**22: 2**69 bytes, more than size_t counts
+    with pytest.raises(MemoryError, match=r"larger than the address space \(its element count"):
+        f(np.ones(2**22))

@@ -135,6 +135,31 @@ def test_a_released_function_releases_its_module(tmp_cache: Path) -> None:
     assert module() is None
 
 
+def _maps_under(folder: Path) -> int:
+    """How many of this process's memory maps are files under ``folder``."""
+    with open("/proc/self/maps") as fh:
+        return sum(str(folder) in line for line in fh)
+
+
+@pytest.mark.cc
+@pytest.mark.skipif(not Path("/proc/self/maps").exists(), reason="needs /proc/self/maps")
+def test_a_released_c_function_unloads_its_shared_library(tmp_cache: Path) -> None:
+    from symgrad.runtime import load
+
+    cs = [float(next(_count)) + 0.25 for _ in range(3)]
+    fs = [new_function("c", c)[0] for c in cs]
+    assert all(f.backend == "c" for f in fs)
+    assert _maps_under(tmp_cache) >= 3  # each library is mapped
+    del fs
+    gc.collect()
+    load.close_released()
+    assert _maps_under(tmp_cache) == 0  # every library closed, its maps gone
+    # the same entry loads again from the cache, with its statics initialised afresh
+    again, c = new_function("c", cs[0])
+    assert again(np.arange(3.0)) == pytest.approx(3 * c)
+    assert _maps_under(tmp_cache) >= 1
+
+
 def test_lock_files_are_removed(tmp_cache: Path) -> None:
     for _ in range(3):
         new_function("numpy")
