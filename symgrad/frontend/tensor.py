@@ -121,6 +121,11 @@ class Tensor(
         self.node = make_input(arr.shape, self.node.dtype, self.label, prov)
         self._data = arr
 
+    def _new_version(self) -> None:
+        """A new node for this leaf's data, updated in place (see ``DataMethods.data``)."""
+        node = self.node
+        self.node = make_input(node.shape, node.dtype, self.label, node.provenance)
+
     # -- metadata -------------------------------------------------------------------------------
     @property
     def shape(self) -> Shape:

@@ -27,12 +27,14 @@ class DataMethods:
     if TYPE_CHECKING:
         node: Node
         _data: np.ndarray | None
+        _parents: tuple[Any, ...]
 
         @property
         def shape(self) -> Shape: ...
         @property
         def dtype(self) -> DType: ...
         def _assign(self, arr: np.ndarray) -> None: ...
+        def _new_version(self) -> None: ...
 
     @property
     def data(self) -> Any:
@@ -42,6 +44,12 @@ class DataMethods:
 
     @data.setter
     def data(self, value: Any) -> None:
+        if value is self._data and self.node.op == "input" and not self._parents:
+            # ``p.data += u`` (a training step): the leaf's own array, updated in place -- a new
+            # version (a new node: results from before keep theirs) of the same array, from
+            # the same site; nothing to copy or convert
+            self._new_version()
+            return
         arr = np.asarray(value, dtype=self.node.dtype.np)
         self._assign(np.array(arr, copy=True) if arr is value else arr)
 

@@ -161,9 +161,12 @@ def _gather_infer(inputs: tuple[Node, ...], attrs: dict[str, Any]) -> tuple[Shap
 
 
 def _gather_eval(ctx: Any, x: Any, *idx: Any) -> Any:
-    for k, i in enumerate(idx):
-        check_range(i, x.shape[k], "indexing")
-    return x[tuple(idx)]
+    try:  # (NumPy checks the range as it reads, [-n, n) as here: searched only to name it)
+        return x[tuple(idx)]
+    except IndexError:
+        for k, i in enumerate(idx):
+            check_range(i, x.shape[k], "indexing")
+        raise
 
 
 def _gather_vjp(g: Node, out: Node, x: Node, *idx: Node) -> tuple[Node | None, ...]:

@@ -82,7 +82,13 @@ def target_error(bad: int, n: Any) -> str:
 
 def check_targets(y: Any, n: int) -> Any:
     """``y`` when every value is a class index in ``[0, n)``, else an ``IndexRangeError``."""
-    if y.size and (y.min() < 0 or y.max() >= n):
+    if not y.size:
+        return y
+    if y.dtype == np.int64:  # one pass: a negative int64 read as uint64 exceeds any class count
+        bad_any = bool(y.view(np.uint64).max() >= n)
+    else:
+        bad_any = bool(y.min() < 0 or y.max() >= n)
+    if bad_any:
         bad = int(y[(y < 0) | (y >= n)].ravel()[0])
         raise IndexRangeError(target_error(bad, n))
     return y
@@ -115,8 +121,8 @@ def _c_targets(e: Emitter, node: Node, out: str) -> list[str]:
 def _rows(z: Any, y: Any) -> tuple[Any, Any, Any]:
     """Per row: the max (keepdims), sum(exp(z - max)) (keepdims) and the picked logit.
     (Array methods and one temporary: an eager training step evaluates this twice.)"""
-    check_range(y, z.shape[1], "indexing")
     n = len(z)
+    picked = _picked(z, y)
     if not (n and z.shape[1]):
         zeros = np.zeros((n, 1), z.dtype)
         return zeros, zeros.copy(), np.zeros(n, z.dtype)
@@ -125,8 +131,17 @@ def _rows(z: Any, y: Any) -> tuple[Any, Any, Any]:
         e = np.subtract(z, m)
         np.exp(e, out=e)
         s = e.sum(axis=1, keepdims=True)
-    picked = z[np.arange(n), y]
     return m, s, picked
+
+
+def _picked(z: Any, y: Any) -> Any:
+    """``z[i, y[i]]`` per row, ``y`` in ``[-C, C)`` as for indexing (NumPy checks the range as
+    it reads: the range is searched only to name the bad index)."""
+    try:
+        return z[np.arange(len(z)), y]
+    except IndexError:
+        check_range(y, z.shape[1], "indexing")
+        raise
 
 
 def _nll_eval(ctx: Any, z: Any, y: Any) -> Any:
@@ -136,8 +151,8 @@ def _nll_eval(ctx: Any, z: Any, y: Any) -> Any:
 
 
 def _grad_eval(ctx: Any, z: Any, y: Any, g: Any) -> Any:
-    check_range(y, z.shape[1], "indexing")
     n = len(z)
+    _picked(z, y)  # (the range check)
     with np.errstate(all="ignore"):
         if not (n and z.shape[1]):
             return np.zeros(z.shape, z.dtype) * g[:, None]
