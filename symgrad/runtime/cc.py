@@ -188,7 +188,7 @@ def compile_timeout() -> float:
     return value
 
 
-def _run(argv: list[str], timeout: float) -> tuple[int, str]:
+def run_compiler(argv: list[str], timeout: float) -> tuple[int, str]:
     """Run ``argv`` in a process group of its own; ``(exit status, stderr)``. On a timeout the
     whole group is killed (a compiler driver's children would keep the pipes open) and
     ``subprocess.TimeoutExpired`` is raised."""
@@ -250,7 +250,7 @@ def build_shared(
         "-lm",
     ]
     try:
-        status, stderr = _run(argv, limit)
+        status, stderr = run_compiler(argv, limit)
     except FileNotFoundError as exc:
         raise NoCompilerError(f"C compiler {compiler.argv0[0]!r} not found: {exc}", argv) from None
     except OSError as exc:
@@ -272,14 +272,22 @@ def build_shared(
 
 
 def build_extension(
-    compiler: Compiler, source: Path, output: Path, flags: Sequence[str]
+    compiler: Compiler,
+    source: Path,
+    output: Path,
+    flags: Sequence[str],
+    prelude: Sequence[str] = (),
 ) -> list[str]:
     """Compile the CPython extension ``source`` into ``output`` with ``flags``; a compiler that
-    rejects ``-march=native`` or GCC's tuning flags gets the portable ones. Returns the argv."""
+    rejects ``-march=native`` or GCC's tuning flags gets the portable ones. ``prelude``: flags
+    reading a precompiled prelude (``runtime/prelude.py``); a build that fails with them is
+    retried without. Returns the argv."""
     inc = python_include_dirs()
     try:
-        return build_shared(compiler, [source], output, flags, inc)
+        return build_shared(compiler, [source], output, [*flags, *prelude], inc)
     except CompileError:
+        if prelude:  # (e.g. the prelude's entry removed by `cache clear` meanwhile)
+            return build_extension(compiler, source, output, flags)
         portable = without_native(flags)
         if portable == list(flags):
             raise

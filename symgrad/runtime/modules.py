@@ -218,7 +218,7 @@ def _in_memory(prog: Program, e: cache.CacheUnusableError) -> Built:
 
 
 def build_c(prog: Program, graph: Graph, build_ok: bool = True) -> Built | None:
-    from symgrad.runtime import cc
+    from symgrad.runtime import cc, prelude
 
     fns = [f for f in (prog.forward, prog.backward) if f is not None]
     # long kernels, and compacted ones (gathers, which -O3 does not speed up), build at -O1
@@ -246,7 +246,8 @@ def build_c(prog: Program, graph: Graph, build_ok: bool = True) -> Built | None:
             (tmp / "kernel.c").write_text(csrc.kernel)
             (tmp / "module.c").write_text(csrc.binding)
             t0 = time.perf_counter()
-            argv = cc.build_extension(compiler, tmp / "module.c", tmp / artefact, flags)
+            pre = prelude.prelude_flags(compiler, flags, cc.python_include_dirs())
+            argv = cc.build_extension(compiler, tmp / "module.c", tmp / artefact, flags, pre)
             return {
                 "backend": "c",
                 "graph": _meta_text(graph),
