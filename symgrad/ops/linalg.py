@@ -108,20 +108,22 @@ def _absorbs(node: Node) -> tuple[Node, ...]:
     return tuple(x for x, t in ((a, at), (b, bt)) if t is not None)
 
 
-#: The runtime's dispatch thresholds (``SG_MM_PACKED_BYTES``/``_WORK`` in ``_runtime.c.j2``).
-PACKED_BYTES, PACKED_WORK = 262144, 8388608
+#: The runtime's dispatch thresholds (``SG_MM_PACKED_BYTES``/``_WORK`` in ``_runtime.c.j2``,
+#: ``SG_MM_ROWS_MAX_<t>`` in ``_smm.c.j2``, in bytes).
+PACKED_BYTES, PACKED_WORK, ROWS_MAX_BYTES = 262144, 8388608, 65536
 
 
 def _packed(m: Mono, k: Mono, n: Mono, item: int, bt: Node | None) -> bool:
-    """Whether ``_sg_matmul_<t>`` sends this product (static sizes only) to the packed kernel:
-    its right operand read column-wise, or a product too large for the inlined tiles."""
+    """Whether ``_sg_matmul_<t>`` sends this product (static sizes only) to the packed kernel
+    whatever the machine: a product too large for the small tiles, or a right operand read
+    column-wise too large to copy into rows (smaller ones are copied on AVX2 machines)."""
     if m.syms or k.syms or n.syms:
         return False
     mi, ki, ni = m.coef, k.coef, n.coef
     if ni == 1:
         return False
     if bt is not None and ki != 1:
-        return True
+        return ki * ni * item > ROWS_MAX_BYTES or mi * ki * ni >= PACKED_WORK
     return mi >= 4 and ni >= 8 and (ki * ni * item > PACKED_BYTES or mi * ki * ni >= PACKED_WORK)
 
 

@@ -11,9 +11,10 @@ When: GCC only (it checks a ``.gch`` against the build's options and silently pa
 header instead when they differ). The prelude is built once a process has compiled
 :data:`BUILD_AFTER` extensions without it into this cache -- a cache that sees one or two
 compiles (a test, a script run once) does not pay the ~1.5 s and ~35 MB it costs -- and from
-then on every build, in every process, that finds it uses it. ``SYMGRAD_PRELUDE=0`` turns it
-off. Nothing here is ever an error: a prelude that cannot be built or found is left out (and a
-build that fails with it is retried without it, by ``cc.build_extension``).
+then on every build, in every process, that finds it uses it; not in a cache bounded below
+:data:`MIN_CACHE_SIZE`. ``SYMGRAD_PRELUDE=0`` turns it off. Nothing here is ever an error: a
+prelude that cannot be built or found is left out (and a build that fails with it is retried
+without it, by ``cc.build_extension``).
 
 May import: the standard library, ``symgrad.runtime.cache`` and ``symgrad.runtime.cc``.
 """
@@ -51,6 +52,8 @@ PRELUDE = """\
 
 #: Extensions a process compiles into a cache before it builds the prelude there.
 BUILD_AFTER = 2
+#: A cache bounded below this (``$SYMGRAD_CACHE_MAX_SIZE``) gets no prelude: it is ~35 MB.
+MIN_CACHE_SIZE = 512 * 1024**2
 FILES = ("prelude.h", "prelude.h.gch")
 ENV = "SYMGRAD_PRELUDE"
 
@@ -101,8 +104,9 @@ def prelude_flags(
             with _lock:
                 seen = _compiled.get(root, 0)
                 _compiled[root] = seen + 1
-            if seen < BUILD_AFTER:
-                return []
+            bound = cache.max_size()
+            if seen < BUILD_AFTER or 0 < bound < MIN_CACHE_SIZE:
+                return []  # (in a small cache the prelude would be pruned and rebuilt)
             entry, _ = cache.get_or_build(key, _builder(compiler, flags, include_dirs), FILES)
     except (cache.CacheError, cc.CompileError, OSError, subprocess.SubprocessError):
         with _lock:

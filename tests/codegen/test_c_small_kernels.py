@@ -1,6 +1,7 @@
 """C kernels that keep small results in registers: column sums (a bias gradient), matrix-vector
 products (both orientations) and matrix products' leftover rows. Each result is summed in the
-same order as the plain in-place loop, so the values are exactly a sequential sum's."""
+same order as the plain in-place loop, so the values are exactly a sequential sum's (a matrix
+product's with a fused multiply-add per term on AVX2 machines)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import pytest
 
 import symgrad as sg
 from symgrad.runtime.cc import compiler_available
+from tests import sequential_sums
 
 pytestmark = pytest.mark.cc
 
@@ -58,12 +60,20 @@ def test_matrix_vector_products(m: int, k: int) -> None:
     np.testing.assert_array_equal(g(at, b), want)
 
 
-@pytest.mark.parametrize(("m", "n"), [(2, 16), (11, 5), (3, 40)])
-def test_matrix_products_with_leftover_rows(m: int, n: int) -> None:
+@pytest.mark.parametrize(("m", "n"), [(2, 16), (11, 5), (3, 40), (7, 17)])
+@pytest.mark.parametrize("b_transposed", [False, True])
+def test_matrix_products_with_leftover_rows(m: int, n: int, b_transposed: bool) -> None:
     rng = np.random.default_rng(m + n)
     a, b = rng.standard_normal((m, 9)), rng.standard_normal((9, n))
     want = np.zeros((m, n))
     for j in range(9):
         want = want + np.outer(a[:, j], b[j])
-    f = sg.compile(lambda a, b: a @ b, sg.Spec((m, 9)), sg.Spec((9, n)), backend="c")
-    np.testing.assert_array_equal(f(a, b), want)
+    if b_transposed:  # (a @ y.T: y's rows are read column-wise, or copied into rows)
+        f = sg.compile(lambda a, y: a @ y.T, sg.Spec((m, 9)), sg.Spec((n, 9)), backend="c")
+        got = f(a, np.ascontiguousarray(b.T))
+    else:
+        f = sg.compile(lambda a, b: a @ b, sg.Spec((m, 9)), sg.Spec((9, n)), backend="c")
+        got = f(a, b)
+    # summed over k in order from 0: with separate products and sums (the portable tiles), or
+    # with one fused multiply-add per term (the AVX2 tiles)
+    assert sequential_sums.in_order(got, a, b), np.abs(got - want).max()

@@ -115,3 +115,12 @@ def test_only_gcc_gets_a_prelude() -> None:
     assert not prelude.is_gcc(cc.Compiler(["cc"], "Debian clang version 14.0.6"))
     assert not prelude.is_gcc(cc.Compiler(["clang"], "Apple clang version 15.0.0"))
     assert prelude.prelude_flags(cc.Compiler(["clang"], "clang version 17"), [], []) == []
+
+
+@pytest.mark.cc
+def test_a_small_cache_gets_no_prelude(tmp_cache: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(prelude, "BUILD_AFTER", 0)
+    monkeypatch.setenv("SYMGRAD_CACHE_MAX_SIZE", "200M")
+    f, _ = _compile_new()
+    assert "-include" not in _command(f)
+    assert not list(tmp_cache.rglob("prelude.h.gch"))
