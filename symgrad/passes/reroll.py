@@ -200,9 +200,11 @@ def _plan(vz: Vectorizer, n: Node) -> _Plan | None:
     if n in vz.lazy:
         got = vz.element(n)
         if got is not None and n in vz.elements:
-            return _Plan(n, [pick(got[0], got[1], n)], [])
+            with provenance_override(n.provenance):
+                return _Plan(n, [pick(got[0], got[1], n)], [])
     if n.op == "add" and n not in vz.interior:
-        return _reduction(vz, n)
+        with provenance_override(n.provenance):  # (the line of the sum)
+            return _reduction(vz, n)
     return None
 
 
