@@ -26,7 +26,8 @@ class ValuePack:
 
     def __init__(self, members: Sequence[Value], shape: tuple[int, ...], name: str) -> None:
         if int(np.prod(shape)) != len(members):
-            raise ValueError(f"a pack of shape {shape} needs {int(np.prod(shape))} Values")
+            n = int(np.prod(shape))
+            raise ValueError(f"a pack of shape {shape} needs {n} Values, got {len(members)}")
         self.members = tuple(members)
         self.shape = tuple(shape)
         self.name = name
