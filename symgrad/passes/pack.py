@@ -60,15 +60,10 @@ def _members(c: Node, eligible: set[Node], taken: set[Node]) -> tuple[Node, ...]
 
 
 def _layer_path(module: str) -> str:
-    """``model.layers[0].neurons[3]`` -> ``layers[0]``: the layer whose neurons the gather
-    collects (the module path of its first neuron, less the neuron and the root's name)."""
-    path = module
-    if path.endswith("]") and "." in path:
-        path = path.rsplit(".", 1)[0]  # (the neuron: `.neurons[3]`)
-    root, dot, rest = path.partition(".")
-    if dot and "[" not in root:
-        path = rest
-    return path
+    """``model.layers[0]`` -> ``layers[0]``: the layer's path (``passes/reroll.py`` records it
+    on its gathers) less the root's name."""
+    root, dot, rest = module.partition(".")
+    return rest if dot and "[" not in root else module
 
 
 def _name(c: Node, kind: str, used: set[str], k: int) -> str:

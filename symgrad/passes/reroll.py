@@ -34,12 +34,12 @@ from __future__ import annotations
 import functools
 from collections import defaultdict
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from symgrad.ir.graph import Graph
 from symgrad.ir.node import Node
 from symgrad.ir.opdef import apply
-from symgrad.ir.provenance import provenance_override
+from symgrad.ir.provenance import Provenance, provenance_override
 from symgrad.ops import api
 from symgrad.passes.rewrite import rebuild
 from symgrad.passes.vectorize import Vectorizer, pick, shape_key
@@ -213,8 +213,21 @@ def _build_layer(vz: Vectorizer, layer: _Layer) -> None:
     if layer.built:
         return
     layer.built = True
-    with provenance_override(layer.apps[0][0].node.provenance):  # the Neuron's line
+    with provenance_override(_layer_provenance(layer)):  # the Neuron's line, the layer's path
         _build(vz, layer)
+
+
+def _layer_provenance(layer: _Layer) -> Provenance | None:
+    """The first neuron's provenance, its module path cut to the layer's (``model.layers[0]``
+    for neurons at ``model.layers[0].neurons[k]``)."""
+    prov = layer.apps[0][0].node.provenance
+    if prov is None:
+        return None
+    paths = {nr.node.provenance.module if nr.node.provenance else "" for nr in layer.apps[0]}
+    parents = {p.rsplit(".", 1)[0] for p in paths if p.endswith("]") and "." in p}
+    if len(parents) != 1 or len(paths) != len(layer.apps[0]):
+        return prov.single
+    return replace(prov.single, module=parents.pop())
 
 
 def _build(vz: Vectorizer, layer: _Layer) -> None:
