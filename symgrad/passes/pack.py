@@ -159,7 +159,7 @@ def _rebuild(
         if got is None and n in where:
             t, idx = where[n]
             with provenance_override(n.provenance):
-                got = api_index.index(t, idx)
+                got = api.reshape(t, ()) if t.shape == (1,) else api_index.index(t, idx)
         if got is None and n.op == "input":
             got = n
         if got is not None:

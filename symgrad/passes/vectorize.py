@@ -147,6 +147,8 @@ def _from_elements(
 def pick(t: Node, idx: tuple[int, ...], like: Node) -> Node:
     """``t[..., *idx]`` as a node of ``like``'s shape."""
     lead = len(t.shape) - len(idx)
+    if all(d == 1 for d in t.shape[lead:]):  # the one element on those axes: a reshape
+        return api.reshape(t, like.shape)
     key = (*(slice(None),) * lead, *idx)
     return api_index.index(t, key)
 
