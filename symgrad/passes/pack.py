@@ -90,18 +90,19 @@ def pack_parameters(
         if n.op == "reshape" and len(n.shape) == 2 and n.inputs[0].op in ("concatenate", "reshape"):
             reshaped.setdefault(n.inputs[0], n)
     taken: set[Node] = set()
-    packs: list[Pack] = []
-    subst: dict[Node, Node] = {}
-    used = set(graph.input_names)
+    found: list[tuple[Node, tuple[Node, ...], Node | None]] = []  # (gather, members, matrix)
     # gathers first, then single parameters reshaped to (1,) outside every gather
     candidates = [n for n in order if n.op == "concatenate"]
     candidates += [n for n in order if n.op == "reshape"]
     for n in candidates:
         members = _members(n, eligible, taken)
-        if members is None:
-            continue
-        taken.update(members)
-        mat = reshaped.get(n)
+        if members is not None:
+            taken.update(members)
+            found.append((n, members, reshaped.get(n)))
+    used = {nm for i, nm in zip(graph.inputs, graph.input_names, strict=True) if i not in taken}
+    packs: list[Pack] = []
+    subst: dict[Node, Node] = {}
+    for n, members, mat in found:
         shape = mat.shape if mat is not None else n.shape
         name = _name(n, "w" if mat is not None else "b", used, len(packs))
         node = make_input(shape, members[0].dtype, name)

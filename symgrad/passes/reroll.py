@@ -34,7 +34,7 @@ from __future__ import annotations
 import functools
 from collections import defaultdict
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 from symgrad.ir.graph import Graph
 from symgrad.ir.node import Node
@@ -42,7 +42,7 @@ from symgrad.ir.opdef import apply
 from symgrad.ir.provenance import Provenance, provenance_override
 from symgrad.ops import api
 from symgrad.passes.rewrite import rebuild
-from symgrad.passes.vectorize import Vectorizer, pick, shape_key
+from symgrad.passes.vectorize import Vectorizer, grid_provenance, pick, shape_key
 
 #: scalar (0-d) nodes a graph needs before the pass looks at it (the lecture's neuron stays as is)
 THRESHOLD = 200
@@ -220,14 +220,7 @@ def _build_layer(vz: Vectorizer, layer: _Layer) -> None:
 def _layer_provenance(layer: _Layer) -> Provenance | None:
     """The first neuron's provenance, its module path cut to the layer's (``model.layers[0]``
     for neurons at ``model.layers[0].neurons[k]``)."""
-    prov = layer.apps[0][0].node.provenance
-    if prov is None:
-        return None
-    paths = {nr.node.provenance.module if nr.node.provenance else "" for nr in layer.apps[0]}
-    parents = {p.rsplit(".", 1)[0] for p in paths if p.endswith("]") and "." in p}
-    if len(parents) != 1 or len(paths) != len(layer.apps[0]):
-        return prov.single
-    return replace(prov.single, module=parents.pop())
+    return grid_provenance(tuple(nr.node for nr in layer.apps[0]), siblings=True)
 
 
 def _build(vz: Vectorizer, layer: _Layer) -> None:
