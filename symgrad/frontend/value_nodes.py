@@ -64,13 +64,25 @@ class LeafArrays:
         # per tensor: the array standing for it (a leaf Value, a pack), or None (its _data,
         # read per call)
         self._fixed = [views.get(id(t)) for t in self.tensors]
+        # (load, store) moving every Value's data in one call (the C tape module's, installed
+        # by compile_step), or None: the loops below
+        self.io: tuple[Any, Any] | None = None
+
+    @property
+    def n_values(self) -> int:
+        return len(self._values)
 
     def arrays(self) -> list[Any]:
-        if self._values:
+        if self.io is not None:
+            self.io[0](self._values, self._buf)
+        elif self._values:
             self._buf[:] = [v._v for v in self._values]
         return [t._data if a is None else a for t, a in zip(self.tensors, self._fixed, strict=True)]
 
     def store(self) -> None:
+        if self.io is not None:
+            self.io[1](self._values, self._buf)
+            return
         if not self._values:
             return
         for v, x in zip(self._values, self._buf.tolist(), strict=True):

@@ -38,9 +38,12 @@ from symgrad.optim import Optimizer
 from symgrad.passes.levels import DEFAULT_OPT
 from symgrad.passes.pack import pack_parameters
 from symgrad.passes.reroll import reroll
-from symgrad.runtime import modules
+from symgrad.runtime import modules, tape
 from symgrad.runtime.compiled import CompiledFunction
 from symgrad.train.state import trace_with_state
+
+#: leaf Values a step needs before the C tape module moves them (see CompiledStep.__call__)
+LEAF_IO_MIN = 64
 
 
 class CompiledStep:
@@ -66,6 +69,9 @@ class CompiledStep:
         self._advance = advance(fn.captures)  # random generators: a new counter every step
         # eager Values hold Python floats: the step updates arrays standing for them
         self._captures = LeafArrays(fn.captures)
+        # many Values (a micrograd model): moved in and out by the C tape module, built on the
+        # first call (once per machine, like eager Value.backward()'s)
+        self._leaf_io = fn.backend == "c" and self._captures.n_values >= LEAF_IO_MIN
         # the per-step scalars go in as NumPy scalars of the parameters' dtype (0-d buffers,
         # cheaper to make than 0-d arrays)
         self._scalar = optimizer.params[0].dtype.np.type
@@ -89,6 +95,9 @@ class CompiledStep:
     def __call__(self, *batch: Any) -> Any:
         opt = self.optimizer
         fn = self.function
+        if self._leaf_io:
+            self._leaf_io = False
+            self._captures.io = tape.leaf_io()
         extra = [*opt.state(), *map(self._scalar, opt.scalars_next())]
         if len(batch) == fn.n_args and fn.backend == "c":
             # the generated binding validates every argument itself (see CompiledFunction) and

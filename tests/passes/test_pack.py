@@ -89,6 +89,15 @@ def test_the_moons_step_c_code_stays_under_1500_lines(form: str) -> None:
     src = step.source()
     assert src.count("\n") <= 1500
     assert "layers_1_w" in src and "params_" not in src
+    # two steps, the Values moved by the C tape module: as the NumPy step moves them
+    losses = [step(X, y) for _ in range(2)]
+    assert step._captures.io is not None
+    twin = _model()
+    sgd2 = sg.optim.SGD(twin.parameters(), lr=0.1)
+    ref = sg.compile_step(FORMS[form](twin), X, y, optimizer=sgd2, backend="numpy")
+    np.testing.assert_allclose(losses, [ref(X, y) for _ in range(2)], rtol=1e-12)
+    got = [p.data for p in model.parameters()]
+    np.testing.assert_allclose(got, [p.data for p in twin.parameters()], rtol=1e-12, atol=1e-15)
 
 
 @pytest.mark.parametrize("form", FORMS)
@@ -169,3 +178,32 @@ def test_leaf_arrays_hand_a_pack_out_as_one_view_and_store_it_back() -> None:
     assert vs[5].data == -1.0 and lone.data == 2.0
     with pytest.raises(ValueError, match=r"shape \(2, 2\) needs 4 Values, got 6"):
         ValuePack(vs, (2, 2), "w")
+
+
+def test_the_c_tape_module_moves_leaf_values_as_the_python_loops_do() -> None:
+    """LeafArrays.io (the C tape module's load and store, used by a C step of a micrograd
+    model): the same buffer, the same data written back, each Value a new version."""
+    from symgrad.runtime import tape
+
+    io = tape.leaf_io()
+    if io is None:
+        pytest.skip("no C compiler")
+    vs = [sg.Value(0.5 * k) for k in range(5)]
+    vs[1]._as_tensor()  # (a tensor of the old version: store() drops it)
+    arrays = LeafArrays([ValuePack(vs[:4], (2, 2), "w"), vs[4]])
+    arrays.io = io
+    packed, scalar = arrays.arrays()
+    np.testing.assert_array_equal(packed, [[0.0, 0.5], [1.0, 1.5]])
+    assert float(scalar) == 2.0
+    packed *= -1.0
+    scalar[...] = 7.25
+    arrays.store()
+    assert [v.data for v in vs] == [-0.0, -0.5, -1.0, -1.5, 7.25]
+    assert all(v._tensor is None for v in vs) and type(vs[0].data) is float
+    load, store = io
+    with pytest.raises(TypeError, match="item 1 is not a Value"):
+        load([vs[0], 1.0], np.zeros(2))
+    with pytest.raises(TypeError, match="float64 buffer of 2 elements"):
+        store([vs[0], vs[1]], np.zeros(1))
+    with pytest.raises(TypeError, match="float64 buffer"):
+        store([vs[0]], np.zeros(1, dtype=np.float32))
