@@ -11,6 +11,8 @@ from typing import Any
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import symgrad as sg
 from symgrad.frontend.trace import Spec, trace
@@ -207,3 +209,35 @@ def test_the_c_tape_module_moves_leaf_values_as_the_python_loops_do() -> None:
         store([vs[0], vs[1]], np.zeros(1))
     with pytest.raises(TypeError, match="float64 buffer"):
         store([vs[0]], np.zeros(1, dtype=np.float32))
+
+
+@settings(max_examples=5, deadline=None)
+@given(
+    n=st.integers(3, 8),
+    nouts=st.lists(st.integers(6, 12), min_size=1, max_size=2),
+    act=st.sampled_from(["relu", "tanh"]),
+    column=st.booleans(),
+    seed=st.integers(0, 10**6),
+)
+def test_packed_steps_move_every_value_as_unpacked_ones(
+    n: int, nouts: list[int], act: str, column: bool, seed: int
+) -> None:
+    """Any layer sizes and activations: the packed step (opt=2) and the scalar one (opt=1)
+    give the same losses and the same new data for every Value."""
+    rng = np.random.default_rng(seed)
+    X, y = rng.standard_normal((n, 2)), np.where(rng.random(n) > 0.5, 1.0, -1.0)
+    runs = []
+    for opt in (1, 2):
+        random.seed(seed)
+        model = sg.nn.MLP(2, [*nouts, 1], act=act)
+        loss = (column_form if column else per_example_form)(model)
+        sgd = sg.optim.SGD(model.parameters(), lr=0.2)
+        step = sg.compile_step(loss, X, y, optimizer=sgd, backend="numpy", opt=opt)
+        runs.append([step(X, y) for _ in range(2)] + [p.data for p in model.parameters()])
+        if opt == 2:  # the models that re-roll (large enough scalar graphs) are packed
+            graph = trace(loss, Spec.of(X), Spec.of(y))
+            rolled = reroll(graph) is not graph
+            assert (
+                "def forward(X, y, layers_0_w, layers_0_b, layers_1_w" in step.source()
+            ) == rolled
+    np.testing.assert_allclose(runs[1], runs[0], rtol=1e-11, atol=1e-14)
