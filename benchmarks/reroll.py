@@ -3,24 +3,70 @@ generated code and step time of the step compiled from micrograd's ``Value`` cod
 README's column form (Value weights times column Tensors) and in micrograd's own per-example
 loop — against the tensor form of the same step (``moons.py``'s ``compile_step`` row), all from
 the same initial weights. ``--baseline`` adds the same Value code at ``opt=1`` (not re-rolled:
-the scalar graph, compacted), which takes seconds to compile.
+the scalar graph, compacted), which takes seconds to compile. ``--phases`` adds where each
+compile's time goes: the trace, re-rolling, packing the parameters, the VJP, the passes and the
+schedule, rendering the code and (C) the compiler.
 
     .venv/bin/python benchmarks/reroll.py [--steps 200] [--backend c|numpy|both] [--baseline]
+                                          [--phases]
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import functools
 import statistics
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from _common import c_compiler, machine_line, private_cache
 from moons import ALPHA, init, micrograd_model, moons
 
 import symgrad as sg
+import symgrad.lower.driver as driver
+import symgrad.runtime.cc as cc
+import symgrad.runtime.modules as modules
+import symgrad.train.step as train_step
+
+# (module, function, phase): the compile's steps, timed by wrapping them (see phases())
+PHASES = [
+    (train_step, "trace_with_state", "trace"),
+    (train_step, "reroll", "reroll"),
+    (train_step, "_packed", "pack"),
+    (train_step, "vjp", "vjp"),
+    (driver, "optimize", "passes"),
+    (driver, "schedule", "schedule"),
+    (modules, "load", "codegen+cc"),
+    (cc, "build_extension", "cc"),
+]
+
+
+@contextlib.contextmanager
+def phases(spent: dict[str, float]) -> Iterator[None]:
+    """Add the seconds spent in each phase of PHASES to ``spent`` while active."""
+    saved = [(mod, name, getattr(mod, name)) for mod, name, _ in PHASES]
+
+    def timed(f: Callable[..., Any], label: str) -> Callable[..., Any]:
+        @functools.wraps(f)
+        def g(*a: Any, **k: Any) -> Any:
+            t = time.perf_counter()
+            try:
+                return f(*a, **k)
+            finally:
+                spent[label] = spent.get(label, 0.0) + time.perf_counter() - t
+
+        return g
+
+    for (mod, name, label), (_, _, f) in zip(PHASES, saved, strict=True):
+        setattr(mod, name, timed(f, label))
+    try:
+        yield
+    finally:
+        for mod, name, f in saved:
+            setattr(mod, name, f)
 
 
 def tensor_form() -> tuple[Callable[..., Any], list[Any]]:
@@ -72,8 +118,10 @@ def measure(form: str, backend: str, opt: int, steps: int) -> dict[str, Any]:
     X, y = moons()
     loss, params = FORMS[form]()
     sgd = sg.optim.SGD(params, lr=0.1)
+    spent: dict[str, float] = {}
     t0 = time.perf_counter()
-    step = sg.compile_step(loss, X, y, optimizer=sgd, backend=backend, opt=opt)
+    with phases(spent):
+        step = sg.compile_step(loss, X, y, optimizer=sgd, backend=backend, opt=opt)
     compile_s = time.perf_counter() - t0
     times = []
     last = float("nan")
@@ -86,6 +134,7 @@ def measure(form: str, backend: str, opt: int, steps: int) -> dict[str, Any]:
         "lines": step.source().count("\n"),
         "step": statistics.median(times) * 1e6,
         "loss": last,
+        "phases": spent,
     }
 
 
@@ -94,6 +143,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--steps", type=int, default=200, help="timed steps per row (200)")
     ap.add_argument("--backend", choices=("c", "numpy", "both"), default="both")
     ap.add_argument("--baseline", action="store_true", help="also the Value code at opt=1")
+    ap.add_argument("--phases", action="store_true", help="also where each compile's time goes")
     ap.add_argument("--no-peers", action="store_true", help="(accepted: there are no peer rows)")
     args = ap.parse_args(argv)
     private_cache()
@@ -103,6 +153,7 @@ def main(argv: list[str] | None = None) -> None:
         backends = [b for b in backends if b != "c"]
     print("| row | backend | opt | compile (s) | lines | median step (µs) | × tensor form | loss |")
     print("|---|---|---|---|---|---|---|---|")
+    timings: list[tuple[str, str, int, dict[str, float]]] = []
     for backend in backends:
         ref = None
         for form in FORMS:
@@ -114,6 +165,15 @@ def main(argv: list[str] | None = None) -> None:
                     f"{r['step']:.1f} | {r['step'] / ref:.2f} | {r['loss']:.12f} |"
                 )
                 sys.stdout.flush()
+                timings.append((form, backend, opt, r["phases"]))
+    if args.phases:
+        labels = [label for _, _, label in PHASES]
+        print("\nwhere the compile goes (s; codegen+cc includes cc, the C compiler):\n")
+        print("| row | backend | opt | " + " | ".join(labels) + " |")
+        print("|---|---|---|" + "---|" * len(labels))
+        for form, backend, opt, spent in timings:
+            cells = " | ".join(f"{spent.get(label, 0.0):.3f}" for label in labels)
+            print(f"| {form} | {backend} | {opt} | {cells} |")
 
 
 if __name__ == "__main__":
