@@ -114,7 +114,8 @@ FORMS = {
 }
 
 
-def measure(form: str, backend: str, opt: int, steps: int) -> dict[str, Any]:
+def compiled(form: str, backend: str, opt: int) -> dict[str, Any]:
+    """The form's step compiled: the step, its compile time and phases, its source's lines."""
     X, y = moons()
     loss, params = FORMS[form]()
     sgd = sg.optim.SGD(params, lr=0.1)
@@ -123,24 +124,26 @@ def measure(form: str, backend: str, opt: int, steps: int) -> dict[str, Any]:
     with phases(spent):
         step = sg.compile_step(loss, X, y, optimizer=sgd, backend=backend, opt=opt)
     compile_s = time.perf_counter() - t0
-    times = []
-    last = float("nan")
+    return {"step": step, "compile": compile_s, "lines": step.source().count("\n"), "phases": spent}
+
+
+def time_steps(rows: list[dict[str, Any]], steps: int) -> None:
+    """Median step time and last loss of each row, the rows' steps interleaved (a burst of load
+    on the shared machine then slows every row alike)."""
+    X, y = moons()
+    times: list[list[float]] = [[] for _ in rows]
     for _ in range(steps):
-        t = time.perf_counter()
-        last = step(X, y)
-        times.append(time.perf_counter() - t)
-    return {
-        "compile": compile_s,
-        "lines": step.source().count("\n"),
-        "step": statistics.median(times) * 1e6,
-        "loss": last,
-        "phases": spent,
-    }
+        for r, ts in zip(rows, times, strict=True):
+            t = time.perf_counter()
+            r["loss"] = r["step"](X, y)
+            ts.append(time.perf_counter() - t)
+    for r, ts in zip(rows, times, strict=True):
+        r["median"] = statistics.median(ts) * 1e6
 
 
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--steps", type=int, default=200, help="timed steps per row (200)")
+    ap.add_argument("--steps", type=int, default=200, help="timed steps per row, interleaved (200)")
     ap.add_argument("--backend", choices=("c", "numpy", "both"), default="both")
     ap.add_argument("--baseline", action="store_true", help="also the Value code at opt=1")
     ap.add_argument("--phases", action="store_true", help="also where each compile's time goes")
@@ -155,17 +158,19 @@ def main(argv: list[str] | None = None) -> None:
     print("|---|---|---|---|---|---|---|---|")
     timings: list[tuple[str, str, int, dict[str, float]]] = []
     for backend in backends:
-        ref = None
+        rows = []
         for form in FORMS:
             for opt in (2, 1) if args.baseline and form != "tensor form" else (2,):
-                r = measure(form, backend, opt, args.steps)
-                ref = r["step"] if ref is None else ref
-                print(
-                    f"| {form} | {backend} | {opt} | {r['compile']:.2f} | {r['lines']:,} | "
-                    f"{r['step']:.1f} | {r['step'] / ref:.2f} | {r['loss']:.12f} |"
-                )
-                sys.stdout.flush()
-                timings.append((form, backend, opt, r["phases"]))
+                rows.append({"form": form, "opt": opt, **compiled(form, backend, opt)})
+        time_steps(rows, args.steps)
+        ref = rows[0]["median"]
+        for r in rows:
+            print(
+                f"| {r['form']} | {backend} | {r['opt']} | {r['compile']:.2f} | {r['lines']:,} | "
+                f"{r['median']:.1f} | {r['median'] / ref:.2f} | {r['loss']:.12f} |"
+            )
+            timings.append((r["form"], backend, r["opt"], r["phases"]))
+        sys.stdout.flush()
     if args.phases:
         labels = [label for _, _, label in PHASES]
         print("\nwhere the compile goes (s; codegen+cc includes cc, the C compiler):\n")
