@@ -69,6 +69,7 @@ class CompiledStep:
         self._advance = advance(fn.captures)  # random generators: a new counter every step
         # eager Values hold Python floats: the step updates arrays standing for them
         self._captures = LeafArrays(fn.captures)
+        self._tensors = [p for p in optimizer.params if not isinstance(p, Value)]
         # many Values (a micrograd model): moved in and out by the C tape module, built on the
         # first call (once per machine, like eager Value.backward()'s)
         self._leaf_io = fn.backend == "c" and self._captures.n_values >= LEAF_IO_MIN
@@ -120,9 +121,7 @@ class CompiledStep:
     def _call_converted(self, batch: tuple[Any, ...], extra: list[Any]) -> Any:
         """The slow path: parameters made writable contiguous arrays of their dtype (they are
         updated in place), the batch converted and checked."""
-        for p in self.optimizer.params:
-            if isinstance(p, Value):
-                continue  # updated through self._captures
+        for p in self._tensors:  # (Values are updated through self._captures)
             data = p._data
             if not (isinstance(data, np.ndarray) and _writable(data) and data.dtype == p.dtype.np):
                 p.data = np.array(data, dtype=p.dtype.np, order="C")
@@ -131,9 +130,7 @@ class CompiledStep:
             self.optimizer.set_state([np.array(a, order="C") for a in state])
             extra = [*self.optimizer.state(), *extra[len(state) :]]
         fn = self.function
-        arrays = fn._converted_with(batch, extra)
-        n = len(batch)
-        arrays[n : n + len(fn.captures)] = self._captures.arrays()
+        arrays = fn._converted_with(batch, extra, self._captures.arrays())
         results, _ = fn._fwd(*arrays)
         return results
 
