@@ -90,7 +90,7 @@ def test_rerolled_moons_excerpt_is_real(tmp_path: Path, monkeypatch: pytest.Monk
     monkeypatch.setenv("SYMGRAD_CACHE_DIR", str(tmp_path))
     text = README.read_text()
     marker = text.index("<!-- excerpt of the re-rolled moons step")
-    code = [c for c in python_blocks() if "sg.nn.MLP(2, [16, 16, 1])" in c][0]
+    code = next(c for c in python_blocks() if "sg.nn.MLP(2, [16, 16, 1])" in c)
     assert text.index(code) < marker
     excerpt = text[marker:].split("```py\n", 1)[1].split("```", 1)[0]
     out = run_snippet(code + "\nprint(step.source())\n")
