@@ -3,24 +3,70 @@ generated code and step time of the step compiled from micrograd's ``Value`` cod
 README's column form (Value weights times column Tensors) and in micrograd's own per-example
 loop — against the tensor form of the same step (``moons.py``'s ``compile_step`` row), all from
 the same initial weights. ``--baseline`` adds the same Value code at ``opt=1`` (not re-rolled:
-the scalar graph, compacted), which takes seconds to compile.
+the scalar graph, compacted), which takes seconds to compile. ``--phases`` adds where each
+compile's time goes: the trace, re-rolling, packing the parameters, the VJP, the passes and the
+schedule, rendering the code and (C) the compiler.
 
     .venv/bin/python benchmarks/reroll.py [--steps 200] [--backend c|numpy|both] [--baseline]
+                                          [--phases]
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import functools
 import statistics
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from _common import c_compiler, machine_line, private_cache
 from moons import ALPHA, init, micrograd_model, moons
 
 import symgrad as sg
+import symgrad.lower.driver as driver
+import symgrad.runtime.cc as cc
+import symgrad.runtime.modules as modules
+import symgrad.train.step as train_step
+
+# (module, function, phase): the compile's steps, timed by wrapping them (see phases())
+PHASES = [
+    (train_step, "trace_with_state", "trace"),
+    (train_step, "reroll", "reroll"),
+    (train_step, "_packed", "pack"),
+    (train_step, "vjp", "vjp"),
+    (driver, "optimize", "passes"),
+    (driver, "schedule", "schedule"),
+    (modules, "load", "codegen+cc"),
+    (cc, "build_extension", "cc"),
+]
+
+
+@contextlib.contextmanager
+def phases(spent: dict[str, float]) -> Iterator[None]:
+    """Add the seconds spent in each phase of PHASES to ``spent`` while active."""
+    saved = [(mod, name, getattr(mod, name)) for mod, name, _ in PHASES]
+
+    def timed(f: Callable[..., Any], label: str) -> Callable[..., Any]:
+        @functools.wraps(f)
+        def g(*a: Any, **k: Any) -> Any:
+            t = time.perf_counter()
+            try:
+                return f(*a, **k)
+            finally:
+                spent[label] = spent.get(label, 0.0) + time.perf_counter() - t
+
+        return g
+
+    for (mod, name, label), (_, _, f) in zip(PHASES, saved, strict=True):
+        setattr(mod, name, timed(f, label))
+    try:
+        yield
+    finally:
+        for mod, name, f in saved:
+            setattr(mod, name, f)
 
 
 def tensor_form() -> tuple[Callable[..., Any], list[Any]]:
@@ -68,32 +114,39 @@ FORMS = {
 }
 
 
-def measure(form: str, backend: str, opt: int, steps: int) -> dict[str, Any]:
+def compiled(form: str, backend: str, opt: int) -> dict[str, Any]:
+    """The form's step compiled: the step, its compile time and phases, its source's lines."""
     X, y = moons()
     loss, params = FORMS[form]()
     sgd = sg.optim.SGD(params, lr=0.1)
+    spent: dict[str, float] = {}
     t0 = time.perf_counter()
-    step = sg.compile_step(loss, X, y, optimizer=sgd, backend=backend, opt=opt)
+    with phases(spent):
+        step = sg.compile_step(loss, X, y, optimizer=sgd, backend=backend, opt=opt)
     compile_s = time.perf_counter() - t0
-    times = []
-    last = float("nan")
+    return {"step": step, "compile": compile_s, "lines": step.source().count("\n"), "phases": spent}
+
+
+def time_steps(rows: list[dict[str, Any]], steps: int) -> None:
+    """Median step time and last loss of each row, the rows' steps interleaved (a burst of load
+    on the shared machine then slows every row alike)."""
+    X, y = moons()
+    times: list[list[float]] = [[] for _ in rows]
     for _ in range(steps):
-        t = time.perf_counter()
-        last = step(X, y)
-        times.append(time.perf_counter() - t)
-    return {
-        "compile": compile_s,
-        "lines": step.source().count("\n"),
-        "step": statistics.median(times) * 1e6,
-        "loss": last,
-    }
+        for r, ts in zip(rows, times, strict=True):
+            t = time.perf_counter()
+            r["loss"] = r["step"](X, y)
+            ts.append(time.perf_counter() - t)
+    for r, ts in zip(rows, times, strict=True):
+        r["median"] = statistics.median(ts) * 1e6
 
 
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--steps", type=int, default=200, help="timed steps per row (200)")
+    ap.add_argument("--steps", type=int, default=200, help="timed steps per row, interleaved (200)")
     ap.add_argument("--backend", choices=("c", "numpy", "both"), default="both")
     ap.add_argument("--baseline", action="store_true", help="also the Value code at opt=1")
+    ap.add_argument("--phases", action="store_true", help="also where each compile's time goes")
     ap.add_argument("--no-peers", action="store_true", help="(accepted: there are no peer rows)")
     args = ap.parse_args(argv)
     private_cache()
@@ -103,17 +156,29 @@ def main(argv: list[str] | None = None) -> None:
         backends = [b for b in backends if b != "c"]
     print("| row | backend | opt | compile (s) | lines | median step (µs) | × tensor form | loss |")
     print("|---|---|---|---|---|---|---|---|")
+    timings: list[tuple[str, str, int, dict[str, float]]] = []
     for backend in backends:
-        ref = None
+        rows = []
         for form in FORMS:
             for opt in (2, 1) if args.baseline and form != "tensor form" else (2,):
-                r = measure(form, backend, opt, args.steps)
-                ref = r["step"] if ref is None else ref
-                print(
-                    f"| {form} | {backend} | {opt} | {r['compile']:.2f} | {r['lines']:,} | "
-                    f"{r['step']:.1f} | {r['step'] / ref:.2f} | {r['loss']:.12f} |"
-                )
-                sys.stdout.flush()
+                rows.append({"form": form, "opt": opt, **compiled(form, backend, opt)})
+        time_steps(rows, args.steps)
+        ref = rows[0]["median"]
+        for r in rows:
+            print(
+                f"| {r['form']} | {backend} | {r['opt']} | {r['compile']:.2f} | {r['lines']:,} | "
+                f"{r['median']:.1f} | {r['median'] / ref:.2f} | {r['loss']:.12f} |"
+            )
+            timings.append((r["form"], backend, r["opt"], r["phases"]))
+        sys.stdout.flush()
+    if args.phases:
+        labels = [label for _, _, label in PHASES]
+        print("\nwhere the compile goes (s; codegen+cc includes cc, the C compiler):\n")
+        print("| row | backend | opt | " + " | ".join(labels) + " |")
+        print("|---|---|---|" + "---|" * len(labels))
+        for form, backend, opt, spent in timings:
+            cells = " | ".join(f"{spent.get(label, 0.0):.3f}" for label in labels)
+            print(f"| {form} | {backend} | {opt} | {cells} |")
 
 
 if __name__ == "__main__":

@@ -48,14 +48,19 @@ EXAMPLES: list[tuple[str, str, list[str]]] = [
         ["--limit", "1000", "--eager-steps", "10", "--steps", "300", "--hidden", "32"],
     ),
     (
+        "backprop_ninja",
+        "makemore part 4: the generated backward pass beside the one derived by hand",
+        ["--limit", "1000", "--steps", "50"],
+    ),
+    (
         "tiny_gpt",
         "a tiny GPT: causal self-attention, eager and compiled, gradcheck, export, samples",
         ["--limit", "500", "--eager-steps", "2", "--steps", "100", "--embd", "16", "--heads", "2"],
     ),
 ]
 MAKEMORE = {"bigram", "mlp_makemore", "batchnorm_makemore", "tiny_gpt"}
-TAKES_DATA = MAKEMORE
-TAKES_OUT = {"micrograd_lecture", "micrograd_moons"} | MAKEMORE
+TAKES_DATA = MAKEMORE | {"backprop_ninja"}
+TAKES_OUT = {"micrograd_lecture", "micrograd_moons", "backprop_ninja"} | MAKEMORE
 TAKES_PROGRESS = {"micrograd_moons"} | MAKEMORE
 
 

@@ -82,3 +82,24 @@ def test_c_excerpt_is_real(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> N
             at += 1
         assert at < len(lines), f"README C excerpt line not found (in order): {want!r}"
         at += 1
+
+
+def test_rerolled_moons_excerpt_is_real(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The re-rolled moons step's excerpt: each line (``...`` skipped) starts a line of the
+    NumPy step the moons snippet compiles, in order."""
+    monkeypatch.setenv("SYMGRAD_CACHE_DIR", str(tmp_path))
+    text = README.read_text()
+    marker = text.index("<!-- excerpt of the re-rolled moons step")
+    code = next(c for c in python_blocks() if "sg.nn.MLP(2, [16, 16, 1])" in c)
+    assert text.index(code) < marker
+    excerpt = text[marker:].split("```py\n", 1)[1].split("```", 1)[0]
+    out = run_snippet(code + "\nprint(step.source())\n")
+    lines = out.splitlines()
+    at = 0
+    for want in excerpt.splitlines():
+        if want.strip() == "...":
+            continue
+        while at < len(lines) and not lines[at].startswith(want):
+            at += 1
+        assert at < len(lines), f"not in the generated step (in order): {want!r}"
+        at += 1

@@ -39,10 +39,10 @@ from dataclasses import dataclass
 from symgrad.ir.graph import Graph
 from symgrad.ir.node import Node
 from symgrad.ir.opdef import apply
-from symgrad.ir.provenance import provenance_override
+from symgrad.ir.provenance import Provenance, provenance_override
 from symgrad.ops import api
 from symgrad.passes.rewrite import rebuild
-from symgrad.passes.vectorize import Vectorizer, pick, shape_key
+from symgrad.passes.vectorize import Vectorizer, grid_provenance, pick, shape_key
 
 #: scalar (0-d) nodes a graph needs before the pass looks at it (the lecture's neuron stays as is)
 THRESHOLD = 200
@@ -200,9 +200,11 @@ def _plan(vz: Vectorizer, n: Node) -> _Plan | None:
     if n in vz.lazy:
         got = vz.element(n)
         if got is not None and n in vz.elements:
-            return _Plan(n, [pick(got[0], got[1], n)], [])
+            with provenance_override(n.provenance):
+                return _Plan(n, [pick(got[0], got[1], n)], [])
     if n.op == "add" and n not in vz.interior:
-        return _reduction(vz, n)
+        with provenance_override(n.provenance):  # (the line of the sum)
+            return _reduction(vz, n)
     return None
 
 
@@ -211,8 +213,14 @@ def _build_layer(vz: Vectorizer, layer: _Layer) -> None:
     if layer.built:
         return
     layer.built = True
-    with provenance_override(layer.apps[0][0].node.provenance):  # the Neuron's line
+    with provenance_override(_layer_provenance(layer)):  # the Neuron's line, the layer's path
         _build(vz, layer)
+
+
+def _layer_provenance(layer: _Layer) -> Provenance | None:
+    """The first neuron's provenance, its module path cut to the layer's (``model.layers[0]``
+    for neurons at ``model.layers[0].neurons[k]``)."""
+    return grid_provenance(tuple(nr.node for nr in layer.apps[0]), siblings=True)
 
 
 def _build(vz: Vectorizer, layer: _Layer) -> None:

@@ -3,7 +3,8 @@
 Owns: :class:`Vectorizer` (a grid of nodes that apply the same elementwise ops to elements of
 known tensors, shared nodes or constants, as one tensor), :func:`slice_element` (``X[i, k]``,
 ``X[:, k]`` as an element of ``X``), :func:`pick` (an element back as a node) and
-:func:`shape_key` (the shape of a node's computation, to group terms that may vectorise).
+:func:`shape_key` (the shape of a node's computation, to group terms that may vectorise) and
+:func:`grid_provenance` (what a vector statement cites).
 May import: numpy, ``symgrad.ir``, ``symgrad.ops``.
 """
 
@@ -11,11 +12,13 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Callable
+from dataclasses import replace
 
 import numpy as np
 
 from symgrad.ir.node import Node, Shape
 from symgrad.ir.opdef import Kind, apply, registry
+from symgrad.ir.provenance import Provenance
 from symgrad.ops import api, api_index
 from symgrad.ops.source import make_constant
 
@@ -116,7 +119,25 @@ class Vectorizer:
         if all(u for _, u in operands):  # (interned: cannot happen; kept for safety)
             return None
         ins = tuple(node for node, _ in operands)
-        return apply(first.op, ins, dict(first.attrs), provenance=first.provenance), False
+        prov = grid_provenance(grid)
+        return apply(first.op, ins, dict(first.attrs), provenance=prov), False
+
+
+def grid_provenance(grid: Grid, siblings: bool = False) -> Provenance | None:
+    """The provenance of a vector statement standing for ``grid``: its first node's, with the
+    module path cut to the parent the nodes share when they come from sibling modules
+    (``model.layers[0]`` for ``model.layers[0].neurons[k]``; ``siblings``: the nodes are
+    known to come from one each, even when there is only one)."""
+    prov = grid[0].provenance
+    if prov is None or not prov.module:
+        return prov
+    paths = {n.provenance.module if n.provenance is not None else "" for n in grid}
+    if len(paths) == 1 and not siblings:
+        return prov
+    parents = {p.rsplit(".", 1)[0] for p in paths if p.endswith("]") and "." in p}
+    if len(parents) != 1:
+        return prov.single
+    return replace(prov.single, module=parents.pop())
 
 
 def _from_elements(
@@ -147,6 +168,8 @@ def _from_elements(
 def pick(t: Node, idx: tuple[int, ...], like: Node) -> Node:
     """``t[..., *idx]`` as a node of ``like``'s shape."""
     lead = len(t.shape) - len(idx)
+    if all(d == 1 for d in t.shape[lead:]):  # the one element on those axes: a reshape
+        return api.reshape(t, like.shape)
     key = (*(slice(None),) * lead, *idx)
     return api_index.index(t, key)
 

@@ -128,14 +128,22 @@ class CompiledFunction:
     def _converted(self, args: tuple[Any, ...]) -> list[Any]:
         return self._converted_with(args, ())
 
-    def _converted_with(self, args: tuple[Any, ...], extra: Sequence[Any]) -> list[Any]:
-        """Validated and converted arrays for the arguments, the captures and ``extra``."""
-        arrays = self._arguments(args, extra)
+    def _converted_with(
+        self, args: tuple[Any, ...], extra: Sequence[Any], captured: Sequence[Any] | None = None
+    ) -> list[Any]:
+        """Validated and converted arrays for the arguments, the captures (``captured``: their
+        arrays, when the caller has them) and ``extra``."""
+        arrays = self._arguments(args, extra, captured)
         if self.backend == "c":
             arrays = [a if a.flags.c_contiguous else np.ascontiguousarray(a) for a in arrays]
         return arrays
 
-    def _arguments(self, args: tuple[Any, ...], extra: Sequence[Any] = ()) -> list[Any]:
+    def _arguments(
+        self,
+        args: tuple[Any, ...],
+        extra: Sequence[Any] = (),
+        captured: Sequence[Any] | None = None,
+    ) -> list[Any]:
         if len(args) != self.n_args:
             names = ", ".join(self._names[: self.n_args])
             raise ArgumentError(
@@ -156,8 +164,10 @@ class CompiledFunction:
             else:
                 a = self._convert(k, a, dt)
             arrays.append(a)
-        for t in self.captures:
-            arrays.append(t._data)
+        if captured is None:
+            arrays.extend(t._data for t in self.captures)
+        else:
+            arrays.extend(captured)
         arrays.extend(extra)
         bind_dims([n for _, n in self._params], arrays, self._names)
         return arrays

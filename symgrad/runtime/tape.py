@@ -5,8 +5,9 @@ compiler works, else the rules as Python), and the runner installed into
 ``symgrad.frontend.value``. The C module is built once per machine (the cache keys it by its
 source, flags, CPU and Python ABI), so a new process loads it without compiling; the Python
 rules are a few kilobytes and rendered on first use. ``SYMGRAD_BACKEND`` chooses as it does for
-compiled functions. May import: ``symgrad.ir``, ``symgrad.backends``, ``symgrad.frontend`` and
-the rest of ``symgrad.runtime``.
+compiled functions. :func:`leaf_io` hands ``compile_step`` the C module's bulk ``load`` and
+``store`` of leaf Values' data (``frontend/value_nodes.LeafArrays``). May import:
+``symgrad.ir``, ``symgrad.backends``, ``symgrad.frontend`` and the rest of ``symgrad.runtime``.
 """
 
 from __future__ import annotations
@@ -51,8 +52,22 @@ def _build_c() -> ModuleType:
     digest = entry.meta.get("files", {}).get(artefact)
     module = load_extension(entry.file(artefact), name, digest if isinstance(digest, str) else None)
     module.init(Value, *_SLOTS)
+    module.leaves_init(Value, "_v", "_tensor")
     set_untrack(module.untrack)
     return module
+
+
+def leaf_io() -> tuple[Any, Any] | None:
+    """``(load, store)`` of the C tape module (``load(values, buf)``: the Values' data into a
+    float64 buffer; ``store(values, buf)``: back, as new versions), for ``LeafArrays``; None
+    without a working C build (the Python loops are used)."""
+    from symgrad.runtime.cc import CompileError
+
+    try:
+        mod = module("c")
+    except (CompileError, LoadError, OSError, cache.CacheError):
+        return None
+    return mod.load, mod.store
 
 
 def _build_python() -> ModuleType:

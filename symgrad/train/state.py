@@ -44,13 +44,15 @@ def trace_with_state(
     INPLACE.entries = []
     found: dict[str, Any] = {}
 
-    @functools.wraps(fn)  # (the graph's inputs are named after fn's parameters)
-    def traced(*args: Any) -> Any:
+    # (the graph's inputs are named after fn's parameters; the snapshot is reached through a
+    # default, not a closure cell, so that tracing does not name the user's objects after it)
+    @functools.wraps(fn)
+    def traced(*args: Any, _changed: Callable[[], Any] = snap.changed) -> Any:
         out = fn(*args)
         outs = list(out) if isinstance(out, tuple | list) else [out]
         if not outs:
             raise ValueError("compile_step: the loss function returned nothing")
-        candidates = [(old, new) for _, _, old, new in snap.changed() if _replaced(old, new)]
+        candidates = [(old, new) for _, _, old, new in _changed() if _replaced(old, new)]
         candidates += [(t, t) for t, _, _ in INPLACE.entries or ()]
         found["n_extra"] = len(outs) - 1
         found["candidates"] = candidates

@@ -25,19 +25,25 @@ from symgrad.frontend.random import advance
 from symgrad.frontend.tensor import Tensor
 from symgrad.frontend.trace import Spec, TracedGraph
 from symgrad.frontend.value import Value
-from symgrad.frontend.value_nodes import LeafArrays
+from symgrad.frontend.value_nodes import LeafArrays, ValuePack
 from symgrad.ir.errors import ArgumentError, ShapeError
 from symgrad.ir.graph import Graph, gc_paused
+from symgrad.ir.node import Node
 from symgrad.ir.opdef import const, fmt_shape
 from symgrad.lower.driver import load, lower
 from symgrad.lower.jit import wrt_positions
 from symgrad.ops.source import make_input
+from symgrad.ops.tape import LEAF
 from symgrad.optim import Optimizer
 from symgrad.passes.levels import DEFAULT_OPT
+from symgrad.passes.pack import pack_parameters
 from symgrad.passes.reroll import reroll
-from symgrad.runtime import modules
+from symgrad.runtime import modules, tape
 from symgrad.runtime.compiled import CompiledFunction
 from symgrad.train.state import trace_with_state
+
+#: leaf Values a step needs before the C tape module moves them (see CompiledStep.__call__)
+LEAF_IO_MIN = 64
 
 
 class CompiledStep:
@@ -63,6 +69,10 @@ class CompiledStep:
         self._advance = advance(fn.captures)  # random generators: a new counter every step
         # eager Values hold Python floats: the step updates arrays standing for them
         self._captures = LeafArrays(fn.captures)
+        self._tensors = [p for p in optimizer.params if not isinstance(p, Value)]
+        # many Values (a micrograd model): moved in and out by the C tape module, built on the
+        # first call (once per machine, like eager Value.backward()'s)
+        self._leaf_io = fn.backend == "c" and self._captures.n_values >= LEAF_IO_MIN
         # the per-step scalars go in as NumPy scalars of the parameters' dtype (0-d buffers,
         # cheaper to make than 0-d arrays)
         self._scalar = optimizer.params[0].dtype.np.type
@@ -86,6 +96,9 @@ class CompiledStep:
     def __call__(self, *batch: Any) -> Any:
         opt = self.optimizer
         fn = self.function
+        if self._leaf_io:
+            self._leaf_io = False
+            self._captures.io = tape.leaf_io()
         extra = [*opt.state(), *map(self._scalar, opt.scalars_next())]
         if len(batch) == fn.n_args and fn.backend == "c":
             # the generated binding validates every argument itself (see CompiledFunction) and
@@ -108,9 +121,7 @@ class CompiledStep:
     def _call_converted(self, batch: tuple[Any, ...], extra: list[Any]) -> Any:
         """The slow path: parameters made writable contiguous arrays of their dtype (they are
         updated in place), the batch converted and checked."""
-        for p in self.optimizer.params:
-            if isinstance(p, Value):
-                continue  # updated through self._captures
+        for p in self._tensors:  # (Values are updated through self._captures)
             data = p._data
             if not (isinstance(data, np.ndarray) and _writable(data) and data.dtype == p.dtype.np):
                 p.data = np.array(data, dtype=p.dtype.np, order="C")
@@ -119,9 +130,7 @@ class CompiledStep:
             self.optimizer.set_state([np.array(a, order="C") for a in state])
             extra = [*self.optimizer.state(), *extra[len(state) :]]
         fn = self.function
-        arrays = fn._converted_with(batch, extra)
-        n = len(batch)
-        arrays[n : n + len(fn.captures)] = self._captures.arrays()
+        arrays = fn._converted_with(batch, extra, self._captures.arrays())
         results, _ = fn._fwd(*arrays)
         return results
 
@@ -146,21 +155,22 @@ def compile_step(
     if backend is not None:
         modules.resolve_backend(backend)  # reject a bad name before tracing
     with gc_paused():  # a large graph: see ir.graph.gc_paused
-        parts = build_step(loss_fn, specs_or_arrays, optimizer, carry=True, rerolled=opt >= 2)
+        parts = build_step(
+            loss_fn, specs_or_arrays, optimizer, carry=True, rerolled=opt >= 2, packed=opt >= 2
+        )
         graph, step_graph, n_params = parts.graph, parts.step_graph, parts.n_params
         # the new parameters (outputs 1..n) overwrite the parameters' arrays (the inputs at
         # `positions`), and the new optimiser state (the outputs after them) the state's arrays
-        positions = wrt_positions(list(optimizer.params), graph)
         n_state = len(optimizer.state())
-        first_state = len(graph.inputs)
-        inplace = [(1 + k, p) for k, p in enumerate(positions)]
+        first_state = parts.n_inputs
+        inplace = [(1 + k, p) for k, p in enumerate(parts.positions)]
         inplace += [(1 + n_params + j, first_state + j) for j in range(n_state)]
         lowered = lower(step_graph, opt=opt, inplace=inplace)
         fn = CompiledFunction(
             getattr(loss_fn, "__name__", "step"),
             graph,
             graph.n_args,
-            graph.captures,
+            parts.captures,
             [],
             lowered.prog,
             load(lowered, backend),
@@ -192,22 +202,36 @@ def build_step(
     optimizer: Optimizer,
     carry: bool,
     rerolled: bool = True,
+    packed: bool = False,
 ) -> StepParts:
     """:func:`build_step_graph`; with ``carry`` the step graph's outputs go on with the loss
-    function's other outputs and the new values of the module state it updates."""
+    function's other outputs and the new values of the module state it updates. With
+    ``packed`` (and ``rerolled``), the leaf ``Value`` parameters a re-rolled layer gathers
+    become one array input per weight matrix and bias (``symgrad/passes/pack.py``) when the
+    optimiser keeps no per-parameter state."""
     specs = tuple(Spec.of(s) for s in specs_or_arrays)
     traced = trace_with_state(loss_fn, specs, loss_fn, carry)
     graph = traced.graph
-    loss = (reroll(graph) if rerolled else graph).outputs[0]
+    rolled = reroll(graph) if rerolled else graph
+    loss = rolled.outputs[0]
     if loss.shape != () or not loss.dtype.is_float:
         raise ShapeError(
             "compile_step: the loss must be a float scalar, got "
             f"{loss.dtype}{fmt_shape(loss.shape)}"
         )
     positions = wrt_positions(list(optimizer.params), graph)
-    params = [graph.inputs[k] for k in positions]
     if len(set(positions)) != len(positions):
         raise ArgumentError("compile_step: a parameter appears twice in the optimizer")
+    rest = list(graph.outputs[1:]) if carry else []
+    inputs, names = list(graph.inputs), list(graph.input_names)
+    captures: list[Any] = list(graph.captures)
+    params = [graph.inputs[k] for k in positions]
+    if packed and rolled is not graph and not optimizer.state():
+        got = _packed(graph, positions, Graph(inputs, [loss, *rest], names))
+        if got is not None:
+            (inputs, names, captures, params), outs = got
+            loss, rest = outs[0], outs[1:]
+            positions = [inputs.index(p) for p in params]
     cmap = vjp([loss], [const(1.0, loss.dtype)], params, all_nodes=True)
     assert isinstance(cmap, dict)
     grads = []
@@ -224,10 +248,56 @@ def build_step(
         for k in range(len(optimizer.scalars()))
     ]
     new_p, new_s = optimizer.update_nodes(params, grads, state, scalars)
-    names = [*graph.input_names, *(n.attrs["name"] for n in state + scalars)]
-    rest = list(graph.outputs[1:]) if carry else []
-    step_graph = Graph([*graph.inputs, *state, *scalars], [loss, *new_p, *new_s, *rest], names)
-    return StepParts(graph, step_graph, len(params), traced.n_extra, traced.buffers)
+    all_names = [*names, *(n.attrs["name"] for n in state + scalars)]
+    step_graph = Graph([*inputs, *state, *scalars], [loss, *new_p, *new_s, *rest], all_names)
+    return StepParts(
+        graph,
+        step_graph,
+        len(params),
+        traced.n_extra,
+        traced.buffers,
+        positions,
+        len(inputs),
+        captures,
+    )
+
+
+def _packed(
+    graph: TracedGraph, positions: list[int], loss_graph: Graph
+) -> tuple[tuple[list[Node], list[str], list[Any], list[Node]], list[Node]] | None:
+    """The re-rolled loss over packed parameters: (inputs, names, captures, parameters) and
+    the outputs, or None when nothing packs. Only leaf ``Value`` parameters are packed."""
+    n_args = graph.n_args
+    caps = graph.captures
+    leaf = [graph.inputs[k] for k in positions if k >= n_args and _leaf_value(caps[k - n_args])]
+    got = pack_parameters(loss_graph, leaf, n_args)
+    if got is None:
+        return None
+    packed, packs = got
+    owner = {graph.inputs[n_args + i]: c for i, c in enumerate(caps)}
+    by_member = {m: pk for pk in packs for m in pk.members}
+    by_node = {pk.node: pk for pk in packs}
+    captures: list[Any] = []
+    for node in packed.inputs[n_args:]:
+        pk = by_node.get(node)
+        if pk is None:
+            captures.append(owner[node])
+        else:
+            members = [v for m in pk.members if isinstance(v := owner[m], Value)]
+            captures.append(ValuePack(members, pk.shape, pk.name))
+    params: list[Node] = []
+    for k in positions:
+        p = graph.inputs[k]
+        pk = by_member.get(p)
+        node = p if pk is None else pk.node
+        if node not in params:
+            params.append(node)
+    outs = list(packed.outputs)
+    return (list(packed.inputs), list(packed.input_names), captures, params), outs
+
+
+def _leaf_value(c: object) -> bool:
+    return type(c) is Value and c._code == LEAF
 
 
 @dataclass
@@ -237,6 +307,9 @@ class StepParts:
     n_params: int
     n_extra: int
     buffers: list[Tensor]
+    positions: list[int]  # the step graph's inputs that are the parameters, in update order
+    n_inputs: int  # the loss function's inputs (arguments, captures): the state comes next
+    captures: list[Any]  # what stands for each captured input (a Tensor, a Value, a ValuePack)
 
 
 def _state_groups(optimizer: Optimizer) -> list[tuple[str, list[np.ndarray]]]:

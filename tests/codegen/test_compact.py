@@ -29,7 +29,9 @@ def _need(backend: str) -> None:
 
 
 def _moons_step(n: int, backend: str):  # type: ignore[no-untyped-def]
-    """micrograd's demo model and loss written with Values, compiled as one training step."""
+    """micrograd's demo model and loss written with Values, compiled as one training step at
+    opt=1: the scalar graph as traced (at opt=2 it is re-rolled into tensor code and packed,
+    tests/passes/test_pack.py)."""
     rng = np.random.default_rng(0)
     X = rng.standard_normal((n, 2))
     y = np.where(rng.random(n) > 0.5, 1.0, -1.0)
@@ -43,7 +45,7 @@ def _moons_step(n: int, backend: str):  # type: ignore[no-untyped-def]
         return sum(losses) * (1.0 / len(losses)) + reg
 
     opt = sg.optim.SGD(model.parameters(), lr=0.1)
-    step = sg.compile_step(loss, X, y, optimizer=opt, backend=backend)
+    step = sg.compile_step(loss, X, y, optimizer=opt, backend=backend, opt=1)
     return step, model, X, y
 
 
