@@ -210,7 +210,7 @@ class Tensor(
             )
         if len(inputs) == 1:
             return _run(lambda x: apply(name, (x,)), inputs[0])
-        return _binary(name, *inputs)
+        return _HOOKS.binary(name, *inputs)
 
     def __array_function__(self, func: Any, types: Any, args: Any, kwargs: Any) -> Any:
         return _HOOKS.array_function(func, args, kwargs)
@@ -222,12 +222,14 @@ class Tensor(
 
 class _Hooks:
     """What Tensor does through modules above this one: the backward pass
-    (``symgrad.frontend.backward``) and NumPy functions (``symgrad.frontend.numpy_interop``).
-    Each installs itself here when imported; ``symgrad.frontend`` imports both."""
+    (``symgrad.frontend.backward``), NumPy functions (``symgrad.frontend.numpy_interop``) and
+    binary ufuncs with dtype promotion (``symgrad.frontend.surface``). Each installs itself
+    here when imported; ``symgrad.frontend`` imports them."""
 
     def __init__(self) -> None:
         self.backward: Callable[[Tensor, Any], None] = _not_installed
         self.array_function: Callable[[Any, Any, Any], Any] = _not_installed
+        self.binary: Callable[[str, Any, Any], Tensor] = _not_installed
 
 
 def _not_installed(*args: Any) -> Any:
