@@ -57,10 +57,10 @@ class Tensor(
         "_parents",
         "_pin",
         "_retain",
+        "_rg",  # requires_grad (a property of InplaceMethods: assignment is checked)
         "grad",
         "label",
         "node",
-        "requires_grad",
     )
     __array_priority__ = 1000.0
     _always_retain = False  # scalar Values: every Value keeps its gradient (micrograd)
@@ -78,7 +78,7 @@ class Tensor(
         # (the provenance from the caller's frame: the frames below it are this package's)
         self.node = make_input(arr.shape, arr.dtype, label, Provenance.capture(sys._getframe(1)))
         self.grad: Any = None
-        self.requires_grad = requires_grad
+        self._rg = bool(requires_grad)
         self._parents: tuple[Tensor, ...] = ()
         # (node, data) of each parent when this tensor was computed: a leaf whose .data is
         # assigned later gets a new node, and backward still finds the version used here
@@ -100,7 +100,7 @@ class Tensor(
         t.node = node
         t._data = data
         t.grad = 0.0 if cls._always_retain else None
-        t.requires_grad = rg
+        t._rg = rg
         t._parents = parents
         t._pin = tuple([(p.node, p._data) for p in parents])
         t._retain = False
@@ -369,12 +369,12 @@ def _traced(name: str, a: Any, b: Any, t0: Tensor, t1: Tensor | None) -> Tensor:
     if t1 is None:
         parents: tuple[Tensor, ...] = (t0,)
         cls = _TRACED_VALUE if node.shape == () and isinstance(t0, _TRACED_VALUE) else Tensor
-        rg = node.dtype.is_float and t0.requires_grad
+        rg = node.dtype.is_float and t0._rg
     else:
         parents = (t0, t1)
         scalar_values = isinstance(t0, _TRACED_VALUE) and isinstance(t1, _TRACED_VALUE)
         cls = _TRACED_VALUE if node.shape == () and scalar_values else Tensor
-        rg = node.dtype.is_float and (t0.requires_grad or t1.requires_grad)
+        rg = node.dtype.is_float and (t0._rg or t1._rg)
     return _WRAP(cls, node, None, parents, rg)
 
 
@@ -411,7 +411,7 @@ def _requires_grad(node: Node, tensors: Any) -> bool:
     result of any input that requires grad (an explicit loop: this runs for every eager op)."""
     if node.dtype.is_float:
         for t in tensors:
-            if t.requires_grad:
+            if t._rg:
                 return True
     return False
 
