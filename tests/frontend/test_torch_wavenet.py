@@ -2,11 +2,12 @@
 and time for 3-D inputs, with running statistics), Tanh, Embedding, FlattenConsecutive and
 Sequential classes, a minibatch SGD loop, then evaluation mode — written once against a
 ``torch``-like module and run with ``torch`` = PyTorch and ``torch`` = symgrad (only the import
-differs). Losses, gradients, running statistics and the evaluation loss agree: float64 to 1e-9
-relative, float32 to 1e-4 (issue 17)."""
+differs), eagerly and through ``compile_step``. Losses, gradients, running statistics and the
+evaluation loss agree: float64 to 1e-9 relative, float32 to 1e-4 (issue 17)."""
 
 from __future__ import annotations
 
+import warnings
 from typing import Any
 
 import numpy as np
@@ -120,8 +121,9 @@ def _np(x: Any) -> np.ndarray:
     return x.detach().numpy().copy() if hasattr(x, "numpy") else np.array(x)
 
 
-def run(torch: Any, dtype: str) -> dict[str, Any]:
-    """Build, train STEPS steps and evaluate; the numbers as NumPy arrays / floats."""
+def run(torch: Any, dtype: str, compiled: bool = False) -> dict[str, Any]:
+    """Build, train STEPS steps (``compiled``: with symgrad's ``compile_step`` and SGD) and
+    evaluate; the numbers as NumPy arrays / floats."""
     F = torch.nn.functional
     dt = getattr(torch, dtype)
     rng = np.random.default_rng(17)
@@ -145,6 +147,8 @@ def run(torch: Any, dtype: str) -> dict[str, Any]:
     Xtr = torch.tensor(rng.integers(0, V, (N, BLOCK)))
     Ytr = torch.tensor(rng.integers(0, V, N))
     losses = []
+    if compiled:
+        return _run_compiled(torch, model, parameters, Xtr, Ytr, rng)
     for _ in range(STEPS):
         ix = torch.tensor(rng.integers(0, N, (BS,)))
         logits = model(Xtr[ix])
@@ -156,15 +160,38 @@ def run(torch: Any, dtype: str) -> dict[str, Any]:
             p.data += -0.1 * p.grad
         losses.append(loss.item())
     grads = [_np(p.grad) for p in parameters]
+    return _evaluated(torch, model, parameters, Xtr, Ytr, losses) | {"grads": grads}
+
+
+def _run_compiled(
+    torch: Any, model: Any, parameters: list[Any], Xtr: Any, Ytr: Any, rng: Any
+) -> dict[str, Any]:
+    F = torch.nn.functional
+    step = torch.compile_step(
+        lambda X, Y: F.cross_entropy(model(X), Y),
+        torch.Spec((BS, BLOCK), "int64"),
+        torch.Spec((BS,), "int64"),
+        optimizer=torch.optim.SGD(parameters, lr=0.1),
+        backend="numpy",
+    )
+    losses = []
+    for _ in range(STEPS):
+        ix = rng.integers(0, N, (BS,))
+        losses.append(float(step(Xtr.numpy()[ix], Ytr.numpy()[ix])))
+    return _evaluated(torch, model, parameters, Xtr, Ytr, losses)
+
+
+def _evaluated(
+    torch: Any, model: Any, parameters: list[Any], Xtr: Any, Ytr: Any, losses: list[float]
+) -> dict[str, Any]:
     for layer in model.layers:
         layer.training = False
     with torch.no_grad():
         logits = model(Xtr)
-        val = F.cross_entropy(logits, Ytr).item()
+        val = torch.nn.functional.cross_entropy(logits, Ytr).item()
     bns = [layer for layer in model.layers if isinstance(layer, BatchNorm1d)]
     return {
         "losses": np.array(losses),
-        "grads": grads,
         "params": [_np(p.data) for p in parameters],
         "running": [_np(b.running_mean) for b in bns] + [_np(b.running_var) for b in bns],
         "val": val,
@@ -185,3 +212,57 @@ def test_wavenet_program_matches_pytorch_eagerly(dtype: str, rtol: float) -> Non
         for k, (g, t) in enumerate(zip(got[key], want[key], strict=True)):
             assert g.dtype == t.dtype == np.dtype(dtype), (key, k)
             np.testing.assert_allclose(g, t, rtol=rtol, atol=atol, err_msg=f"{key}[{k}]")
+
+
+@pytest.mark.parametrize(("dtype", "rtol"), [("float64", 1e-9), ("float32", 1e-4)])
+def test_wavenet_program_trains_through_compile_step_like_pytorch(dtype: str, rtol: float) -> None:
+    """The same model (the lecture's classes, running statistics rebound under no_grad) trained
+    with one compiled step: the losses, weights, running statistics and evaluation loss are
+    PyTorch's eager ones."""
+    torch = pytest.importorskip("torch")
+    want = run(torch, dtype)
+    got = run(symgrad, dtype, compiled=True)
+    np.testing.assert_allclose(got["losses"], want["losses"], rtol=rtol)
+    assert got["val"] == pytest.approx(want["val"], rel=rtol)
+    atol = 1e-12 if dtype == "float64" else 1e-6
+    for key in ("params", "running"):
+        for k, (g, t) in enumerate(zip(got[key], want[key], strict=True)):
+            assert g.dtype == np.dtype(dtype), (key, k)
+            np.testing.assert_allclose(g, t, rtol=rtol, atol=atol, err_msg=f"{key}[{k}]")
+
+
+def _small_model() -> Any:
+    rng = np.random.default_rng(3)
+    layers: list[Any] = [Embedding(symgrad, rng.standard_normal((V, 4)))]
+    fan = 8
+    for _ in range(3):
+        layers += [FlattenConsecutive(2), Linear(symgrad, rng.standard_normal((fan, 6)) * 0.4)]
+        layers += [BatchNorm1d(symgrad, 6, symgrad.float64), Tanh(symgrad)]
+        fan = 12
+    layers.append(Linear(symgrad, rng.standard_normal((6, V)) * 0.3))
+    for p in Sequential(layers).parameters():
+        p.requires_grad = True
+    return Sequential(layers)
+
+
+def test_the_wavenet_loss_passes_gradcheck_and_the_trained_model_exports(tmp_path: Any) -> None:
+    from tests.standalone.test_export import load
+
+    model = _small_model()
+    rng = np.random.default_rng(4)
+    X, Y = rng.integers(0, V, (6, BLOCK)), rng.integers(0, V, 6)
+    F = symgrad.nn.functional
+    with warnings.catch_warnings():  # gradcheck puts the running statistics back, and says so
+        warnings.simplefilter("ignore")
+        report = symgrad.gradcheck(lambda X, Y: F.cross_entropy(model(X), Y), X, Y)
+    assert report.ok, report
+    loss = F.cross_entropy(model(symgrad.tensor(X)), symgrad.tensor(Y))  # one eager step
+    loss.backward()
+    for p in model.parameters():
+        p.data += -0.1 * p.grad
+    for layer in model.layers:
+        layer.training = False
+    with symgrad.no_grad():
+        want = model(symgrad.tensor(X)).numpy()
+    path = symgrad.export(model, tmp_path, symgrad.Spec(("n", BLOCK), "int64"), name="wavenet")
+    np.testing.assert_allclose(load(path, "wavenet").forward(X), want, rtol=0, atol=1e-12)
