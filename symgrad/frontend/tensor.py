@@ -29,7 +29,7 @@ from symgrad.frontend.tensor_reduce import Reductions
 from symgrad.frontend.tensor_shape import ShapeMethods
 from symgrad.frontend.tensor_torch import TorchMethods
 from symgrad.ir.dtypes import DType, as_dtype
-from symgrad.ir.errors import TraceError, UnsupportedError
+from symgrad.ir.errors import DTypeError, TraceError, UnsupportedError
 from symgrad.ir.node import Node, Shape
 from symgrad.ir.opdef import apply, as_node, registry
 from symgrad.ir.provenance import Provenance
@@ -73,7 +73,11 @@ class Tensor(
     ) -> None:
         arr = to_array(data.data if isinstance(data, Tensor) else data, dtype)
         if requires_grad and not as_dtype(arr.dtype).is_float:
-            raise TypeError(f"only floating-point tensors can require gradients, got {arr.dtype}")
+            raise DTypeError(
+                f"requires_grad=True for {arr.dtype} data: only floating-point tensors can "
+                "require gradients. Give float data or dtype= a float dtype",
+                Provenance.capture(),
+            )
         self._data = arr
         # (the provenance from the caller's frame: the frames below it are this package's)
         self.node = make_input(arr.shape, arr.dtype, label, Provenance.capture(sys._getframe(1)))

@@ -62,6 +62,14 @@ def test_requires_grad_on_an_integer_tensor_is_refused() -> None:
     assert not i.requires_grad
 
 
+def test_an_integer_tensor_made_to_require_grad_is_refused_on_the_users_line() -> None:
+    line = _line() + 1
+    err = _refused(lambda: sg.tensor([1, 2], requires_grad=True), sg.DTypeError, line, "int64")
+    assert "float" in str(err) and isinstance(err, TypeError)
+    line = _line() + 1
+    _refused(lambda: sg.Tensor(np.arange(3), requires_grad=True), sg.DTypeError, line, "int64")
+
+
 def test_pytorch_refuses_and_accepts_the_same_cases() -> None:
     torch = pytest.importorskip("torch")
     cases: list[Callable[[Any], Any]] = [
