@@ -12,7 +12,11 @@ batches in every row):
   batch mean, Bessel-corrected variance, gain and bias; no bias before it);
 - ``attention``: a tiny GPT-style block on windows of 8 characters: token and position
   embeddings (32), one causal self-attention head (the mask by ``where``/``masked_fill`` with
-  -inf), a residual tanh MLP (32→64→32) and the output layer.
+  -inf), a residual tanh MLP (32→64→32) and the output layer;
+- ``wavenet``: makemore part 5's hierarchical model on contexts of 8 characters: embedding 24,
+  three levels of flatten-consecutive-pairs (``view``), Linear 128 without bias, BatchNorm
+  over batch and time, tanh; the output layer (see _wavenet.py: one loss function, run by
+  symgrad and by PyTorch with only the namespace differing).
 
 Rows: NumPy with hand-written backprop (the reference), symgrad eager on the C backend (when a
 compiler works) and on the NumPy backend, and PyTorch eager when installed (``pip install -e
@@ -22,7 +26,7 @@ untimed run of ``--count-steps`` steps made first, on a cold cache: how long ste
 module starts) after step 1 — the targets are 0.
 
     .venv/bin/python benchmarks/eager.py [--steps 1000] [--reps 3] [--count-steps 1000]
-        [--only mlp,batchnorm,attention] [--data PATH]
+        [--only mlp,batchnorm,attention,wavenet] [--data PATH]
     .venv/bin/python benchmarks/eager.py --quick      # 3 steps, 1 rep
 """
 
@@ -38,6 +42,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import _wavenet
 import mlp
 import numpy as np
 from _common import (
@@ -62,6 +67,7 @@ from _common import (
 )
 
 import symgrad as sg
+import symgrad.nn.functional as sF
 from symgrad.runtime import cache
 
 BS, LR, SEED = 32, 0.1, 2147483647
@@ -79,6 +85,8 @@ def init(workload: str, V: int) -> list[np.ndarray]:
 
     if workload == "mlp":
         return mlp.init(V)
+    if workload == "wavenet":
+        return _wavenet.init(V)
     if workload == "batchnorm":  # makemore part 3's initialisation
         fan = mlp.BLOCK * mlp.EMB
         W1 = n(fan, mlp.HID, scale=5 / 3 / math.sqrt(fan))
@@ -96,7 +104,9 @@ def init(workload: str, V: int) -> list[np.ndarray]:
 
 
 def sg_loss(workload: str, P: list[Any], X: np.ndarray, Y: np.ndarray) -> Any:
-    """The loss in symgrad (and, with PyTorch tensors, in PyTorch: ``F`` is the namespace)."""
+    """The loss in symgrad."""
+    if workload == "wavenet":
+        return _wavenet.loss(sg, sF, P, X, Y)
     if workload == "mlp":
         C, W1, b1, W2, b2 = P
         h = (C[X].reshape(BS, mlp.BLOCK * mlp.EMB) @ W1 + b1).tanh()
@@ -119,6 +129,8 @@ def sg_loss(workload: str, P: list[Any], X: np.ndarray, Y: np.ndarray) -> Any:
 
 def torch_loss(torch: Any, workload: str, P: list[Any], X: Any, Y: Any) -> Any:
     F = torch.nn.functional
+    if workload == "wavenet":
+        return _wavenet.loss(torch, F, P, X, Y)
     if workload == "mlp":
         C, W1, b1, W2, b2 = P
         h = torch.tanh(C[X].view(BS, mlp.BLOCK * mlp.EMB) @ W1 + b1)
@@ -142,6 +154,8 @@ def torch_loss(torch: Any, workload: str, P: list[Any], X: Any, Y: Any) -> Any:
 
 def numpy_step(workload: str, P: list[np.ndarray], X: np.ndarray, Y: np.ndarray) -> float:
     """One step with the backward pass written out by hand (the reference)."""
+    if workload == "wavenet":
+        return _wavenet.numpy_step(P, X, Y, LR)
     n = len(Y.reshape(-1))
     if workload == "batchnorm":
         C, W1, gain, bias, W2, b2 = P
@@ -277,6 +291,8 @@ def make_torch(torch: Any, workload: str, data: Batches, V: int) -> Start:
 
 
 def batches(workload: str, words: list[str], steps: int) -> tuple[Batches, int]:
+    if workload == "wavenet":
+        return _wavenet.minibatches(words, steps, BS)
     if workload != "attention":
         X, Y, V = mlp.contexts(words)
         return mlp.minibatches(X, Y, steps), V
@@ -336,8 +352,12 @@ TITLES = {
     "mlp": f"makemore MLP {mlp.BLOCK}×{mlp.EMB}→{mlp.HID} tanh, cross-entropy",
     "batchnorm": f"makemore MLP {mlp.BLOCK}×{mlp.EMB}→{mlp.HID}, hand-written BatchNorm, tanh",
     "attention": f"tiny GPT block: window {T}, embedding {D}, one causal head, tanh MLP {D}→{HM}",
+    "wavenet": (
+        f"WaveNet (makemore part 5): window {_wavenet.BLOCK}, embedding {_wavenet.EMB}, "
+        f"{_wavenet.LEVELS} levels of flatten-pairs, Linear {_wavenet.HID}, BatchNorm, tanh"
+    ),
 }
-TARGETS = {"mlp": 1.5, "batchnorm": 2.0, "attention": 2.0}
+TARGETS = {"mlp": 1.5, "batchnorm": 2.0, "attention": 2.0, "wavenet": 2.0}
 
 
 def run_workload(workload: str, words: list[str], args: argparse.Namespace) -> list[str]:

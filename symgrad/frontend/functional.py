@@ -10,9 +10,10 @@ import sys
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
+from symgrad.frontend.promote import promote_pair
 from symgrad.frontend.tensor import Tensor, _run, as_tensor, lift
 from symgrad.ir.dtypes import FLOAT64, INT64
-from symgrad.ir.errors import ArgumentError, TraceError
+from symgrad.ir.errors import ArgumentError, DTypeError, TraceError
 from symgrad.ir.provenance import Provenance, provenance_override
 from symgrad.ops import api
 from symgrad.ops.elementwise import where as where_node
@@ -90,8 +91,19 @@ def cross_entropy(logits: Any, targets: Any) -> Tensor:
 
 
 def where(cond: Any, a: Any, b: Any) -> Tensor:
-    """``a`` where ``cond`` else ``b`` (no gradient flows into ``cond``)."""
+    """``a`` where ``cond`` else ``b`` (no gradient flows into ``cond``); branches of different
+    dtypes are promoted as in PyTorch (``symgrad.frontend.promote``)."""
     a, b = lift(a), lift(b)
+    try:
+        return _where(cond, a, b)
+    except DTypeError:
+        both = promote_pair(a, b)
+        if both is None:
+            raise
+    return _where(cond, *both)
+
+
+def _where(cond: Any, a: Any, b: Any) -> Tensor:
     like = a if isinstance(a, Tensor) else b if isinstance(b, Tensor) else None
     ta = _t(a) if like is None or isinstance(a, Tensor) else None
     tb = _t(b) if like is None or isinstance(b, Tensor) else None

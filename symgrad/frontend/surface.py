@@ -7,6 +7,8 @@ declare (``Surface.function``). ``Tensor`` and ``functional`` declare the same n
 checkers; ``tests/frontend/test_surface.py`` checks that declarations and registry agree. An op
 added with a surface appears on every front end at once (``Node``'s operators are installed by
 the registry itself, ``Value``'s by ``symgrad.frontend.value_ops``, declared in ``Value``).
+Binary operators and functions on operands of different dtypes promote them as PyTorch does
+(``symgrad.frontend.promote``) when the op refuses the mix: the common case pays nothing.
 """
 
 from __future__ import annotations
@@ -15,8 +17,22 @@ from collections.abc import Callable
 from typing import Any
 
 from symgrad.frontend import functional
-from symgrad.frontend.tensor import Tensor, _binary, _run, lift
+from symgrad.frontend.promote import promoted
+from symgrad.frontend.tensor import _HOOKS, Tensor, _binary, _run, lift
+from symgrad.ir.errors import DTypeError
 from symgrad.ir.opdef import OpDef, SurfaceMethod, apply, registry, surface_methods
+
+
+def binary_op(name: str, a: Any, b: Any) -> Tensor:
+    """``_binary(name, a, b)``; when the op refuses the operands' mix of dtypes, again on the
+    operands promoted as PyTorch does (float64 with float32 is float64, ...)."""
+    try:
+        return _binary(name, a, b)
+    except DTypeError:
+        both = promoted(name, a, b)
+        if both is None:
+            raise
+    return _binary(name, *both)
 
 
 def tensor_method(m: SurfaceMethod) -> Callable[..., Tensor]:
@@ -25,13 +41,25 @@ def tensor_method(m: SurfaceMethod) -> Callable[..., Tensor]:
     if m.form == "binary":
 
         def binary(self: Tensor, o: Any) -> Tensor:
-            return _binary(name, self, o)
+            try:  # (binary_op inlined: one frame less on every eager op)
+                return _binary(name, self, o)
+            except DTypeError:
+                both = promoted(name, self, o)
+                if both is None:
+                    raise
+            return _binary(name, *both)
 
         fn: Callable[..., Tensor] = binary
     elif m.form == "reflected":
 
         def reflected(self: Tensor, o: Any) -> Tensor:
-            return _binary(name, o, self)
+            try:
+                return _binary(name, o, self)
+            except DTypeError:
+                both = promoted(name, o, self)
+                if both is None:
+                    raise
+            return _binary(name, *both)
 
         fn = reflected
     else:
@@ -59,7 +87,7 @@ def module_function(op: OpDef) -> Callable[..., Tensor]:
         def binary(a: Any, b: Any) -> Tensor:
             a, b = lift(a), lift(b)
             either = isinstance(a, Tensor) or isinstance(b, Tensor)
-            return _binary(name, a if either else functional._t(a), b)
+            return binary_op(name, a if either else functional._t(a), b)
 
         fn = binary
     fn.__name__ = fn.__qualname__ = op.surface.function
@@ -76,6 +104,7 @@ def installed() -> tuple[list[str], list[str]]:
 
 
 def install() -> None:
+    _HOOKS.binary = binary_op  # (NumPy's binary ufuncs on tensors)
     for op in list(registry().values()):
         for m in surface_methods(op):
             setattr(Tensor, m.name, tensor_method(m))

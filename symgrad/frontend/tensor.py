@@ -29,7 +29,7 @@ from symgrad.frontend.tensor_reduce import Reductions
 from symgrad.frontend.tensor_shape import ShapeMethods
 from symgrad.frontend.tensor_torch import TorchMethods
 from symgrad.ir.dtypes import DType, as_dtype
-from symgrad.ir.errors import TraceError, UnsupportedError
+from symgrad.ir.errors import DTypeError, TraceError, UnsupportedError
 from symgrad.ir.node import Node, Shape
 from symgrad.ir.opdef import apply, as_node, registry
 from symgrad.ir.provenance import Provenance
@@ -57,10 +57,10 @@ class Tensor(
         "_parents",
         "_pin",
         "_retain",
+        "_rg",  # requires_grad (a property of InplaceMethods: assignment is checked)
         "grad",
         "label",
         "node",
-        "requires_grad",
     )
     __array_priority__ = 1000.0
     _always_retain = False  # scalar Values: every Value keeps its gradient (micrograd)
@@ -73,12 +73,16 @@ class Tensor(
     ) -> None:
         arr = to_array(data.data if isinstance(data, Tensor) else data, dtype)
         if requires_grad and not as_dtype(arr.dtype).is_float:
-            raise TypeError(f"only floating-point tensors can require gradients, got {arr.dtype}")
+            raise DTypeError(
+                f"requires_grad=True for {arr.dtype} data: only floating-point tensors can "
+                "require gradients. Give float data or dtype= a float dtype",
+                Provenance.capture(),
+            )
         self._data = arr
         # (the provenance from the caller's frame: the frames below it are this package's)
         self.node = make_input(arr.shape, arr.dtype, label, Provenance.capture(sys._getframe(1)))
         self.grad: Any = None
-        self.requires_grad = requires_grad
+        self._rg = bool(requires_grad)
         self._parents: tuple[Tensor, ...] = ()
         # (node, data) of each parent when this tensor was computed: a leaf whose .data is
         # assigned later gets a new node, and backward still finds the version used here
@@ -100,7 +104,7 @@ class Tensor(
         t.node = node
         t._data = data
         t.grad = 0.0 if cls._always_retain else None
-        t.requires_grad = rg
+        t._rg = rg
         t._parents = parents
         t._pin = tuple([(p.node, p._data) for p in parents])
         t._retain = False
@@ -215,7 +219,7 @@ class Tensor(
             )
         if len(inputs) == 1:
             return _run(lambda x: apply(name, (x,)), inputs[0])
-        return _binary(name, *inputs)
+        return _HOOKS.binary(name, *inputs)
 
     def __array_function__(self, func: Any, types: Any, args: Any, kwargs: Any) -> Any:
         return _HOOKS.array_function(func, args, kwargs)
@@ -227,12 +231,14 @@ class Tensor(
 
 class _Hooks:
     """What Tensor does through modules above this one: the backward pass
-    (``symgrad.frontend.backward``) and NumPy functions (``symgrad.frontend.numpy_interop``).
-    Each installs itself here when imported; ``symgrad.frontend`` imports both."""
+    (``symgrad.frontend.backward``), NumPy functions (``symgrad.frontend.numpy_interop``) and
+    binary ufuncs with dtype promotion (``symgrad.frontend.surface``). Each installs itself
+    here when imported; ``symgrad.frontend`` imports them."""
 
     def __init__(self) -> None:
         self.backward: Callable[[Tensor, Any], None] = _not_installed
         self.array_function: Callable[[Any, Any, Any], Any] = _not_installed
+        self.binary: Callable[[str, Any, Any], Tensor] = _not_installed
 
 
 def _not_installed(*args: Any) -> Any:
@@ -372,12 +378,12 @@ def _traced(name: str, a: Any, b: Any, t0: Tensor, t1: Tensor | None) -> Tensor:
     if t1 is None:
         parents: tuple[Tensor, ...] = (t0,)
         cls = _TRACED_VALUE if node.shape == () and isinstance(t0, _TRACED_VALUE) else Tensor
-        rg = node.dtype.is_float and t0.requires_grad
+        rg = node.dtype.is_float and t0._rg
     else:
         parents = (t0, t1)
         scalar_values = isinstance(t0, _TRACED_VALUE) and isinstance(t1, _TRACED_VALUE)
         cls = _TRACED_VALUE if node.shape == () and scalar_values else Tensor
-        rg = node.dtype.is_float and (t0.requires_grad or t1.requires_grad)
+        rg = node.dtype.is_float and (t0._rg or t1._rg)
     return _WRAP(cls, node, None, parents, rg)
 
 
@@ -414,7 +420,7 @@ def _requires_grad(node: Node, tensors: Any) -> bool:
     result of any input that requires grad (an explicit loop: this runs for every eager op)."""
     if node.dtype.is_float:
         for t in tensors:
-            if t.requires_grad:
+            if t._rg:
                 return True
     return False
 

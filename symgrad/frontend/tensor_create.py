@@ -71,11 +71,12 @@ def _filled(shape: tuple[Any, ...], value: Any, dt: DType, requires_grad: bool) 
 
 
 def tensor(data: Any, dtype: Any = None, requires_grad: bool = False, device: Any = None) -> Tensor:
-    """A new leaf holding ``data`` (copied); Python floats become the default float dtype."""
+    """A new leaf holding ``data`` (copied); Python floats become the default float dtype
+    (NumPy arrays and scalars keep theirs, as in PyTorch)."""
     if isinstance(data, Tensor):
         data = data.numpy()
     arr = np.array(data)
-    if dtype is None and arr.dtype.kind == "f" and not isinstance(data, np.ndarray):
+    if dtype is None and arr.dtype.kind == "f" and not isinstance(data, np.ndarray | np.generic):
         dtype = get_default_dtype()
     return Tensor(arr, requires_grad=requires_grad, dtype=dtype)
 

@@ -105,6 +105,26 @@ def cumsum(x: Any, dim: int, dtype: Any = None) -> Tensor:
     return _t(x).cumsum(dim, dtype)
 
 
+def prod(x: Any, dim: Any = None, keepdim: bool = False, *, dtype: Any = None) -> Tensor:
+    return _t(x).prod(dim, keepdim, dtype=dtype)
+
+
+def gather(x: Any, dim: int, index: Any) -> Tensor:
+    return _t(x).gather(dim, index)
+
+
+def sort(x: Any, dim: int = -1, descending: bool = False, stable: bool = True) -> Any:
+    return _t(x).sort(dim, descending, stable)
+
+
+def argsort(x: Any, dim: int = -1, descending: bool = False, stable: bool = True) -> Tensor:
+    return _t(x).argsort(dim, descending, stable)
+
+
+def topk(x: Any, k: int, dim: int = -1, largest: bool = True, sorted: bool = True) -> Any:
+    return _t(x).topk(k, dim, largest, sorted)
+
+
 def clamp(x: Any, min: Any = None, max: Any = None) -> Tensor:
     return _t(x).clamp(min, max)
 

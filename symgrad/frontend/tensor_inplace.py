@@ -53,6 +53,39 @@ def install_random(fill: RandomFill) -> None:
     _RANDOM[:] = [fill]
 
 
+def _not_leaf(what: str, value: bool) -> TraceError:
+    fix = (
+        "For a new leaf with these values write `x = x.detach().requires_grad_()`; to read this "
+        "result's gradient after backward(), call `x.retain_grad()` before it"
+        if value
+        else "For a copy without gradient history write `x = x.detach()`"
+    )
+    return TraceError(
+        f"{what} on a tensor that is not a leaf: it is the result of ops on tensors that "
+        f"require grad, and only leaves can change requires_grad (PyTorch refuses it too). {fix}",
+        Provenance.capture(),
+    )
+
+
+def _not_float(what: str, dtype: Any) -> DTypeError:
+    return DTypeError(
+        f"{what} on a tensor of dtype {dtype}: only floating-point tensors can require "
+        "gradients. "
+        "Convert it first: `x = x.float().requires_grad_()` (or create it with a float dtype)",
+        Provenance.capture(),
+    )
+
+
+def _set_requires_grad(self: Any, value: Any) -> None:
+    """``x.requires_grad = value``: only on leaves, and True only on float tensors."""
+    value = bool(value)
+    if self._parents and (self._rg or value):
+        raise _not_leaf(f"requires_grad = {value}", value)
+    if value and not self.node.dtype.is_float:
+        raise _not_float("requires_grad = True", self.node.dtype)
+    self._rg = value
+
+
 class InplaceMethods:
     __slots__ = ()
 
@@ -61,9 +94,16 @@ class InplaceMethods:
         _data: np.ndarray | None
         _parents: tuple[Any, ...]
         _pin: tuple[Any, ...]
-        requires_grad: bool
+        _rg: bool
 
+        @property
+        def requires_grad(self) -> bool: ...
+        @requires_grad.setter
+        def requires_grad(self, value: bool) -> None: ...
         def _assign(self, arr: np.ndarray) -> None: ...
+    else:
+        # (read at C speed: a property over the ``_rg`` slot; assignment is checked)
+        requires_grad = property(operator.attrgetter("_rg"), _set_requires_grad)
 
     # -- the rules -------------------------------------------------------------------------------
     def _is_data_leaf(self) -> bool:
@@ -215,19 +255,17 @@ class InplaceMethods:
 
     def requires_grad_(self, requires_grad: bool = True) -> Any:
         """Set ``requires_grad`` on a leaf (PyTorch refuses it on other tensors, and so does
-        symgrad: a result's gradient comes from its leaves)."""
-        if self._parents:
-            raise TraceError(
-                "requires_grad_(): only leaf tensors can change requires_grad; this one is the "
-                "result of ops on tensors that require grad (use .detach() for a new leaf)",
-                Provenance.capture(),
-            )
-        if requires_grad and not self.node.dtype.is_float:
-            raise DTypeError(
-                f"only floating-point tensors can require gradients, got {self.node.dtype}"
-            )
+        symgrad: a result's gradient comes from its leaves). On a result that already requires
+        grad, ``requires_grad_()`` changes nothing (as PyTorch)."""
+        value = bool(requires_grad)
+        if self._parents and (self._rg or value):
+            if self._rg and value:
+                return self
+            raise _not_leaf(f"requires_grad_({value})", value)
+        if value and not self.node.dtype.is_float:
+            raise _not_float("requires_grad_()", self.node.dtype)
         t: Any = self
-        t.requires_grad = bool(requires_grad)
+        t._rg = value
         return self
 
     def _static_shape(self) -> tuple[int, ...]:

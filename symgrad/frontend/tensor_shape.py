@@ -17,6 +17,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
+from symgrad.frontend.grad_mode import no_grad
 from symgrad.ir.dtypes import BOOL, FLOAT32, FLOAT64, INT64, as_dtype
 from symgrad.ir.errors import ArgumentError
 from symgrad.ir.node import Node, Shape
@@ -158,10 +159,10 @@ class ShapeMethods(Generic[TensorT]):
         return self.astype(as_dtype(other.dtype))
 
     def detach(self) -> TensorT:
-        """The same values, cut from the graph: a tensor that does not require grad."""
-        out = self._apply(api.detach)
-        out.requires_grad = False  # type: ignore[attr-defined]
-        return out
+        """The same values, cut from the graph: a tensor that does not require grad; with data
+        (outside a trace) a new leaf, so ``x.detach().requires_grad_()`` works as in PyTorch."""
+        with no_grad():  # (a result without gradient history is a leaf: Tensor._wrap)
+            return self._apply(api.detach)
 
     def clone(self) -> TensorT:
         """A copy with the same value and gradient path (PyTorch's ``clone``)."""

@@ -1,20 +1,22 @@
 """``Tensor`` methods under PyTorch's names that are not reductions, movement or casts:
 ``size()``/``numel()``/``nelement()``/``dim()``, ``tolist()``, ``masked_fill``, ``tril``/``triu``,
-``cumsum(dim)``, ``softmax(dim)``/``log_softmax(dim)``, ``log10``/``log2``/``exp2``, ``pow``,
-``square``, ``clamp``/``clip``.
+``cumsum(dim)``, ``prod(dim)``, ``gather(dim, index)``, ``sort``/``argsort``/``topk``,
+``softmax(dim)``/``log_softmax(dim)``, ``log10``/``log2``/``exp2``, ``pow``, ``square``,
+``clamp``/``clip``.
 
 Owns: :class:`TorchMethods`, a base class of ``Tensor`` (``tensor.py``), and :class:`Size`, what
 ``x.size`` is: the number of elements (NumPy's ``x.size``, an int) that can also be called as
 PyTorch's ``x.size()`` (the shape) or ``x.size(d)`` (one dim). Methods with arguments are sugar
-over the node-level functions of ``symgrad.ops`` (``api``, ``api_torch``, ``scan``) through the
-tensor's ``_apply``. May import: numpy, ``symgrad.ir``, ``symgrad.ops`` and
-``symgrad.frontend.tensor_eval``.
+over the node-level functions of ``symgrad.ops`` (``api``, ``api_torch``, ``scan``, ``sort``)
+through the tensor's ``_apply``; ``sort`` and ``topk`` return :class:`Sorted` (``values``,
+``indices``), the values gathered at the indices (their gradient flows back through them).
+May import: numpy, ``symgrad.ir``, ``symgrad.ops`` and ``symgrad.frontend.tensor_eval``.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, NamedTuple, TypeVar
 
 import numpy as np
 
@@ -22,10 +24,17 @@ from symgrad.frontend.tensor_eval import concrete_error
 from symgrad.ir.errors import ShapeError
 from symgrad.ir.node import Node, Shape
 from symgrad.ir.symdim import SymDim
-from symgrad.ops import api, api_torch, scan
+from symgrad.ops import api, api_torch, scan, sort
 from symgrad.ops.api import maximum, minimum
 
 TensorT = TypeVar("TensorT")  # the tensor type the methods return (Tensor)
+
+
+class Sorted(NamedTuple):
+    """What ``x.sort(dim)`` and ``x.topk(k)`` return (PyTorch's ``values``, ``indices``)."""
+
+    values: Any
+    indices: Any
 
 
 def _pick(shape: Shape, dim: Any) -> Any:
@@ -134,6 +143,37 @@ class TorchMethods(Generic[TensorT]):
         if dtype is not None:
             return self._apply(lambda x: scan.cumsum(api.cast(x, dtype), dim))
         return self._apply(lambda x: scan.cumsum(x, dim))
+
+    def prod(self, dim: Any = None, keepdim: bool = False, *, dtype: Any = None) -> TensorT:
+        """The product over ``dim`` (all dims when None); the gradient is the product of the
+        other elements (exact at zeros)."""
+        if dtype is not None:
+            return self._apply(lambda x: api.prod(api.cast(x, dtype), dim, keepdim))
+        return self._apply(lambda x: api.prod(x, dim, keepdim))
+
+    # -- gathering and sorting along a dim -------------------------------------------------------
+    def gather(self, dim: int, index: Any) -> TensorT:
+        """PyTorch's ``gather``: ``out[i][j] = x[index[i][j]][j]`` for ``dim`` 0, ``x[i][index
+        [i][j]]`` for ``dim`` 1, ...; ``index`` (int64) has as many dims as ``x``."""
+        return self._apply(lambda x, i: sort.gather_along(x, dim, i), index)
+
+    def argsort(self, dim: int = -1, descending: bool = False, stable: bool = True) -> TensorT:
+        """The indices that sort ``x`` along ``dim`` (always stable: ties keep their order)."""
+        return self._apply(lambda x: sort.argsort(x, dim, descending))
+
+    def sort(self, dim: int = -1, descending: bool = False, stable: bool = True) -> Sorted:
+        """``(values, indices)`` of ``x`` sorted along ``dim`` (stable)."""
+        indices = self.argsort(dim, descending)
+        return Sorted(self._gathered(dim, indices), indices)
+
+    def topk(self, k: int, dim: int = -1, largest: bool = True, sorted: bool = True) -> Sorted:
+        """The ``k`` largest (``largest=False``: smallest) elements along ``dim``, in order,
+        and their indices (ties: the first ones first)."""
+        indices = self._apply(lambda x: sort.topk(x, k, dim, largest)[1])
+        return Sorted(self._gathered(dim, indices), indices)
+
+    def _gathered(self, dim: int, indices: Any) -> TensorT:
+        return self._apply(lambda x, i: sort.gather_along(x, dim, i), indices)
 
     def softmax(self, dim: int = -1) -> TensorT:
         return self._apply(lambda x: api.softmax(x, dim))

@@ -416,7 +416,7 @@ def _tensor_of(v: Value) -> _Bridged:
     b._grad = 0.0
     b.node = node
     b._data = np.array(v._v)
-    b.requires_grad = True
+    b._rg = True
     b._parents = parents
     b._pin = tuple([(p.node, p._data) for p in parents])
     b._retain = True

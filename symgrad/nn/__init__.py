@@ -1,9 +1,12 @@
 """``symgrad.nn``: ``torch.nn``'s modules and micrograd's (``micrograd.nn`` → ``symgrad.nn``).
 
 Owns: nothing (the public module path). ``module`` has ``Module`` and the containers,
-``layers`` the tensor layers, ``modules`` micrograd's ``Neuron``/``Layer``/``MLP``.
+``layers`` the tensor layers, ``modules`` micrograd's ``Neuron``/``Layer``/``MLP``;
+``functional`` is imported so that ``torch.nn.functional.softmax`` works after only
+``import symgrad as torch``, as in PyTorch.
 """
 
+from symgrad.nn import functional
 from symgrad.nn.layers import (
     BatchNorm1d,
     CrossEntropyLoss,
@@ -39,4 +42,5 @@ __all__ = [
     "Sequential",
     "Sigmoid",
     "Tanh",
+    "functional",
 ]

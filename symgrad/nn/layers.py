@@ -110,6 +110,9 @@ def _moments(x: Tensor, axes: tuple[int, ...]) -> tuple[Tensor, Tensor]:
     return mean, (xc * xc).mean(axis=axes, keepdims=True)
 
 
+_MEAN, _VAR = "running_mean", "running_var"
+
+
 class BatchNorm1d(Module):
     """Batch normalisation of (N, C) or (N, C, L) inputs over all dims but C, as PyTorch's."""
 
@@ -132,9 +135,9 @@ class BatchNorm1d(Module):
         self.track_running_stats = track_running_stats
         self.running_mean: Tensor
         self.running_var: Tensor
-        if track_running_stats:
-            self.register_buffer("running_mean", Tensor(np.zeros(n), dtype=dtype))
-            self.register_buffer("running_var", Tensor(np.ones(n), dtype=dtype))
+        if track_running_stats:  # (labelled: an export names its weights after them)
+            self.register_buffer("running_mean", Tensor(np.zeros(n), dtype=dtype, label=_MEAN))
+            self.register_buffer("running_var", Tensor(np.ones(n), dtype=dtype, label=_VAR))
 
     def forward(self, x: Tensor) -> Tensor:
         if x.ndim not in (2, 3) or x.shape[1] != self.num_features:
@@ -171,6 +174,7 @@ class BatchNorm1d(Module):
         with no_grad():
             self.running_mean = self.running_mean * (1 - m) + mean.reshape(-1) * m
             self.running_var = self.running_var * (1 - m) + var.reshape(-1) * (m * unbiased)
+        self.running_mean.label, self.running_var.label = _MEAN, _VAR
 
     def extra_repr(self) -> str:
         return f"{self.num_features}, eps={self.eps}, momentum={self.momentum}"

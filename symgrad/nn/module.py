@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import Iterable, Iterator
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -33,6 +33,13 @@ def Parameter(data: Any, requires_grad: bool = True) -> Tensor:
 
 def _is_param(x: Any) -> bool:
     return (isinstance(x, Tensor) and x.requires_grad and x.is_leaf) or x.__class__ is Value
+
+
+class LoadedKeys(NamedTuple):
+    """What ``load_state_dict`` returns: the names it did not find, on either side."""
+
+    missing_keys: list[str]
+    unexpected_keys: list[str]
 
 
 class Module:
@@ -165,20 +172,25 @@ class Module:
         out.update({n: np.array(b.data, copy=True) for n, b in self.named_buffers()})
         return out
 
-    def load_state_dict(self, state: dict[str, Any]) -> None:
+    def load_state_dict(self, state: dict[str, Any], strict: bool = True) -> LoadedKeys:
+        """Copy ``state``'s arrays into the parameters and buffers of the same names; with
+        ``strict=False`` names missing on either side are skipped (and returned), as PyTorch."""
         own = dict(self.named_parameters())
         own.update(self.named_buffers())
         missing = sorted(set(own) - set(state))
         extra = sorted(set(state) - set(own))
-        if missing or extra:
+        if strict and (missing or extra):
             raise KeyError(f"load_state_dict: missing {missing}, unexpected {extra}")
         for name, t in own.items():
+            if name not in state:
+                continue
             arr = np.asarray(state[name])
             if arr.shape != tuple(np.shape(t.data)):
                 raise ValueError(
                     f"load_state_dict: {name} has shape {np.shape(t.data)}, got {arr.shape}"
                 )
             t.data = arr
+        return LoadedKeys(missing, extra)
 
     def num_parameters(self) -> int:
         return sum(int(np.size(p.data)) for p in self.parameters())

@@ -1,9 +1,10 @@
 """The op library: importing this package declares every built-in op in the registry.
 
 Owns: nothing itself; ``elementwise``, ``reduce``, ``movement``, ``indexing``, ``linalg``,
-``scan`` (cumsum), ``random`` (the counter-based random source), ``softmax_nll`` (the fused
-cross-entropy) and ``source`` each declare their ops once, with their lowerings (the C ones
-printed through ``c``), and ``api`` offers node-level functions and composites.
+``scan`` (cumsum), ``sort`` (argsort; gather along a dim, sort and topk with it), ``random``
+(the counter-based random source), ``softmax_nll`` (the fused cross-entropy) and ``source``
+each declare their ops once, with their lowerings (the C ones printed through ``c``), and
+``api`` offers node-level functions and composites.
 May import: numpy and ``symgrad.ir``.
 """
 
@@ -17,6 +18,7 @@ from symgrad.ops import (
     reduce,
     scan,
     softmax_nll,
+    sort,
     source,
 )
 
@@ -30,5 +32,6 @@ __all__ = [
     "reduce",
     "scan",
     "softmax_nll",
+    "sort",
     "source",
 ]

@@ -61,6 +61,10 @@ def max(x: Node, axis: Any = None, keepdims: bool = False) -> Node:
     return _reduce("max", x, axis, keepdims)
 
 
+def prod(x: Node, axis: Any = None, keepdims: bool = False) -> Node:
+    return _reduce("prod", x, axis, keepdims)
+
+
 def mean(x: Node, axis: Any = None, keepdims: bool = False) -> Node:
     if not x.dtype.is_float:
         raise DTypeError(f"mean needs a floating-point input, got {x.dtype}; cast it first")

@@ -1,8 +1,10 @@
-"""Reductions over axes: sum and max (mean is sum times a count, see ``symgrad.ops.api``).
+"""Reductions over axes: sum, prod and max (mean is sum times a count, see ``symgrad.ops.api``).
 
-Owns: the ``sum`` and ``max`` declarations. ``max`` sends the gradient to the maximal elements;
-exact ties share it evenly (like ``torch.amax`` and JAX). May import: numpy, ``symgrad.ir`` and
-other ``symgrad.ops`` modules.
+Owns: the ``sum``, ``prod`` and ``max`` declarations. ``max`` sends the gradient to the maximal
+elements; exact ties share it evenly (like ``torch.amax`` and JAX). ``prod`` multiplies in
+order like NumPy's (int64 products wrap around); its gradient is the product of the other
+elements, exact where elements are zero (one zero: only it gets a gradient; two: none do).
+May import: numpy, ``symgrad.ir`` and other ``symgrad.ops`` modules.
 """
 
 from __future__ import annotations
@@ -61,6 +63,23 @@ def _max_vjp(g: Node, out: Node, x: Node, axis: tuple[int, ...], keepdims: bool)
     return (where(hit, share, zeros_like(share)),)
 
 
+def _prod_vjp(g: Node, out: Node, x: Node, axis: tuple[int, ...], keepdims: bool) -> Any:
+    """The product of the other elements: ``out / x`` where the line has no zero; where it has
+    one, the product of its non-zero elements at the zero and 0 elsewhere; 0 for more."""
+    zero = apply("eq", (x, zeros_like(x)))
+    nonzero = where(zero, zeros_like(x) + 1.0, x)  # x with its zeros replaced by ones
+
+    def back(n: Node) -> Node:
+        return expand_back(n, x, axis, keepdims)
+
+    zeros = back(apply("sum", (cast(zero, x.dtype),), {"axis": axis, "keepdims": keepdims}))
+    others = back(apply("prod", (nonzero,), {"axis": axis, "keepdims": keepdims}))
+    none = zeros_like(x)
+    at_the_zero = where(apply("eq", (zeros, none + 1.0)), where(zero, others, none), none)
+    d = where(apply("eq", (zeros, none)), back(out) / nonzero, at_the_zero)
+    return (back(g) * d,)
+
+
 def _max_eval(ctx: Any, x: Any) -> Any:
     if any(x.shape[a] == 0 for a in ctx.attrs["axis"]):
         raise ShapeError("max of an empty array has no value")
@@ -73,6 +92,10 @@ REDUCE_COLUMNS = 32  # column sums with at most this many (static) columns accum
 
 def _update(node: Node, acc: str, v: str) -> str:
     """The C statement folding the value ``v`` into the accumulator ``acc``."""
+    if node.op == "prod":
+        if node.dtype is INT64:  # wraps around like NumPy's (signed overflow is UB in C)
+            return f"{acc} = (int64_t)((uint64_t){acc} * (uint64_t){v});"
+        return f"{acc} *= {v};"
     if node.op == "max":
         if node.inputs[0].dtype.is_float:
             return f"{acc} = ({v} > {acc} || {v} != {v}) ? {v} : {acc};"
@@ -85,7 +108,7 @@ def _update(node: Node, acc: str, v: str) -> str:
 
 
 def _c_reduce(e: Emitter, node: Node, out: str) -> list[str]:
-    """sum/max over axes, in the input's memory order. When the reduced axes are innermost
+    """sum/prod/max over axes, in the input's memory order. When the reduced axes are innermost
     (``sum(axis=-1)``, a full reduction) each result is one pass over a contiguous run:
     NumPy's pairwise summation for float sums (``_sg_sum_f32``/``_f64`` of the runtime), a
     running value otherwise; else results start at the identity and every input element
@@ -99,6 +122,8 @@ def _c_reduce(e: Emitter, node: Node, out: str) -> list[str]:
     dt = x.dtype
     if node.op == "sum":
         ident = "0"
+    elif node.op == "prod":
+        ident = "1"
     elif dt.is_float:
         ident = "(-INFINITY)"
     else:
@@ -189,6 +214,18 @@ register(
         vjp=_sum_vjp,
         emit={"numpy": "np.sum({0}, axis={axis}, keepdims={keepdims})", "c": _c_reduce},
         doc="sum over axes (attrs: axis tuple, keepdims)",
+    )
+)
+register(
+    OpDef(
+        "prod",
+        Kind.REDUCE,
+        1,
+        eval=lambda ctx, x: np.prod(x, axis=ctx.attrs["axis"], keepdims=ctx.attrs["keepdims"]),
+        infer=_sum_infer,
+        vjp=_prod_vjp,
+        emit={"numpy": "np.prod({0}, axis={axis}, keepdims={keepdims})", "c": _c_reduce},
+        doc="product over axes, in order like np.prod (attrs: axis tuple, keepdims)",
     )
 )
 register(

@@ -87,7 +87,7 @@ def test_eager_benchmark_compiles_once_and_matches_the_reference(names_path: Pat
     after it."""
     out = run_script("eager", ["--steps", "2", "--count-steps", "3", "--data", str(names_path)])
     tables = [parse_table(part) for part in out.split("\nmachine: ")[1:]]
-    assert len(tables) == 3, out
+    assert len(tables) == 4, out  # mlp, batchnorm, attention, wavenet
     backends = ["c", "numpy"] if compiler_available() else ["numpy"]
     for table in tables:
         ref_name, ref = next(iter(table.items()))

@@ -80,12 +80,13 @@ def test_symbolic_matmul_mismatch():
         symgrad.trace(lambda x, w: x @ w, Spec(("n", 3)), Spec((4, 2)))
 
 
-def test_mixing_float32_and_float64_suggests_a_cast():
+def test_mixing_float32_and_float64_in_matmul_suggests_a_cast():
+    # (elementwise ops promote as PyTorch does; its matmul refuses a mix, and so does symgrad's)
     a = Tensor(np.ones(3, dtype=np.float32))
     b = Tensor(np.ones(3))
     with pytest.raises(symgrad.DTypeError) as info:
         line = _here()
-        a * b
+        a @ b
     msg = str(info.value)
     assert "float32" in msg and "float64" in msg
     assert "cast" in msg and "astype" in msg

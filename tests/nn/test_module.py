@@ -124,3 +124,15 @@ def test_parameter_and_register_buffer_errors() -> None:
         m.register_buffer("x", np.ones(2))  # type: ignore[arg-type]
     with pytest.raises(NotImplementedError, match="forward"):
         m(1)
+
+
+def test_load_state_dict_strict_false_skips_and_reports_missing_names() -> None:
+    bn = nn.BatchNorm1d(3, dtype="float64")
+    state = {"weight": np.full(3, 2.0), "other": np.zeros(1)}
+    with pytest.raises(KeyError, match="missing"):
+        bn.load_state_dict(state)
+    keys = bn.load_state_dict(state, strict=False)
+    assert keys.missing_keys == ["bias", "running_mean", "running_var"]
+    assert keys.unexpected_keys == ["other"]
+    np.testing.assert_array_equal(bn.weight.numpy(), np.full(3, 2.0))
+    assert bn.running_mean.label == "running_mean" and bn.running_var.label == "running_var"

@@ -185,6 +185,21 @@ def _transpose(rng, dt):
     return _case([rng.standard_normal((2, 3, 4)).astype(dt)], {"perm": (2, 0, 1)})
 
 
+def _argsort(axis, ints=False):
+    def build(rng, dt):
+        # values in {0, 1, 2}: many ties, which keep their order (a stable sort)
+        x = rng.integers(0, 3, (3, 4, 5))
+        return _case([x if ints else x.astype(dt)], {"axis": axis})
+
+    return build
+
+
+def _argsort_nan(rng, dt):
+    x = rng.standard_normal((2, 6)).astype(dt)
+    x[0, 1] = x[1, 4] = np.nan
+    return _case([x], {"axis": 1})
+
+
 def _cumsum(axis):
     def build(rng, dt):
         return _case([rng.standard_normal((2, 3, 4)).astype(dt)], {"axis": axis})
@@ -503,10 +518,29 @@ SWEEP: dict[str, list[Variant]] = {
     # reductions
     "sum": _reduce_variants(np.sum),
     "max": _reduce_variants(np.max),
+    "prod": _reduce_variants(np.prod),
     # scans
     "cumsum": [
         Variant(f"axis{a}", _cumsum(a), lambda attrs, x: np.cumsum(x, axis=attrs["axis"]))
         for a in (0, 1, 2)
+    ],
+    # sorting
+    "argsort": [
+        *(
+            Variant(
+                f"axis{a}",
+                _argsort(a),
+                lambda attrs, x: np.argsort(x, attrs["axis"], kind="stable"),
+            )
+            for a in (0, 1, 2)
+        ),
+        Variant(
+            "int64",
+            _argsort(1, ints=True),
+            lambda attrs, x: np.argsort(x, attrs["axis"], kind="stable"),
+            float_generic=False,
+        ),
+        Variant("nan_last", _argsort_nan, lambda attrs, x: np.argsort(x, 1, kind="stable")),
     ],
     # movement
     "reshape": [

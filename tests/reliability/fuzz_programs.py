@@ -18,6 +18,7 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
 import symgrad as sg
+from symgrad.frontend.promote import promote_pair
 
 DTYPES = ["float64", "float32", "int64", "bool"]
 
@@ -203,13 +204,29 @@ def programs(draw: Any, max_steps: int = 4) -> Program:
     return prog
 
 
+#: the steps whose operands symgrad promotes by PyTorch's rule (NumPy's differs: 0-d arrays
+#: widen, integer division gives float64); the reference casts them the same way first
+PROMOTING = {"add", "sub", "mul", "div", "pow", "maximum", "minimum", "lt", "eq"}
+
+
+def _promoted(op: str, xs: list[np.ndarray]) -> list[np.ndarray]:
+    if op in PROMOTING:
+        both = promote_pair(xs[0], xs[1], op == "div")
+        return list(both) if both is not None else xs
+    if op == "where":
+        both = promote_pair(xs[1], xs[2])
+        return [xs[0], *both] if both is not None else xs
+    return xs
+
+
 def run_numpy(prog: Program) -> tuple[list[np.ndarray], int | None]:
-    """The values of every step by NumPy, and the index of the first step NumPy refuses."""
+    """The values of every step by NumPy (with PyTorch's type promotion, as symgrad's), and the
+    index of the first step NumPy refuses."""
     vals = list(prog.inputs)
     with np.errstate(all="ignore"):
         for k, (op, args, param) in enumerate(prog.steps):
             fn = OPS[op][2]
-            xs = [vals[i] for i in args]
+            xs = _promoted(op, [vals[i] for i in args])
             try:
                 out = fn(*xs) if param is None else fn(*xs, param)
             except (ValueError, TypeError, IndexError, np.exceptions.AxisError):

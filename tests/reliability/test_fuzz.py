@@ -26,7 +26,7 @@ COMPILED = settings(
     max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow], derandomize=True
 )
 
-#: refusals where NumPy would compute something: symgrad does not promote dtypes implicitly
+#: refusals where NumPy would compute something: symgrad promotes dtypes only in elementwise ops
 #: (DTypeError) and does not record NumPy functions it has no op for (UnsupportedError)
 STRICTER = (sg.DTypeError, sg.UnsupportedError)
 
