@@ -26,6 +26,7 @@ from symgrad.frontend.tensor_eval import eager_value, to_array
 from symgrad.frontend.tensor_index import Indexing
 from symgrad.frontend.tensor_inplace import InplaceMethods
 from symgrad.frontend.tensor_reduce import Reductions
+from symgrad.frontend.tensor_setitem import ItemAssignment
 from symgrad.frontend.tensor_shape import ShapeMethods
 from symgrad.frontend.tensor_torch import TorchMethods
 from symgrad.ir.dtypes import DType, as_dtype
@@ -47,6 +48,7 @@ class Tensor(
     ShapeMethods["Tensor"],
     Reductions["Tensor"],
     Indexing["Tensor"],
+    ItemAssignment,
     TorchMethods["Tensor"],
 ):
     """A traced array. ``Tensor(data, requires_grad=False)`` makes a leaf with concrete data."""

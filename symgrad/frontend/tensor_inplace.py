@@ -4,7 +4,8 @@
 
 Owns: :class:`InplaceMethods`, a base class of ``Tensor`` (``tensor.py``), and PyTorch's rules
 for them. On a leaf with data (a tensor made by ``Tensor(...)``, ``randn`` or any op without
-gradient history) the update gives the leaf new data and it stays a leaf, so
+gradient history) the update gives the leaf new data and it stays a leaf (unless the operand
+requires grad: then, as in PyTorch, the tensor becomes the result, with gradient history), so
 ``W *= 0.1; W.requires_grad = True`` and ``with no_grad(): p -= lr * p.grad`` work as in
 PyTorch. A leaf that requires grad may be updated in place only under ``no_grad()`` (otherwise
 the update would have to be differentiated: PyTorch refuses it too). On any other tensor
@@ -198,9 +199,22 @@ class InplaceMethods:
         ):
             return self._traced_update(what, fn, other)
         if self._is_data_leaf() and not (self.requires_grad and GRAD.enabled):
+            if GRAD.enabled and getattr(other, "_rg", False):
+                return self._join_graph(fn, other)
             with no_grad():
                 return self._update(what, fn(self, other), rebind)
         return self._update(what, fn(self, other), rebind)
+
+    def _join_graph(self, fn: Callable[[Any, Any], Any], other: Any) -> Any:
+        """``x += v`` on a leaf that needs no gradient, with a ``v`` that does: as in PyTorch,
+        ``x`` becomes the result (a tensor with gradient history through ``v``)."""
+        t: Any = self  # (a Tensor: its slots are Tensor's)
+        cls: Any = type(self)
+        base = cls._wrap(self.node, self._data, (), False)  # the old value, on its own
+        new = fn(base, other)
+        t.node, t._data = new.node, new._data
+        t._parents, t._pin, t._rg = new._parents, new._pin, new._rg
+        return self
 
     # -- Python's augmented assignment ---------------------------------------------------------
     def __iadd__(self, other: Any) -> Any:
