@@ -459,3 +459,15 @@ def test_eager_cross_entropy_checks_targets_at_once_without_a_node() -> None:
         symgrad.cross_entropy(logits, np.array([0, -1]))
     with pytest.raises(IndexError, match="target 3 is out of range"):
         symgrad.cross_entropy(logits, np.array([3, 0]))
+
+
+def test_eager_ops_do_not_warn_and_leave_numpys_error_state_alone() -> None:
+    import warnings
+
+    before = np.geterr()
+    x = Tensor(np.array([0.0, 1.0, -1.0]), requires_grad=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # any RuntimeWarning fails the test
+        y = (x.log() * 2.0).exp() / x + (x * 1e308) * 1e308
+        assert np.isnan(y.data[0]) and np.isinf(y.data[1])
+    assert np.geterr() == before
