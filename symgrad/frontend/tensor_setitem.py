@@ -16,7 +16,7 @@ then stands for the new value:
   both). A leaf that requires grad cannot be assigned into while gradients are recorded
   (PyTorch refuses it too), nor can a traced tensor (build the new value instead).
 
-May import: numpy, ``symgrad.ir`` and ``symgrad.frontend.grad_mode``.
+May import: numpy, ``symgrad.ir``, ``symgrad.ops`` and ``symgrad.frontend.grad_mode``.
 """
 
 from __future__ import annotations
@@ -27,8 +27,9 @@ import numpy as np
 
 from symgrad.frontend.grad_mode import GRAD
 from symgrad.ir.errors import IndexRangeError, ShapeError, TraceError, UnsupportedError
-from symgrad.ir.opdef import apply, as_node
+from symgrad.ir.opdef import as_node
 from symgrad.ir.provenance import Provenance
+from symgrad.ops import api
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -119,7 +120,7 @@ class ItemAssignment:
         mask = np.zeros(old.shape, dtype=bool)
         mask[k] = True
         if v is None or not v._rg:
-            result = base._apply(lambda x, m, n: apply("where", (m, n, x)), mask, new)
+            result = base._apply(lambda x, m, n: api.where(m, n, x), mask, new)
         else:
             result = _scatter_into(base, mask, k, v)
         t.node, t._data = result.node, result._data
@@ -140,16 +141,12 @@ def _scatter_into(base: Any, mask: np.ndarray, key: tuple[Any, ...], v: Any) -> 
             Provenance.capture(),
         )
     dtype = base.node.dtype
-    vv = (
-        v
-        if v.node.dtype is dtype
-        else v._apply(lambda n: apply("cast", (n,), {"dtype": dtype.name}))
-    )
+    vv = v if v.node.dtype is dtype else v._apply(lambda n: api.cast(n, dtype))
     spread = vv + np.zeros(np.shape(pos), dtype=dtype.np)  # v broadcast to the written part
     flat = spread.reshape(-1)
     size = int(mask.size)
-    scattered = flat._apply(
-        lambda f, i: apply("scatter_add", (f, i), {"shape": (size,)}), flat_pos
-    ).reshape(shape)
-    kept = base._apply(lambda x, m: apply("where", (m, as_node(0.0, x), x)), mask)
+    scattered = flat._apply(lambda f, i: api.scatter_add(f, i, shape=(size,)), flat_pos).reshape(
+        shape
+    )
+    kept = base._apply(lambda x, m: api.where(m, as_node(0.0, x), x), mask)
     return kept + scattered

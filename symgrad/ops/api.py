@@ -37,6 +37,7 @@ __all__ = [
     "mean",
     "one_hot",
     "reshape",
+    "scatter_add",
     "softmax",
     "squeeze",
     "stack",
@@ -207,6 +208,12 @@ def gather(x: Node, *idx: Node) -> Node:
     """``x[i0, ..., ik]`` for int64 index nodes on the leading axes (what :func:`index` builds
     for such a key)."""
     return apply("gather", (x, *idx))
+
+
+def scatter_add(g: Node, *idx: Node, shape: Shape) -> Node:
+    """Zeros of ``shape`` with ``g``'s rows added at the int64 indices ``idx`` (on the leading
+    axes; gather's VJP)."""
+    return apply("scatter_add", (g, *idx), {"shape": tuple(shape)})
 
 
 def index_node(i: Any, like: Node) -> Node:
